@@ -1,0 +1,47 @@
+"""Command-line entry: ``awaker-eval <command> ...``; ``python -m awaker_eval [hydra overrides]`` runs.
+
+Each subcommand lives in the module of its stage and exposes ``main(argv: list[str]) -> int``; this table
+only dispatches (imports are lazy so ``--help`` is instant and nothing heavy loads at import).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("awaker_eval.app", "run benchmark inference + scoring (Hydra overrides follow)"),
+    "score": ("awaker_eval.score.cli", "score a predictions file made here or elsewhere"),
+    "export-submission": ("awaker_eval.score.submission", "write the MMBench test-server submission file"),
+    "convert-checkpoint": ("awaker_eval.models.awaker.convert", "convert the released Awaker .bin to safetensors"),
+    "verify-golden": ("awaker_eval.models.awaker.verify_golden", "check the Awaker port against golden fixtures"),
+    "table": ("awaker_eval.report.table_cli", "leaderboard table with our runs among the published rows"),
+    "compare": ("awaker_eval.report.compare_cli", "paired comparison of two runs; the CI regression gate"),
+    "plot": ("awaker_eval.report.plots_cli", "per-subtask / per-category bars and the expert heatmap"),
+    "report": ("awaker_eval.report.html_cli", "static HTML report of one run directory"),
+    "perf": ("awaker_eval.engine.perf", "throughput benchmark of the inference engine"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: awaker-eval <command> [args]", "", "commands:"]
+    lines += [f"  {name:<20} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "python -m awaker_eval [hydra overrides]   is the same as   awaker-eval run [hydra overrides]"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    if argv and argv[0] in COMMANDS:
+        name, rest = argv[0], argv[1:]
+    else:
+        name, rest = "run", argv
+    module = importlib.import_module(COMMANDS[name][0])
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

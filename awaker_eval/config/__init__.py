@@ -1,0 +1,1 @@
+"""Structured Hydra config schemas (plain dataclasses) and their ConfigStore registration."""

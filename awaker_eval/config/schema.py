@@ -1,0 +1,100 @@
+"""Typed config schemas. Core code receives these plain dataclasses, never a DictConfig.
+
+Registered in Hydra's ConfigStore by ``register_configs`` (called from the app entry point, never at import),
+so a misspelt key fails at compose time with Hydra's own message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+@dataclass
+class BenchmarkConfig:
+    """Which benchmark, where its data lives and how prompts / answers are handled."""
+
+    name: str = "mme_realworld_sample"  # display / results-directory name
+    kind: str = "mme_realworld"  # mme_realworld | mmbench
+    language: str = "en"  # en | cn
+    version: str = "v10"  # MMBench: v10 | v11
+    split: str = "dev"  # MMBench: dev | test; MME-RealWorld: test
+    layout: str = "synthetic"  # synthetic | official_json | base64_json | tsv | parquet | hf
+    source: Optional[str] = None  # hub dataset id or local file / directory
+    revision: Optional[str] = None  # pinned hub revision
+    data_files: Optional[Any] = None  # hub file pattern(s) inside ``source``
+    image_root: Optional[str] = None  # image folder for the official JSON layout
+    protocol: str = "official"  # official | vlmevalkit | lmms_eval | ...
+    extractor: str = "official"  # MME-RealWorld: official | vlmevalkit_2024 | fixed; MMBench: can_infer_2024 | ...
+    judge: Optional[dict] = None  # optional LLM choice extractor settings (OpenAI-compatible endpoint)
+    min_pixels: Optional[int] = None  # resolution policy, part of every prediction's fingerprint
+    max_pixels: Optional[int] = None
+    max_new_tokens: int = 16
+    limit: Optional[int] = None  # evaluate only the first N samples (smoke runs)
+    sample_size: int = 40  # size of the embedded synthetic sample
+    cache_dir: Optional[str] = None  # where generated / downloaded data is cached
+
+
+@dataclass
+class ModelConfig:
+    """Which model and how to load it. One schema for every backend; unused fields stay at defaults."""
+
+    name: str = "tiny"
+    kind: str = "tiny"  # tiny | qwen2_vl | awaker2_5_vl | openai_api
+    path: Optional[str] = None  # local directory or hub id of a Qwen2-VL checkpoint / base repo
+    revision: Optional[str] = None
+    checkpoint: Optional[str] = None  # Awaker: .bin file, converted directory, or hub id
+    checkpoint_revision: Optional[str] = None
+    dtype: str = "bfloat16"  # bfloat16 | float32 | float16
+    attn_implementation: str = "sdpa"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    routing_mode: str = "fork"  # Awaker: fork | consistent
+    adapter_dtype_mode: str = "parity"  # Awaker q/k/v LoRA held in fp32 (parity) or model dtype (fast)
+    trust_remote_code: bool = False
+    cache_dir: Optional[str] = None
+    seed: int = 0
+    # OpenAI-compatible backend
+    base_url: Optional[str] = None
+    api_model: Optional[str] = None
+    api_key_env: str = "OPENAI_API_KEY"  # name of the environment variable holding the key (never stored)
+    max_concurrency: int = 8
+    max_retries: int = 3
+    timeout_s: float = 120.0
+
+
+@dataclass
+class RunnerConfig:
+    """How inference is executed."""
+
+    mode: str = "generate"  # generate | choice
+    batch_size: int = 8  # upper bound on samples per batch
+    max_batch_visual_tokens: Optional[int] = None  # batch by visual-token budget when set
+    num_workers: int = 0  # DataLoader preprocessing workers
+    resume: bool = True
+    progress: bool = True
+    seed: int = 0
+    bootstrap_samples: int = 1000
+    repetition_penalty: float = 1.0
+
+
+@dataclass
+class RunConfig:
+    """The top-level config of ``python -m awaker_eval``."""
+
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
+    results_root: str = "results"
+    run_id: Optional[str] = None  # default: a timestamp
+    output_dir: Optional[str] = None  # default: <results_root>/<benchmark.name>/<model.name>/<run_id>
+
+
+def register_configs() -> None:
+    """Register the schemas with Hydra's ConfigStore (explicit call, no import-time side effects)."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    cs.store(name="run_schema", node=RunConfig)
+    cs.store(group="benchmark", name="schema", node=BenchmarkConfig)
+    cs.store(group="model", name="schema", node=ModelConfig)
+    cs.store(group="runner", name="schema", node=RunnerConfig)

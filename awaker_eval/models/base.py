@@ -1,0 +1,58 @@
+"""The model contract: chat messages in, text / choice scores out. Models know nothing of benchmarks."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+# One conversation in the Qwen2-VL / OpenAI chat layout, e.g.
+# [{"role": "user", "content": [{"type": "image", "image": <PIL.Image>, "min_pixels": ..., "max_pixels": ...},
+#                               {"type": "text", "text": "..."}]}]
+Messages = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Decoding settings; greedy unless ``do_sample``. Part of the protocol fingerprint."""
+
+    max_new_tokens: int = 16
+    do_sample: bool = False
+    repetition_penalty: float = 1.0
+
+
+@dataclass
+class ModelOutput:
+    """What a model returns for one conversation."""
+
+    text: str | None
+    choice_logprobs: dict[str, float] | None = None
+    routing: dict[str, Any] | None = None
+    n_prompt_tokens: int | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class VisionLanguageModel(ABC):
+    """A loaded model. ``prepare`` is CPU work (processor, tokenizer) and may run in DataLoader workers, so
+    the object it returns must be picklable; ``generate`` / ``score_choices`` run on the model's device."""
+
+    @abstractmethod
+    def fingerprint(self) -> dict[str, Any]:
+        """Identity of the weights + adapter config + dtype: changes whenever outputs could change."""
+
+    @abstractmethod
+    def prepare(self, conversations: list[Messages]) -> Any:
+        """Turn conversations into model inputs (tokenised, images processed, left padded)."""
+
+    @abstractmethod
+    def generate(self, prepared: Any, settings: GenerationSettings) -> list[ModelOutput]:
+        """Generate one continuation per conversation, in input order."""
+
+    def score_choices(self, prepared: Any, letters: list[list[str]]) -> list[ModelOutput]:
+        """Log-probabilities of each option letter as the first answer token, one forward pass."""
+        raise NotImplementedError(f"{type(self).__name__} does not support choice scoring")
+
+    def preparer(self) -> Any:
+        """A picklable callable ``conversations -> prepared`` for DataLoader workers (default: self.prepare)."""
+        return self.prepare
