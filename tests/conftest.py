@@ -42,3 +42,22 @@ def golden_dir() -> Path:
 @pytest.fixture
 def fixtures_dir() -> Path:
     return shared_path("benchmark_fixtures")
+
+
+@pytest.fixture(scope="session")
+def tiny_cache_dir(tmp_path_factory) -> Path:
+    """A cache directory holding the tiny random Qwen2-VL checkpoint, built once per test session."""
+    from awaker_eval.models.tiny import ensure_tiny_checkpoint
+
+    root = tmp_path_factory.mktemp("awaker_eval_cache")
+    ensure_tiny_checkpoint(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_cache_dir):
+    """The tiny model loaded through the same factory / from_pretrained path as real checkpoints (fp32, CPU)."""
+    from awaker_eval.config.schema import ModelConfig
+    from awaker_eval.models.factory import build_model
+
+    return build_model(ModelConfig(name="tiny", kind="tiny", dtype="float32", device="cpu", cache_dir=str(tiny_cache_dir)))

@@ -1,0 +1,39 @@
+"""Model name -> loaded ``VisionLanguageModel``. The only place that maps ``model.kind`` to a class."""
+
+from __future__ import annotations
+
+from awaker_eval.config.schema import ModelConfig
+from awaker_eval.models.base import VisionLanguageModel
+
+MODEL_KINDS = ("tiny", "qwen2_vl", "awaker2_5_vl", "openai_api")
+
+
+def check_model_config(cfg: ModelConfig) -> None:
+    """Fail fast (before loading anything) on a config that cannot work."""
+    if cfg.kind not in MODEL_KINDS:
+        raise ValueError(f"model.kind={cfg.kind!r} is unknown: use one of {', '.join(MODEL_KINDS)}")
+    if cfg.kind == "qwen2_vl" and not cfg.path:
+        raise ValueError("model=qwen2_vl needs model.path=<local checkpoint directory or hub id>")
+    if cfg.kind == "openai_api" and not (cfg.base_url and cfg.api_model):
+        raise ValueError("model=openai_api needs model.base_url=... and model.api_model=...")
+
+
+def build_model(cfg: ModelConfig) -> VisionLanguageModel:
+    check_model_config(cfg)
+    if cfg.kind == "tiny":
+        from awaker_eval.models.qwen2_vl import Qwen2VLModel
+        from awaker_eval.models.tiny import ensure_tiny_checkpoint
+
+        path = ensure_tiny_checkpoint(cfg.cache_dir, seed=cfg.seed)
+        return Qwen2VLModel(cfg, local_path=str(path))
+    if cfg.kind == "qwen2_vl":
+        from awaker_eval.models.qwen2_vl import Qwen2VLModel
+
+        return Qwen2VLModel(cfg)
+    if cfg.kind == "awaker2_5_vl":
+        from awaker_eval.models.awaker.backend import AwakerModel
+
+        return AwakerModel(cfg)
+    from awaker_eval.models.openai_api import OpenAIChatModel
+
+    return OpenAIChatModel(cfg)

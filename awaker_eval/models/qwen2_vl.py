@@ -1,0 +1,154 @@
+"""Any Qwen2-VL checkpoint (local directory or hub id) as a batched, left-padded ``VisionLanguageModel``.
+
+Preprocessing uses ``qwen_vl_utils.process_vision_info`` (resizing per ``min_pixels``/``max_pixels`` in the
+messages) and the checkpoint's own ``AutoProcessor``; it is a picklable callable so DataLoader workers can run it.
+Subclasses (Awaker) override ``_load_hf`` / ``_generation_context`` / ``_routing_records``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from awaker_eval.config.schema import ModelConfig
+from awaker_eval.models.base import GenerationSettings, Messages, ModelOutput, VisionLanguageModel
+from awaker_eval.models.loading import resolve_checkpoint, weights_identity
+
+DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32, "float16": torch.float16}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def resolve_dtype(name: str) -> torch.dtype:
+    if name not in DTYPES:
+        raise ValueError(f"model.dtype={name!r} is not one of {sorted(DTYPES)}")
+    return DTYPES[name]
+
+
+@dataclass
+class Qwen2VLPreparer:
+    """Picklable ``conversations -> BatchFeature``: chat template, vision resizing, left-padded tokenisation."""
+
+    processor: Any
+
+    def __call__(self, conversations: list[Messages]) -> Any:
+        from qwen_vl_utils import process_vision_info
+
+        texts = [
+            self.processor.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
+            for conv in conversations
+        ]
+        images, videos = process_vision_info(conversations)[:2]
+        return self.processor(text=texts, images=images, videos=videos, padding=True, return_tensors="pt")
+
+
+class Qwen2VLModel(VisionLanguageModel):
+    """A Qwen2-VL checkpoint loaded with ``from_pretrained``; generation is greedy unless asked otherwise."""
+
+    def __init__(self, cfg: ModelConfig, local_path: str | None = None):
+        self.cfg = cfg
+        self.local_path = local_path or resolve_checkpoint(cfg.path, cfg.revision, what="model.path")
+        self.device = resolve_device(cfg.device)
+        self.dtype = resolve_dtype(cfg.dtype)
+        self.hf_model, self.processor = self._load_hf()
+        self.processor.tokenizer.padding_side = "left"
+        tok = self.processor.tokenizer
+        gen_eos = getattr(self.hf_model.generation_config, "eos_token_id", None)
+        self.eos_token_id = gen_eos if gen_eos is not None else tok.convert_tokens_to_ids("<|im_end|>")
+        self.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.convert_tokens_to_ids(
+            "<|endoftext|>"
+        )
+
+    # -- hooks for subclasses -------------------------------------------------------------------------------
+    def _load_hf(self) -> tuple[Any, Any]:
+        from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
+
+        processor = AutoProcessor.from_pretrained(self.local_path, trust_remote_code=self.cfg.trust_remote_code)
+        model = Qwen2VLForConditionalGeneration.from_pretrained(
+            self.local_path,
+            dtype=self.dtype,
+            attn_implementation=self.cfg.attn_implementation,
+            trust_remote_code=self.cfg.trust_remote_code,
+        )
+        return model.to(self.device).eval(), processor
+
+    def _generation_context(self, inputs: Any) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
+
+    def _routing_records(self) -> list[dict] | None:
+        return None
+
+    # -- VisionLanguageModel --------------------------------------------------------------------------------
+    def fingerprint(self) -> dict[str, Any]:
+        return {
+            "kind": self.cfg.kind,
+            "path": self.cfg.path,
+            "revision": self.cfg.revision,
+            "weights": weights_identity(self.local_path),
+            "dtype": self.cfg.dtype,
+            "attn_implementation": self.cfg.attn_implementation,
+        }
+
+    def preparer(self) -> Qwen2VLPreparer:
+        return Qwen2VLPreparer(self.processor)
+
+    def prepare(self, conversations: list[Messages]) -> Any:
+        return self.preparer()(conversations)
+
+    def _to_device(self, prepared: Any) -> Any:
+        return prepared.to(self.device)
+
+    @torch.inference_mode()
+    def generate(self, prepared: Any, settings: GenerationSettings) -> list[ModelOutput]:
+        from transformers import GenerationConfig
+
+        inputs = self._to_device(prepared)
+        gen_cfg = GenerationConfig(
+            max_new_tokens=settings.max_new_tokens,
+            do_sample=settings.do_sample,
+            repetition_penalty=settings.repetition_penalty,
+            eos_token_id=self.eos_token_id,
+            pad_token_id=self.pad_token_id,
+        )
+        with self._generation_context(inputs):
+            out = self.hf_model.generate(**inputs, generation_config=gen_cfg)
+        prompt_len = inputs["input_ids"].shape[1]
+        texts = self.processor.batch_decode(out[:, prompt_len:], skip_special_tokens=True)
+        routing = self._routing_records() or [None] * len(texts)
+        n_prompt = inputs["attention_mask"].sum(dim=1).tolist()
+        return [
+            ModelOutput(text=t, routing=r, n_prompt_tokens=int(n)) for t, r, n in zip(texts, routing, n_prompt)
+        ]
+
+    def letter_token_ids(self, letters: list[str]) -> list[int]:
+        """The single token id of each option letter (as the model would write it first)."""
+        tok = self.processor.tokenizer
+        ids = []
+        for letter in letters:
+            enc = tok.encode(letter, add_special_tokens=False)
+            if len(enc) != 1:
+                raise ValueError(f"option letter {letter!r} is not a single token for this tokenizer: {enc}")
+            ids.append(enc[0])
+        return ids
+
+    @torch.inference_mode()
+    def score_choices(self, prepared: Any, letters: list[list[str]]) -> list[ModelOutput]:
+        inputs = self._to_device(prepared)
+        with self._generation_context(inputs):
+            logits = self.hf_model(**inputs).logits[:, -1, :].float()
+        logprobs = torch.log_softmax(logits, dim=-1)
+        routing = self._routing_records() or [None] * len(letters)
+        outputs = []
+        for row, row_letters in enumerate(letters):
+            ids = self.letter_token_ids(row_letters)
+            scores = {L: float(logprobs[row, i]) for L, i in zip(row_letters, ids)}
+            best = max(scores, key=scores.get)
+            outputs.append(ModelOutput(text=best, choice_logprobs=scores, routing=routing[row]))
+        return outputs

@@ -1,0 +1,75 @@
+"""The two per-sample adapters the engine calls: ``Sample -> messages`` and ``(Sample, output) -> Prediction``.
+
+Both are small picklable dataclasses so the engine can run the encoder in DataLoader worker processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from awaker_eval.models.base import Messages, ModelOutput
+from awaker_eval.types import Prediction, Sample
+
+
+@dataclass(frozen=True)
+class SampleEncoder:
+    """Builds the benchmark prompt and the chat messages, decoding the image (raises ImageLoadError)."""
+
+    protocol: str
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+
+    def __call__(self, sample: Sample) -> Messages:
+        from awaker_eval.prompts import build_prompt, to_messages
+
+        text = build_prompt(sample, self.protocol)
+        image = sample.images[0].load() if sample.images else None
+        return to_messages(sample, text, self.min_pixels, self.max_pixels, image=image)
+
+
+@dataclass
+class PredictionBuilder:
+    """Extracts the letter with the configured rule (and optional judge) and records everything to re-score."""
+
+    kind: str
+    protocol: str
+    extractor: str
+    judge: Callable[..., Any] | None = None
+
+    def __call__(self, sample: Sample, output: ModelOutput) -> Prediction:
+        from awaker_eval.extract import extract_answer
+        from awaker_eval.prompts import build_prompt, prompt_hash
+
+        failed = output.error is not None or output.text is None
+        raw = None if failed else output.text
+        letter, method = extract_answer(self.kind, raw, sample, self.extractor, self.judge)
+        extra = {k: v for k, v in sample.extra.items() if isinstance(v, (str, int, float, bool)) or v is None}
+        if sample.hint is not None:
+            extra["hint"] = sample.hint
+        if sample.images:
+            extra["image_key"] = sample.images[0].key
+        return Prediction(
+            id=sample.id,
+            benchmark=sample.benchmark,
+            prompt_hash=prompt_hash(build_prompt(sample, self.protocol), sample),
+            protocol_fp="",  # set by the engine
+            model_fp="",
+            raw_output=raw,
+            extracted=letter,
+            extract_method=method,
+            answer=sample.answer,
+            correct=None if sample.answer is None else (letter == sample.answer),
+            group=sample.group,
+            cluster=sample.cluster,
+            task=sample.task,
+            subtask=sample.subtask,
+            category=sample.category,
+            l2_category=sample.l2_category,
+            choices=[[c.letter, c.text, c.raw] for c in sample.choices],
+            question=sample.question,
+            error=output.error,
+            choice_logprobs=output.choice_logprobs,
+            routing=output.routing,
+            extra=extra,
+        )
