@@ -42,7 +42,7 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
     predictions = list(result.predictions)
     scores = score_run(cfg, predictions)
     (run_dir / "scores.json").write_text(json.dumps(scores, indent=2, sort_keys=True))
-    table = render_leaderboard(scores, run_label=f"{cfg.model.name} (ours)", benchmark=scores["benchmark"])
+    table = render_leaderboard(scores, run_label=cfg.model.name, benchmark=scores["benchmark"])
     (run_dir / "leaderboard.md").write_text(table)
     meta = collect_run_metadata(
         cfg=cfg, result=result, model=model, protocol_fp=protocol_fp, model_fp=model_fp, timings=timings

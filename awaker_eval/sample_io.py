@@ -21,10 +21,12 @@ class SampleEncoder:
     max_pixels: int | None = None
 
     def __call__(self, sample: Sample) -> Messages:
+        from awaker_eval.data.images import load_images
         from awaker_eval.prompts import build_prompt, to_messages
 
         text = build_prompt(sample, self.protocol)
-        image = sample.images[0].load() if sample.images else None
+        images = load_images(sample)
+        image = images[0] if images else None
         return to_messages(sample, text, self.min_pixels, self.max_pixels, image=image)
 
 

@@ -118,6 +118,9 @@ class FakeModel(VisionLanguageModel):
     def preparer(self) -> FakePreparer:
         return FakePreparer()
 
+    def visual_tokens(self, width: int, height: int, min_pixels: int | None, max_pixels: int | None) -> int:
+        return max(1, width * height // 64)  # cheap stand-in (the default imports qwen_vl_utils: seconds)
+
     def _rows(self, prepared: dict) -> list[bytes]:
         ids, lengths = prepared["ids"], prepared["lengths"]
         if self.fail_always:

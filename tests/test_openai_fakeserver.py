@@ -24,8 +24,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def chat_reply(text: str | None, prompt_tokens: int = 11) -> Reply:
-    return Reply(payload={
+def chat_reply(text: str | None, prompt_tokens: int = 11, delay_s: float = 0.0) -> Reply:
+    return Reply(delay_s=delay_s, payload={
         "id": "cmpl-1", "object": "chat.completion", "model": "served",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 1, "total_tokens": prompt_tokens + 1},
@@ -96,7 +96,11 @@ class FakeChatServer:
                     else:
                         reply = server.respond(body)
                     time.sleep(reply.delay_s)
-                    data = json.dumps(reply.payload).encode()
+                finally:  # before the reply is sent, so the client's next request cannot overlap the count
+                    with server.lock:
+                        server.inflight -= 1
+                data = json.dumps(reply.payload).encode()
+                try:
                     self.send_response(reply.status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
@@ -106,9 +110,6 @@ class FakeChatServer:
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
                     pass
-                finally:
-                    with server.lock:
-                        server.inflight -= 1
 
         return Handler
 

@@ -59,7 +59,8 @@ def test_request_layout_image_text_and_secret(monkeypatch):
     with FakeChatServer(lambda body: chat_reply("B", prompt_tokens=42)) as server:
         model = make_model(server)
         [out] = model.generate(model.prepare([conv]), GREEDY)
-    assert (out.text, out.error, out.n_prompt_tokens, out.extra) == ("B", None, 42, {"attempts": 1, "finish_reason": "stop"})
+    assert (out.text, out.error, out.n_prompt_tokens) == ("B", None, 42)
+    assert out.extra == {"attempts": 1, "finish_reason": "stop"}
     [body] = server.bodies
     assert body["model"] == "served-x" and body["max_tokens"] == 7 and body["temperature"] == 0.0
     assert set(body) == {"model", "messages", "max_tokens", "temperature", "mm_processor_kwargs"}
@@ -89,6 +90,7 @@ def test_pixel_options_off_sends_original_image_without_kwargs():
         model.generate(model.prepare([conv]), GREEDY)
     body = server.bodies[0]
     assert "mm_processor_kwargs" not in body
+    assert "Authorization" not in server.headers[0]  # key variable unset: no header at all
     url = body["messages"][0]["content"][0]["image_url"]["url"]
     sent = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB")
     assert sent.size == (30, 20) and sent.tobytes() == image.tobytes()
@@ -108,7 +110,7 @@ def test_fingerprint_and_picklable_prepare():
 
 
 def test_concurrency_is_bounded_and_order_kept():
-    with FakeChatServer(lambda body: Reply(**vars(chat_reply("re:" + prompt_text(body))) | {"delay_s": 0.15})) as server:
+    with FakeChatServer(lambda body: chat_reply("re:" + prompt_text(body), delay_s=0.15)) as server:
         model = make_model(server, max_concurrency=3)
         outs = model.generate(model.prepare([text_conv(f"q{i}") for i in range(9)]), GREEDY)
     assert [o.text for o in outs] == [f"re:q{i}" for i in range(9)]
@@ -162,10 +164,10 @@ def test_timeout_is_retried():
 
     def respond(body):
         calls.append(1)
-        return Reply(**vars(chat_reply("late")) | {"delay_s": 1.0}) if len(calls) == 1 else chat_reply("fast")
+        return chat_reply("late", delay_s=2.0) if len(calls) == 1 else chat_reply("fast")
 
     with FakeChatServer(respond) as server:
-        model = make_model(server, timeout_s=0.3)
+        model = make_model(server, timeout_s=0.5)
         [out] = model.generate(model.prepare([text_conv("t")]), GREEDY)
     assert (out.text, out.extra["attempts"]) == ("fast", 2)
 

@@ -60,6 +60,8 @@ class ModelConfig:
     max_concurrency: int = 8
     max_retries: int = 3
     timeout_s: float = 120.0
+    api_client_resize: bool = True  # resize images with qwen_vl_utils (min/max pixels) before sending
+    api_forward_pixels: bool = True  # also send min/max pixels as vLLM's per-request mm_processor_kwargs
 
 
 @dataclass

@@ -56,3 +56,12 @@ class VisionLanguageModel(ABC):
     def preparer(self) -> Any:
         """A picklable callable ``conversations -> prepared`` for DataLoader workers (default: self.prepare)."""
         return self.prepare
+
+    def visual_tokens(self, width: int, height: int, min_pixels: int | None, max_pixels: int | None) -> int:
+        """Prompt tokens one image of this size becomes, from its size alone (the engine batches by this budget
+        without decoding pixels). Default: Qwen2-VL geometry, qwen_vl_utils resizing to multiples of 28 px and one
+        token per 28x28 px (14-px patches merged 2x2); override for other geometries."""
+        from qwen_vl_utils import smart_resize
+
+        h, w = smart_resize(height, width, factor=28, min_pixels=min_pixels, max_pixels=max_pixels)
+        return (h // 28) * (w // 28)

@@ -1,0 +1,17 @@
+"""Benchmark data: every supported layout normalised to ``awaker_eval.types.Sample``.
+
+Entry point: ``load_samples(cfg)`` (``awaker_eval.data.registry``), exposed here lazily so that importing
+the light modules (``taxonomy``, ``options``) does not pull in ``datasets`` / ``pyarrow``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    if name == "load_samples":
+        from awaker_eval.data.registry import load_samples
+
+        return load_samples
+    raise AttributeError(f"module 'awaker_eval.data' has no attribute {name!r}")

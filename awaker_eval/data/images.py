@@ -1,0 +1,52 @@
+"""Lazy image references for every layout, and per-sample decoding that names the sample on failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from awaker_eval.data.errors import DataError
+from awaker_eval.data.tables import ArrowImage, describe, short_string_rows
+from awaker_eval.types import ImageLoadError, ImageRef, Sample
+
+# VLMEvalKit convention: an ``image`` cell of at most 64 characters holds the index of the row whose image
+# to use (MMBench circular copies share their question's image this way).
+MAX_REFERENCE_CHARS = 64
+
+
+def file_image_ref(key: str, root: str | Path, relative: str) -> ImageRef:
+    """A file on disk; a missing file surfaces as ``ImageLoadError`` when the image is loaded."""
+    return ImageRef(key=key, path=str(Path(root).expanduser() / relative))
+
+
+def table_image_refs(ds, column: str, indices: list[int], where: str | None = None) -> list[ImageRef]:
+    """One lazy ``ImageRef`` per table row, resolving index references; key = index of the row holding
+    the pixels, so every question sharing an image gets the same key."""
+    where = where or describe(ds)
+    if column not in ds.column_names:
+        raise DataError(f"{where}: no image column {column!r} (columns: {ds.column_names})")
+    row_of_index = {idx: row for row, idx in enumerate(indices)}
+    target = list(range(len(indices)))
+    is_text = getattr(ds.features[column], "dtype", None) in ("string", "large_string")
+    refs = short_string_rows(ds, column, MAX_REFERENCE_CHARS) if is_text else {}
+    for row, value in refs.items():
+        try:
+            target[row] = row_of_index[int(str(value).strip())]
+        except (ValueError, KeyError):
+            raise DataError(
+                f"{where}, row {row} (index {indices[row]}): image cell {value!r} is neither an image nor the "
+                f"index of another row"
+            ) from None
+    return [ImageRef(key=str(indices[t]), loader=ArrowImage(ds, t, column, where)) for t in target]
+
+
+def load_images(sample: Sample) -> list[Image.Image]:
+    """Decode all images of ``sample`` as RGB; an ``ImageLoadError`` names the sample and the source."""
+    images = []
+    for ref in sample.images:
+        try:
+            images.append(ref.load())
+        except ImageLoadError as exc:
+            raise ImageLoadError(f"sample {sample.id!r} of {sample.benchmark}: {exc}") from exc
+    return images

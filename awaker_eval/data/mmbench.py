@@ -1,0 +1,99 @@
+"""MMBench / MMBench-CN (v1.0, v1.1; dev, test) loaders: VLMEvalKit TSVs and the HF mirrors
+(benchmarks.md sections 3.1, 3.2, 4).
+
+Every circular copy is a row of its own (index ``i + k * 1,000,000``); all rows are inferred and scoring
+groups them by ``index mod 1,000,000``. Copies reference their question's image by index.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from awaker_eval.data.errors import DataError, row_error
+from awaker_eval.data.images import table_image_refs
+from awaker_eval.data.options import checked_answer, choices_from_columns, is_missing
+from awaker_eval.data.tables import describe, iter_rows
+from awaker_eval.types import Sample
+
+KIND = "mmbench"
+CIRCULAR_BASE = 1_000_000
+TSV_URL_BASE = "https://opencompass.openxlab.space/utils/benchmarks/MMBench/"
+
+# VLMEvalKit TSV names and MD5s (benchmarks.md 3.1; TEST v1.1 files changed after 2024: HEAD MD5 here).
+TSV_MD5 = {
+    "MMBench_DEV_EN": "b6caf1133a01c6bb705cf753bb527ed8",
+    "MMBench_TEST_EN": "6939fadb0ce626fefc0bdc9c64efc528",
+    "MMBench_DEV_CN": "08b8fc3324a5ed74155350f57be69fbd",
+    "MMBench_TEST_CN": "7e1239baf0ee4c8b513e19705a0f317e",
+    "MMBench_DEV_EN_V11": "30c05be8f2f347a50be25aa067248184",
+    "MMBench_TEST_EN_V11": "8d1a704e791df6f5d9fb3ef782b65365",
+    "MMBench_DEV_CN_V11": "593f9b5f6bea453d870a798b34ae4f37",
+    "MMBench_TEST_CN_V11": "156e6569f9547afb16603eca16e85373",
+}
+
+
+def tsv_name(version: str, split: str, language: str) -> str:
+    """VLMEvalKit dataset name, e.g. ``MMBench_DEV_EN_V11``."""
+    if version not in ("v10", "v11") or split not in ("dev", "test") or language not in ("en", "cn"):
+        raise DataError(
+            f"MMBench has version v10|v11, split dev|test, language en|cn; got {version!r}, {split!r}, {language!r}"
+        )
+    return f"MMBench_{split.upper()}_{language.upper()}" + ("_V11" if version == "v11" else "")
+
+
+def _normalise_keys(row: dict[str, Any]) -> dict[str, Any]:
+    """VLMEvalKit lower-cases column names except single capital letters (``L2-category`` -> ``l2-category``)."""
+    return {k if (len(k) == 1 and k.isupper()) else k.lower(): v for k, v in row.items()}
+
+
+def load_table(ds, benchmark: str, language: str, answers_required: bool, where: str | None = None) -> list[Sample]:
+    """MMBench rows from a memory-mapped table (TSV, ``HuggingFaceM4/MMBench`` or ``lmms-lab/MMBench``)."""
+    where = where or describe(ds)
+    rows = [_normalise_keys(r) for r in iter_rows(ds, skip=("image",))]
+    indices = []
+    for i, r in enumerate(rows):
+        try:
+            indices.append(int(str(r.get("index")).strip()))
+        except ValueError:
+            raise row_error(where, i, f"'index' {r.get('index')!r} is not an integer") from None
+    dup = [k for k, n in Counter(indices).items() if n > 1]
+    if dup:
+        raise DataError(f"{where}: duplicated 'index' values {sorted(dup)[:10]}")
+    images = table_image_refs(ds, "image", indices, where)
+    samples = []
+    for i, (row, index, image) in enumerate(zip(rows, indices, images)):
+        label = f"{i} (index {index})"
+        question = row.get("question")
+        if not isinstance(question, str) or not question.strip():
+            raise row_error(where, label, "missing or empty 'question'")
+        choices = choices_from_columns(row, where, label)
+        hint = row.get("hint")
+        group = str(index % CIRCULAR_BASE)
+        samples.append(
+            Sample(
+                id=str(index),
+                benchmark=benchmark,
+                language=language,
+                question=question,
+                choices=choices,
+                answer=checked_answer(row.get("answer"), choices, answers_required, where, label),
+                images=(image,),
+                hint=None if is_missing(hint) else str(hint),
+                category=_opt_str(row.get("category")),
+                l2_category=_opt_str(row.get("l2-category")),
+                group=group,
+                cluster=group,
+                extra={
+                    "kind": KIND,
+                    "index": index,
+                    "circular_pass": index // CIRCULAR_BASE,
+                    **{k: row[k] for k in ("source", "comment", "split") if k in row and not is_missing(row[k])},
+                },
+            )
+        )
+    return samples
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if is_missing(value) else str(value)

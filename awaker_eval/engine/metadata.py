@@ -1,0 +1,109 @@
+"""Facts about a run for ``run.json``: code version, package versions, device, fingerprints, timings, counts."""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata as importlib_metadata
+from collections import Counter
+from pathlib import Path
+from typing import Any, Sequence
+
+PACKAGES = ("torch", "transformers", "datasets", "qwen-vl-utils", "awaker-eval", "tokenizers", "pillow")
+
+
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_state(path: Path | None = None) -> dict[str, Any]:
+    """Commit and dirty flag of the repository holding the code (None when not a git checkout)."""
+    where = Path(path) if path else Path(__file__).resolve().parent
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], cwd=where, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def device_info(device: str | None = None) -> dict[str, Any]:
+    import torch
+
+    info: dict[str, Any] = {
+        "device": device, "python": sys.version.split()[0], "platform": platform.platform(),
+        "cuda_available": torch.cuda.is_available(), "torch_threads": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        info["cuda"] = torch.version.cuda
+        info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return info
+
+
+def _config_dict(cfg: Any) -> Any:
+    if cfg is None or isinstance(cfg, dict):
+        return cfg
+    if dataclasses.is_dataclass(cfg):
+        return dataclasses.asdict(cfg)
+    return str(cfg)
+
+
+def failure_summary(predictions: Sequence[Any]) -> dict[str, int]:
+    """Failed samples by error type (the text before the first colon), so run.json says *why* samples failed."""
+    counts = Counter((p.error.split(":", 1)[0].strip() or "error") for p in predictions if p.error is not None)
+    return dict(sorted(counts.items()))
+
+
+def collect_run_metadata(
+    *,
+    cfg: Any = None,
+    result: Any = None,
+    model: Any = None,
+    protocol_fp: str | None = None,
+    model_fp: str | None = None,
+    timings: dict[str, float] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The run.json dict: git commit + dirty flag, package versions, device, dtype, fingerprints (hashes and the
+    model's full fingerprint dict), timings (the pipeline's ``timings`` plus the engine's), throughput, counts and
+    failures by type. ``cfg`` is the resolved RunConfig dataclass (secrets are never in it: keys come from the
+    environment), ``result`` an EngineResult, ``model`` the loaded VisionLanguageModel."""
+    device = getattr(model, "device", None)
+    dtype = getattr(model, "dtype", None)
+    meta: dict[str, Any] = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "git": git_state(),
+        "packages": package_versions(),
+        "device": device_info(None if device is None else str(device)),
+        "dtype": None if dtype is None else str(dtype).replace("torch.", ""),
+        "protocol_fp": protocol_fp,
+        "model_fp": model_fp,
+        "model_fingerprint": model.fingerprint() if model is not None else None,
+        "timings_s": dict(timings or {}),
+    }
+    if result is not None:
+        engine = result.to_dict()
+        meta["timings_s"].update({f"engine_{k}": v for k, v in engine.pop("timings_s").items()})
+        meta["throughput_samples_per_s"] = engine.pop("samples_per_s")
+        meta["counts"] = engine.pop("counts")
+        meta["failures_by_type"] = failure_summary(result.predictions)
+        meta["engine"] = engine
+    if cfg is not None:
+        meta["config"] = _config_dict(cfg)
+    if extra:
+        meta.update(extra)
+    return meta

@@ -1,0 +1,242 @@
+"""The inference engine: samples in, one Prediction per sample out, crash-safe and resumable, on one or many ranks.
+
+Flow per rank: read every shard file (resume) -> keep the samples without a successful prediction for these
+fingerprints -> take this rank's share -> sort by estimated prompt length and cut token-budget batches -> encode +
+prepare in DataLoader workers -> model (OOM / error isolation) -> ``finalize`` -> append to this rank's shard file
+(fsync per batch). Then rank 0 merges all shard files into ``predictions.jsonl`` in sample order.
+
+Fingerprints: the engine stamps ``protocol_fp`` / ``model_fp`` on every Prediction (``finalize`` need not set them).
+Failed samples (corrupt image, OOM alone, over-long prompt...) are passed to ``finalize`` as
+``ModelOutput(text=None, error=...)``, stored, and count as wrong; a rerun retries them (``retry_failed``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from tqdm.auto import tqdm
+
+from awaker_eval.engine import distributed as D
+from awaker_eval.engine.batching import estimate_cost, order_by_cost, plan_batches
+from awaker_eval.engine.execute import BatchExecutor
+from awaker_eval.engine.loader import BatchBuilder, EncodedSamples, describe_error, make_loader, prepare_positions
+from awaker_eval.engine.store import ShardWriter, load_predictions, set_aside_shards, write_merged
+from awaker_eval.models.base import GenerationSettings, Messages, ModelOutput, VisionLanguageModel
+from awaker_eval.types import Prediction, Sample
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EngineSettings:
+    """How the engine runs (built by the pipeline from RunnerConfig + BenchmarkConfig); never changes results
+    except ``mode`` and ``generation``, which belong to the protocol fingerprint."""
+
+    mode: str = "generate"  # generate | choice
+    batch_size: int = 8  # upper bound on samples per batch
+    max_batch_visual_tokens: int | None = None  # budget on (samples x longest estimated prompt) per batch
+    num_workers: int = 0  # DataLoader worker processes for decode + preprocessing
+    resume: bool = True  # reuse finished predictions in run_dir (False: set old shards aside, recompute all)
+    progress: bool = True
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    min_pixels: int | None = None  # the benchmark's resolution policy, used only to estimate prompt lengths
+    max_pixels: int | None = None
+    retry_failed: bool = True  # on resume, recompute samples whose stored prediction is a failure
+    fail_fast: int = 32  # abort when the first N samples of this rank all fail (a broken model, not bad data)
+
+
+@dataclass
+class EngineCounts:
+    total: int = 0  # samples asked for
+    done: int = 0  # computed by this call (all ranks)
+    skipped: int = 0  # reused from the store
+    failed: int = 0  # final predictions carrying an error (all samples, reused or not)
+
+
+@dataclass
+class EngineTimings:
+    """Seconds. ``total`` is the slowest rank's wall time; the others are this rank's."""
+
+    plan: float = 0.0  # resume scan + header-only image sizing + batch planning
+    preprocess: float = 0.0  # CPU seconds of encode + prepare (summed over workers)
+    data_wait: float = 0.0  # main process blocked waiting for the next prepared batch
+    model: float = 0.0  # generate / score_choices calls
+    store: float = 0.0  # finalize + JSONL append + fsync
+    merge: float = 0.0
+    total: float = 0.0
+
+
+@dataclass
+class EngineResult:
+    predictions: list[Prediction]  # one per sample, in sample order
+    counts: EngineCounts
+    timings: EngineTimings
+    samples_per_s: float  # samples computed by this call / total wall time (all ranks)
+    world_size: int = 1
+    batches: int = 0  # batches run by this rank
+    oom_splits: int = 0
+    error_splits: int = 0
+    predictions_path: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the predictions, JSON-ready (for run.json)."""
+        return {
+            "counts": dataclasses.asdict(self.counts),
+            "timings_s": dataclasses.asdict(self.timings),
+            "samples_per_s": self.samples_per_s,
+            "world_size": self.world_size,
+            "batches": self.batches,
+            "oom_splits": self.oom_splits,
+            "error_splits": self.error_splits,
+        }
+
+
+def _fallback_prediction(sample: Sample, error: str) -> Prediction:
+    """A failed Prediction built without ``finalize`` (used only when ``finalize`` itself raised)."""
+    return Prediction(
+        id=sample.id, benchmark=sample.benchmark, prompt_hash="", protocol_fp="", model_fp="", raw_output=None,
+        extracted="", extract_method="none", answer=sample.answer,
+        correct=None if sample.answer is None else False, group=sample.group, cluster=sample.cluster,
+        task=sample.task, subtask=sample.subtask, category=sample.category, l2_category=sample.l2_category,
+        choices=[[c.letter, c.text, c.raw] for c in sample.choices], question=sample.question, error=error,
+    )
+
+
+def _finalize_one(finalize, sample: Sample, output: ModelOutput, protocol_fp: str, model_fp: str) -> Prediction:
+    try:
+        pred = finalize(sample, output)
+    except Exception as exc:  # a bug in answer extraction must not lose the model output or stop the run
+        log.warning("finalize failed for sample %r", sample.id, exc_info=True)
+        pred = _fallback_prediction(sample, f"finalize failed: {describe_error(exc)}")
+        pred.raw_output = output.text
+    if output.error is not None and pred.error is None:
+        pred.error = output.error
+    if pred.error is not None and pred.answer is not None:
+        pred.correct = False  # a failed sample counts as wrong, never as absent
+    pred.protocol_fp, pred.model_fp = protocol_fp, model_fp
+    return pred
+
+
+def _check_unique_ids(samples: Sequence[Sample]) -> None:
+    seen: set[str] = set()
+    for s in samples:
+        if s.id in seen:
+            raise ValueError(f"sample id {s.id!r} ({s.benchmark}) occurs twice: ids must be unique within a run")
+        seen.add(s.id)
+
+
+def _pending_positions(samples: Sequence[Sample], stored: dict[str, Prediction], retry_failed: bool) -> list[int]:
+    def finished(p: Prediction | None) -> bool:
+        return p is not None and (p.error is None or not retry_failed)
+
+    return [i for i, s in enumerate(samples) if not finished(stored.get(s.id))]
+
+
+def run_inference(
+    samples: Sequence[Sample],
+    encode: Callable[[Sample], Messages],
+    model: VisionLanguageModel,
+    finalize: Callable[[Sample, ModelOutput], Prediction],
+    run_dir: Path,
+    protocol_fp: str,
+    model_fp: str,
+    settings: EngineSettings,
+) -> EngineResult:
+    """Predict every sample (reusing finished ones in ``run_dir``); all ranks of a torchrun group call this."""
+    t_start = time.perf_counter()
+    dist = D.dist_info()
+    run_dir = Path(run_dir)
+    samples = list(samples)
+    _check_unique_ids(samples)
+    timings = EngineTimings()
+
+    if not settings.resume and dist.is_main:
+        moved = set_aside_shards(run_dir)
+        if moved is not None:
+            log.info("resume disabled: previous shard files moved to %s", moved)
+    D.barrier()
+    stored = load_predictions(run_dir, protocol_fp, model_fp) if settings.resume else {}
+    pending = _pending_positions(samples, stored, settings.retry_failed)
+    D.barrier()  # every rank has read the store before anyone appends to it: identical pending lists
+
+    mine = D.shard(pending, dist.rank, dist.world_size)
+    costs = {p: estimate_cost(samples[p], model.visual_tokens, settings.min_pixels, settings.max_pixels) for p in mine}
+    order = [mine[i] for i in order_by_cost([costs[p] for p in mine])]
+    plan = plan_batches(order, costs, settings.batch_size, settings.max_batch_visual_tokens)
+    timings.plan = time.perf_counter() - t_start
+
+    dataset = EncodedSamples(samples, encode)
+    builder = BatchBuilder(model.preparer())
+    executor = BatchExecutor(
+        model, settings.mode, settings.generation,
+        rebuild=lambda positions: prepare_positions(positions, dataset, builder),
+        letters_of=lambda pos: samples[pos].letters,
+    )
+    loader = make_loader(dataset, builder, [b.indices for b in plan], settings.num_workers)
+    bar = tqdm(
+        total=len(mine), unit="sample", dynamic_ncols=True, desc=f"{settings.mode}",
+        disable=not (settings.progress and dist.is_main),
+        unit_scale=dist.world_size if dist.world_size > 1 else False,
+    )
+    done_here = failed_here = succeeded_here = 0
+    first_error: str | None = None
+    with ShardWriter(run_dir, dist.rank) as writer:
+        t_wait = time.perf_counter()
+        for batch in loader:
+            timings.data_wait += time.perf_counter() - t_wait
+            timings.preprocess += batch.prep_seconds
+            outputs = executor.run(batch)
+            t_store = time.perf_counter()
+            preds = [
+                _finalize_one(finalize, samples[pos], outputs[pos], protocol_fp, model_fp) for pos in sorted(outputs)
+            ]
+            writer.append(preds)
+            timings.store += time.perf_counter() - t_store
+            n_failed = sum(p.error is not None for p in preds)
+            done_here += len(preds)
+            failed_here += n_failed
+            succeeded_here += len(preds) - n_failed
+            first_error = first_error or next((p.error for p in preds if p.error), None)
+            bar.update(len(preds))
+            if failed_here:
+                bar.set_postfix(failed=failed_here * max(1, dist.world_size), refresh=False)
+            if settings.fail_fast and succeeded_here == 0 and done_here >= settings.fail_fast:
+                raise RuntimeError(
+                    f"the first {done_here} samples all failed (first error: {first_error}); this looks like a "
+                    f"broken model or input pipeline, not bad data. Fix it and rerun: failed samples are retried."
+                )
+            t_wait = time.perf_counter()
+    bar.close()
+    timings.model = executor.model_seconds
+
+    done_total, = D.sum_ints([done_here])
+    D.barrier()  # all shard files complete
+    t_merge = time.perf_counter()
+    merged = load_predictions(run_dir, protocol_fp, model_fp)
+    ids = [s.id for s in samples]
+    missing = [i for i in ids if i not in merged]
+    if missing:  # every rank sees the same files, so every rank stops here together (no one waits at a barrier)
+        raise RuntimeError(
+            f"{run_dir}: {len(missing)} samples have no stored prediction after the run (first: {missing[:5]})"
+        )
+    path = write_merged(run_dir, ids, merged) if dist.is_main else None
+    D.barrier()  # the merged file exists before anyone returns
+    timings.merge = time.perf_counter() - t_merge
+    timings.total = D.max_float(time.perf_counter() - t_start)
+
+    predictions = [merged[i] for i in ids]
+    counts = EngineCounts(
+        total=len(samples), done=done_total, skipped=len(samples) - len(pending),
+        failed=sum(p.error is not None for p in predictions),
+    )
+    return EngineResult(
+        predictions=predictions, counts=counts, timings=timings,
+        samples_per_s=done_total / timings.total if timings.total > 0 else 0.0,
+        world_size=dist.world_size, batches=len(plan), oom_splits=executor.oom_splits,
+        error_splits=executor.error_splits, predictions_path=path,
+    )

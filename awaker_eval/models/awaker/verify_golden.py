@@ -1,0 +1,112 @@
+"""``awaker-eval verify-golden DIR [--dtype float32|bfloat16]``: check the port against a golden fixture directory.
+
+Builds the model from the fixture's config and fork-format checkpoint (strict), runs every sample and the padded
+batch in ``forward``, ``gen_fork`` and ``gen_nocache`` modes, prints max differences / agreements per quantity and
+exits 0 only when every check is within the tolerances recorded in the fixture.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+
+from awaker_eval.models.awaker.golden_checks import CheckRow, check_case
+from awaker_eval.models.awaker.golden_io import RUN_OF_DTYPE, GoldenFormatError, load_fixture
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="awaker-eval verify-golden", description=__doc__.splitlines()[0])
+    p.add_argument("directory", help="golden fixture directory (format of shared/awaker_golden)")
+    p.add_argument("--dtype", choices=sorted(RUN_OF_DTYPE), action="append",
+                   help="run(s) to check (repeatable; default: every run the fixture has)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto (default cpu)")
+    p.add_argument("--attn-implementation", default="sdpa")
+    p.add_argument("--all-rows", action="store_true", help="print every (case, quantity) row, not only the summary")
+    return p
+
+
+def _fmt_value(row_value: float, total: int, tol: float | None) -> str:
+    if tol is None:
+        return f"agree {total - int(row_value)}/{total}" if row_value == row_value else "missing"
+    return f"{row_value:.3g}"
+
+
+def _fmt_tol(tol: float | None) -> str:
+    if tol is None:
+        return "exact"
+    return "info" if tol != tol else f"{tol:.3g}"
+
+
+def summarise(rows: list[CheckRow]) -> list[tuple[str, str, int, str, str, str, bool]]:
+    """One line per (run, quantity, tolerance): worst value over the cases."""
+    groups: dict[tuple, list[CheckRow]] = defaultdict(list)
+    for r in rows:
+        groups[(r.run, r.quantity, _fmt_tol(r.tol))].append(r)
+    out = []
+    for (run, quantity, tol), rs in groups.items():
+        ok = all(r.ok for r in rs)
+        if rs[0].tol is None:
+            wrong, total = sum(r.value for r in rs), sum(r.total for r in rs)
+            value, worst = _fmt_value(wrong, total, None), max(rs, key=lambda r: r.value).case
+        else:
+            worst_row = max(rs, key=lambda r: r.value if r.value == r.value else float("inf"))
+            value, worst = _fmt_value(worst_row.value, worst_row.total, worst_row.tol), worst_row.case
+        out.append((run, quantity, len(rs), value, tol, worst, ok))
+    return out
+
+
+def print_table(rows: list[CheckRow], all_rows: bool = False) -> None:
+    header = f"{'run':<5} {'check':<28} {'cases':>5}  {'max diff / agreement':<22} {'tolerance':<10} {'worst case':<10} ok"
+    print(header)
+    print("-" * len(header))
+    for run, quantity, n, value, tol, worst, ok in summarise(rows):
+        print(f"{run:<5} {quantity:<28} {n:>5}  {value:<22} {tol:<10} {worst:<10} {'ok' if ok else 'FAIL'}")
+    shown = rows if all_rows else [r for r in rows if not r.ok]
+    if shown:
+        print("\n" + ("all rows:" if all_rows else "failures:"))
+        for r in shown:
+            print(f"  {r.run}/{r.case}/{r.quantity}: {_fmt_value(r.value, r.total, r.tol)} (tolerance "
+                  f"{_fmt_tol(r.tol)}) {'ok' if r.ok else 'FAIL'} {r.note}")
+
+
+def verify(directory: str, dtypes: list[str] | None, device: str, attn: str) -> list[CheckRow]:
+    import torch
+
+    from awaker_eval.models.awaker.build import build_awaker, load_config
+    from awaker_eval.models.awaker.checkpoint import read_checkpoint
+
+    fixture = load_fixture(directory)
+    runs = [RUN_OF_DTYPE[d] for d in dtypes] if dtypes else fixture.runs()
+    inverse = {v: k for k, v in RUN_OF_DTYPE.items()}
+    rows: list[CheckRow] = []
+    for run in runs:
+        start = time.perf_counter()
+        model, state = build_awaker(
+            load_config(fixture.config), fixture.adapter, read_checkpoint(fixture.checkpoint), dtype=inverse[run],
+            device=device, attn_implementation=attn, where=str(fixture.checkpoint),
+        )
+        with torch.no_grad():
+            for case in fixture.cases:
+                case.tensors = {k: v.to(model.device) for k, v in case.tensors.items()}
+                rows += check_case(model, state, fixture, run, case)
+        print(f"[{run}] {len(fixture.cases)} cases checked in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return rows
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        rows = verify(args.directory, args.dtype, args.device, args.attn_implementation)
+    except (GoldenFormatError, FileNotFoundError) as exc:
+        print(f"verify-golden: {exc}", file=sys.stderr)
+        return 2
+    print_table(rows, args.all_rows)
+    failed = sum(not r.ok for r in rows)
+    print(f"\n{len(rows)} checks, {failed} failed: {'PASS' if rows and not failed else 'FAIL'}")
+    return 0 if rows and not failed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,53 @@
+"""MMBench(-CN) prompts: VLMEvalKit's Qwen2-VL and default constructions and lmms-eval's (benchmarks.md 3.3)."""
+
+from __future__ import annotations
+
+import re
+
+from awaker_eval.prompts import templates as T
+from awaker_eval.types import Sample
+
+_CJK = re.compile("[\u4e00-\u9fff]")
+
+
+def _hint_present(hint: str | None, nan_string_is_missing: bool) -> bool:
+    """VLMEvalKit reads TSVs with pandas, where an empty cell or the text ``nan`` is NaN."""
+    return hint is not None and not (nan_string_is_missing and hint == "nan")
+
+
+def _vlmevalkit_body(sample: Sample) -> str:
+    text = ""
+    if _hint_present(sample.hint, nan_string_is_missing=True):
+        text += "Hint: " + sample.hint + "\n"
+    text += "Question: " + sample.question + "\n"
+    if sample.choices:
+        text += "Options:\n" + "".join(f"{c.letter}. {c.text}\n" for c in sample.choices)
+    return text
+
+
+def build_qwen2vl(sample: Sample) -> str:
+    """VLMEvalKit's Qwen2-VL prompt: CN suffix when any CJK character occurs, trailing whitespace stripped."""
+    text = _vlmevalkit_body(sample)
+    if sample.choices:
+        text += T.CN_SUFFIX if _CJK.search(text) else T.EN_SUFFIX
+    return text.rstrip()
+
+
+def build_default(sample: Sample) -> str:
+    """VLMEvalKit's generic multiple-choice prompt (other models): fixed English suffix, no strip."""
+    text = _vlmevalkit_body(sample)
+    if sample.choices:
+        text += T.DEFAULT_SUFFIX
+    return text
+
+
+def build_lmms_eval(sample: Sample) -> str:
+    """lmms-eval: ``"{hint} {question} {options}"`` + ``"\\n"`` + post prompt (EN also drops a ``"nan"`` hint)."""
+    options = T.LMMS_OPTS_HEAD + "".join(f"{c.letter}. {c.text}\n" for c in sample.choices)
+    options = options[:-1] if options.endswith("\n") else options
+    english = sample.language == "en"
+    if _hint_present(sample.hint, nan_string_is_missing=english):
+        query = f"{sample.hint} {sample.question} {options}"
+    else:
+        query = f"{sample.question} {options}"
+    return query + "\n" + (T.LMMS_POST_EN if english else T.LMMS_POST_CN)

@@ -1,0 +1,180 @@
+"""The README-style leaderboard: our runs among the published rows, with intervals and honest notes.
+
+Rows are sorted by Overall (stable, so the published order survives ties), the best value of every column is
+bold, our rows are marked and carry the 95% interval of their Overall. Wherever our protocol differs from the
+published one (MMBench DEV vs TEST, item count, resolution, prompt protocol) a note under the table says so.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from awaker_eval.config.schema import BenchmarkConfig
+from awaker_eval.report.published import TableSpec, table_for
+from awaker_eval.report.runs import benchmark_config
+
+MME_FULL_ITEMS = {"en": 23_609}
+VERSION_COLUMN = {"v11": "v1_1", "v10": "v1_0"}
+CI_HEADER = "95% CI (ours)"
+MARK = {"md": " ★", "html": " ★", "latex": r" $\star$", "csv": ""}
+
+
+@dataclass
+class OurRow:
+    """One of our rows: score column -> fraction, the Overall interval (fractions) and notes about it."""
+
+    label: str
+    values: dict[str, float]
+    ci: tuple[float, float] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _describe(label: str, bench: BenchmarkConfig, scores: dict) -> str:
+    """One line per run: what exactly was scored, so every number carries its settings and item count."""
+    n = scores.get("n", scores.get("n_questions"))
+    what = f"{bench.name} {bench.version}" if bench.kind == "mmbench" else bench.name
+    count = f"n={n:,} {'questions' if bench.kind == 'mmbench' else 'items'}, " if isinstance(n, int) else ""
+    return (f"{label}: {what}, {bench.split} split, {count}protocol={bench.protocol}, extractor={bench.extractor}, "
+            f"min_pixels={bench.min_pixels}, max_pixels={bench.max_pixels}")
+
+
+def _protocol_notes(label: str, bench: BenchmarkConfig, scores: dict) -> list[str]:
+    notes = [_describe(label, bench, scores)]
+    if bench.kind == "mmbench" and bench.split != "test":
+        notes.append(f"{label}: MMBench {bench.version} numbers are {bench.split.upper()}-split CircularEval scored "
+                     "locally; published MMBench columns are TEST-server numbers (a different question set): "
+                     "not directly comparable.")
+    if bench.kind == "mme_realworld":
+        full = MME_FULL_ITEMS.get(bench.language)
+        n = scores.get("n")
+        if full and n is not None and n != full:
+            notes.append(f"{label}: scored {n:,} of the {full:,} items (a subset): not comparable to the full set.")
+        if bench.language == "cn":
+            notes.append(f"{label}: the item set behind the published CN rows is unverified (5,917 vs 5,462 items).")
+    if bench.protocol != "official" or bench.extractor != "official":
+        notes.append(f"{label}: prompt protocol '{bench.protocol}' / extractor '{bench.extractor}' differ from the "
+                     "official ones behind the published MME-RealWorld rows.")
+    return notes
+
+
+def our_row(spec: TableSpec, label: str, parts: list[tuple[BenchmarkConfig, dict]]) -> OurRow:
+    """Our row from one run (MME-RealWorld) or up to one run per MMBench version (v1.0, v1.1)."""
+    row = OurRow(label, {})
+    if spec.kind == "mme_realworld":
+        bench, scores = parts[0]
+        row.values = {c.key: scores[c.key] for c in spec.columns if isinstance(scores.get(c.key), (int, float))}
+        ci = (scores.get("ci") or {}).get("overall")
+        row.ci = tuple(ci) if ci else None
+        row.notes = _protocol_notes(label, bench, scores)
+        return row
+    halves: list[float] = []
+    for bench, scores in parts:
+        column = VERSION_COLUMN.get(bench.version)
+        if column is None or not isinstance(scores.get("overall"), (int, float)):
+            raise ValueError(f"{label}: MMBench run without a v10/v11 version or an overall score")
+        row.values[column] = scores["overall"]
+        ci = (scores.get("ci") or {}).get("overall")
+        halves.append((ci[1] - ci[0]) / 2 if ci else math.nan)
+        row.notes += _protocol_notes(label, bench, scores)
+    present = [row.values[c] for c in ("v1_1", "v1_0") if c in row.values]
+    row.values["overall"] = sum(present) / len(present)
+    if all(math.isfinite(h) for h in halves):
+        half = math.sqrt(sum(h * h for h in halves)) / len(halves)
+        row.ci = (row.values["overall"] - half, row.values["overall"] + half)
+    if len(present) == 1:
+        only = "v1.1" if "v1_1" in row.values else "v1.0"
+        row.notes.append(f"{label}: Overall = {only} only (published Overall = mean of v1.1 and v1.0).")
+    elif row.ci:
+        row.notes.append(f"{label}: Overall interval combines the two versions' intervals as independent.")
+    return row
+
+
+def _fmt(value: float, decimals: int) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{decimals}f}"
+
+
+def table_frame(spec: TableSpec, rows: list[OurRow]) -> pd.DataFrame:
+    """Published + our rows, sorted by Overall (stable); scores ×100; columns ``ours``, ``ci_lo``, ``ci_hi``."""
+    table = spec.load()
+    table["ours"] = False
+    table["ci_lo"] = math.nan
+    table["ci_hi"] = math.nan
+    ours = [
+        {"model": r.label, "parameters": "-", "institution": "this run", "ours": True,
+         **{c.key: 100 * r.values[c.key] if c.key in r.values else math.nan for c in spec.columns},
+         "ci_lo": 100 * r.ci[0] if r.ci else math.nan, "ci_hi": 100 * r.ci[1] if r.ci else math.nan}
+        for r in rows
+    ]
+    table = pd.concat([table, pd.DataFrame(ours)], ignore_index=True) if ours else table
+    return table.sort_values("overall", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
+
+
+def _escape_latex(text: str) -> str:
+    for char in ("&", "%", "_", "#"):
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def render_table(spec: TableSpec, rows: list[OurRow], fmt: str = "md") -> str:
+    """The table as markdown (README style), LaTeX (tabular), HTML or CSV (raw numbers); notes under it."""
+    frame = table_frame(spec, rows)
+    if fmt == "csv":
+        keep = ["model", "parameters", "institution", *[c.key for c in spec.columns], "ours", "ci_lo", "ci_hi"]
+        return frame[keep].to_csv(index=False)
+    if fmt not in ("md", "latex", "html"):
+        raise ValueError(f"unknown table format {fmt!r} (md, csv, latex, html)")
+    text = {"latex": _escape_latex, "html": html.escape}.get(fmt, lambda s: s)
+    bold = {"latex": lambda s: rf"\textbf{{{s}}}", "html": lambda s: f"<b>{s}</b>"}.get(fmt, lambda s: f"**{s}**")
+    best = {c.key: frame[c.key].max() for c in spec.columns}
+    has_ci = bool(frame["ours"].any())
+    header = ["Models", "Parameters", "Institutions", *[c.header for c in spec.columns]]
+    header += [CI_HEADER] if has_ci else []
+    lines = []
+    for _, r in frame.iterrows():
+        cells = [text(str(r["model"])) + (MARK[fmt] if r["ours"] else ""), text(str(r["parameters"])),
+                 text(str(r["institution"]))]
+        for c in spec.columns:
+            cell = _fmt(r[c.key], c.decimals)
+            cells.append(bold(cell) if cell != "-" and round(r[c.key], c.decimals) == round(best[c.key], c.decimals)
+                         else cell)
+        if has_ci:
+            ok = r["ours"] and math.isfinite(r["ci_lo"])
+            cells.append(f"[{r['ci_lo']:.1f}, {r['ci_hi']:.1f}]" if ok else "-")
+        lines.append(cells)
+    notes = [n for r in rows for n in r.notes]
+    if fmt == "latex":
+        body = [" & ".join(map(_escape_latex, header)) + r" \\", r"\midrule"] + [" & ".join(c) + r" \\" for c in lines]
+        cols = "lll" + "r" * (len(header) - 3)
+        out = [rf"% {spec.title}", rf"\begin{{tabular}}{{{cols}}}", r"\toprule", *body, r"\bottomrule",
+               r"\end{tabular}"]
+        out += [f"% {_escape_latex(n)}" for n in notes]
+        return "\n".join(out) + "\n"
+    if fmt == "html":
+        cls = [' class="ours"' if ours else "" for ours in frame["ours"]]
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+        out = [f"<h3>{html.escape(spec.title)}</h3>", "<table>", f"<tr>{head}</tr>"]
+        out += [f"<tr{c}>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>" for c, cells in zip(cls, lines)]
+        out += ["</table>", "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"]
+        return "\n".join(out) + "\n"
+    align = ["---", ":---:", ":---:"] + [":---:"] * (len(header) - 3)
+    out = [f"### {spec.title}", "", "| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+    out += ["| " + " | ".join(c) + " |" for c in lines]
+    if has_ci:
+        out += ["", "★ our run(s); 95% CI: clustered bootstrap interval of our Overall."]
+    if notes:
+        out += ["", "Notes:"] + [f"- {n}" for n in notes]
+    return "\n".join(out) + "\n"
+
+
+def render_leaderboard(run_scores: dict, run_label: str, benchmark: BenchmarkConfig | dict, fmt: str = "md") -> str:
+    """``leaderboard.md`` of one run: its scores (with ``ci`` when present) among the published rows.
+
+    ``benchmark`` needs name, kind, language, version, split, protocol, extractor, min/max_pixels.
+    """
+    bench = benchmark_config(benchmark)
+    spec = table_for(bench.kind, bench.language)
+    return render_table(spec, [our_row(spec, run_label, [(bench, run_scores)])], fmt)

@@ -1,0 +1,68 @@
+"""``awaker-eval plot RUN_DIR... [--out DIR] [--level LEVEL] [--heatmap-by FIELD] [--phase prefill|decode]``.
+
+Writes, for the runs given (run or sweep directories), one bar chart per breakdown level (PNG + CSV of the
+plotted numbers) and, for each run with routing records, the expert heatmap (PNG + CSV of the counts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from awaker_eval.report.groups import levels_for
+from awaker_eval.report.plots import plot_routing_heatmap, plot_score_bars, routing_counts, score_bars_data
+from awaker_eval.report.runs import Run, find_runs
+
+HEATMAP_BY = {"mme_realworld": "subtask", "mmbench": "l2_category"}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "run"
+
+
+def write_plots(runs: list[Run], out: Path, levels: list[str] | None = None, n_boot: int = 1000, seed: int = 0,
+                heatmap_by: str | None = None, phase: str = "prefill") -> list[Path]:
+    """All figures for ``runs`` under ``out``; returns the PNG paths written (each has a CSV beside it)."""
+    written: list[Path] = []
+    by_kind: dict[str, list[Run]] = defaultdict(list)
+    for run in runs:
+        if run.scored:
+            by_kind[run.kind].append(run)
+    for kind, group in by_kind.items():
+        items = [(run.label, run.units(), kind) for run in group]
+        for level in levels or [lvl for lvl in levels_for(kind) if lvl != "overall"]:
+            if level not in levels_for(kind):
+                continue
+            data = score_bars_data(items, level, n_boot=n_boot, seed=seed)
+            written.append(plot_score_bars(data, out / f"{kind}_{level}.png", title=f"{kind}: {level}"))
+    for run in runs:
+        counts = routing_counts(run.predictions(), by=heatmap_by or HEATMAP_BY[run.kind], phase=phase)
+        if not counts.empty:
+            png = out / f"experts_{_slug(run.label)}_{phase}.png"
+            written.append(plot_routing_heatmap(counts, png, title=run.label))
+    return written
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="awaker-eval plot", description=__doc__.split("\n\n")[1])
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", type=Path, help="output folder (default: RUN_DIR/plots for one run, else ./plots)")
+    p.add_argument("--level", action="append", help="split, subtask, category, l2_category (repeatable)")
+    p.add_argument("--heatmap-by", help="Prediction field that names the task rows of the expert heatmap")
+    p.add_argument("--phase", choices=("prefill", "decode"), default="prefill")
+    p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    try:
+        runs = find_runs(args.runs)
+        out = args.out or (runs[0].path / "plots" if len(runs) == 1 else Path("plots"))
+        written = write_plots(runs, out, args.level, args.n_boot, args.seed, args.heatmap_by, args.phase)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"{path}  (+ {path.with_suffix('.csv').name})")
+    return 0

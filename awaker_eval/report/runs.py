@@ -1,0 +1,141 @@
+"""Reading finished run directories (``config.yaml``, ``scores.json``, ``run.json``, ``predictions.jsonl``).
+
+A path given to ``table`` / ``compare`` / ``plot`` / ``report`` may be one run directory or any directory above
+runs (a Hydra multirun sweep, a results root): runs are found recursively by their ``scores.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+import yaml
+
+from awaker_eval.config.schema import BenchmarkConfig
+from awaker_eval.types import Prediction
+
+SCORES_FILE = "scores.json"
+_BENCH_FIELDS = {f.name for f in dataclasses.fields(BenchmarkConfig)}
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def benchmark_config(benchmark: BenchmarkConfig | dict) -> BenchmarkConfig:
+    """A BenchmarkConfig from itself or from a plain dict of its fields (config.yaml, ``scores.json``)."""
+    if isinstance(benchmark, BenchmarkConfig):
+        return benchmark
+    return BenchmarkConfig(**{k: v for k, v in dict(benchmark).items() if k in _BENCH_FIELDS})
+
+
+@dataclass
+class Run:
+    """One run directory with its resolved config, scores and (lazily) predictions and per-unit table."""
+
+    path: Path
+    config: dict
+    scores: dict
+    meta: dict
+    _predictions: list[Prediction] | None = field(default=None, repr=False)
+    _units: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def benchmark(self) -> BenchmarkConfig:
+        return benchmark_config(self.config.get("benchmark") or {})
+
+    @property
+    def model(self) -> dict:
+        return self.config.get("model") or {}
+
+    @property
+    def kind(self) -> str:
+        return self.benchmark.kind
+
+    @property
+    def label(self) -> str:
+        """``run.json`` label, else the model name, plus the checkpoint's file name when one is set."""
+        if self.meta.get("label"):
+            return str(self.meta["label"])
+        name = str(self.model.get("name") or self.path.name)
+        checkpoint = self.model.get("checkpoint")
+        return f"{name}@{Path(str(checkpoint)).name}" if checkpoint else name
+
+    @property
+    def scored(self) -> bool:
+        """False for runs without ground truth (MMBench TEST): nothing to score, plot or compare."""
+        overall = self.scores.get("overall")
+        return isinstance(overall, (int, float)) and not isinstance(overall, bool)
+
+    def predictions(self) -> list[Prediction]:
+        if self._predictions is None:
+            from awaker_eval.engine.store import MERGED_FILE, read_jsonl_predictions
+
+            path = self.path / MERGED_FILE
+            if not path.exists():
+                raise FileNotFoundError(f"{path}: no predictions file in this run directory")
+            self._predictions = list(read_jsonl_predictions(path))
+        return self._predictions
+
+    def units(self) -> pd.DataFrame:
+        """The per-unit table (``awaker_eval.score.score_units``) of this run's predictions."""
+        if self._units is None:
+            from awaker_eval.score import score_units
+
+            self._units = score_units(self.kind, self.predictions())
+        return self._units
+
+    def scores_with_ci(self, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> dict:
+        """``scores`` as stored when it carries intervals, else intervals computed from the predictions."""
+        if "ci" in self.scores or not self.scored or not (self.path / "predictions.jsonl").exists():
+            return self.scores
+        from awaker_eval.report.intervals import add_intervals
+
+        return add_intervals(self.scores, self.units(), self.kind, n_boot=n_boot, seed=seed, alpha=alpha)
+
+
+def load_run(path: str | Path) -> Run:
+    """One run directory; a clear error naming the directory when a required file is missing."""
+    path = Path(path)
+    scores_path = path / SCORES_FILE
+    if not scores_path.exists():
+        raise FileNotFoundError(f"{path}: not a run directory (no {SCORES_FILE})")
+    config_path = path / "config.yaml"
+    if not config_path.exists():
+        raise FileNotFoundError(f"{path}: run directory without config.yaml")
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    if not isinstance(config, dict) or "benchmark" not in config:
+        raise ValueError(f"{config_path}: no 'benchmark' section")
+    meta_path = path / "run.json"
+    meta = _read_json(meta_path) if meta_path.exists() else {}
+    return Run(path, config, _read_json(scores_path), meta)
+
+
+def _natural_key(path: Path) -> list:
+    """Sort ``sweep/2`` before ``sweep/10`` (Hydra numbers multirun jobs)."""
+    return [int(tok) if tok.isdigit() else tok for tok in re.split(r"(\d+)", str(path))]
+
+
+def find_runs(paths: Iterable[str | Path]) -> list[Run]:
+    """Run directories given directly or found recursively below each path (sweeps), in natural order."""
+    runs: list[Run] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such directory")
+        if (path / SCORES_FILE).exists():
+            runs.append(load_run(path))
+            continue
+        found = sorted((p.parent for p in path.rglob(SCORES_FILE)), key=_natural_key)
+        if not found:
+            raise FileNotFoundError(f"{path}: no run directory (scores.json) found here or below")
+        runs.extend(load_run(p) for p in found)
+    return runs

@@ -1,0 +1,77 @@
+"""``awaker-eval table RUN_DIR... [--benchmark NAME] [--format md|csv|latex]``.
+
+Prints the Awaker README table(s) with our runs inserted. RUN_DIR may be a run directory or a directory above
+runs (Hydra multirun sweep). Without RUN_DIR it prints the published rows alone. Runs of the same model label on
+MMBench v1.0 and v1.1 share one row (Overall = their mean, as in the README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+
+from awaker_eval.report.leaderboard import OurRow, our_row, render_table
+from awaker_eval.report.published import TABLES, TableSpec, resolve_table, table_for
+from awaker_eval.report.runs import Run, find_runs
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="awaker-eval table", description=__doc__.split("\n\n")[1])
+    p.add_argument("runs", nargs="*", metavar="RUN_DIR", help="run directories or sweep directories")
+    p.add_argument("--benchmark", help="table: mme_realworld, mme_realworld_cn, mmbench, mmbench_cn")
+    p.add_argument("--format", choices=("md", "csv", "latex"), default="md")
+    p.add_argument("--n-boot", type=int, default=1000, help="resamples when a run has no stored intervals")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def _labelled(runs: list[Run]) -> list[tuple[str, Run]]:
+    """Unique row labels: runs sharing a label (and, for MMBench, a version) get their directory name added."""
+    seen: dict[tuple[str, str], int] = defaultdict(int)
+    for run in runs:
+        seen[(run.label, run.benchmark.version if run.kind == "mmbench" else "")] += 1
+    out = []
+    for run in runs:
+        key = (run.label, run.benchmark.version if run.kind == "mmbench" else "")
+        out.append((f"{run.label} ({run.path.name})" if seen[key] > 1 else run.label, run))
+    return out
+
+
+def rows_for(spec: TableSpec, runs: list[Run], n_boot: int = 1000, seed: int = 0) -> list[OurRow]:
+    """Our rows of one table: one per run, MMBench versions of one label merged."""
+    by_label: dict[str, list[Run]] = defaultdict(list)
+    for label, run in _labelled(runs):
+        by_label[label].append(run)
+    return [
+        our_row(spec, label, [(r.benchmark, r.scores_with_ci(n_boot=n_boot, seed=seed)) for r in group])
+        for label, group in by_label.items()
+    ]
+
+
+def _by_table(runs: list[Run]) -> dict[str, list[Run]]:
+    """Scored runs per README table; a table is listed (possibly empty) for every run given."""
+    by_table: dict[str, list[Run]] = {}
+    for run in runs:
+        group = by_table.setdefault(table_for(run.kind, run.benchmark.language).key, [])
+        if run.scored:
+            group.append(run)
+        else:
+            print(f"note: {run.path}: no score (hidden answers, e.g. MMBench TEST): skipped", file=sys.stderr)
+    return by_table
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        by_table = _by_table(find_runs(args.runs))
+        keys = [resolve_table(args.benchmark).key] if args.benchmark else list(by_table) or list(TABLES)
+        if args.format == "csv" and len(keys) > 1:
+            raise ValueError("--format csv prints one table: choose it with --benchmark")
+        texts = [render_table(TABLES[k], rows_for(TABLES[k], by_table.get(k, []), args.n_boot, args.seed),
+                              args.format) for k in keys]
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write("\n".join(texts))
+    return 0

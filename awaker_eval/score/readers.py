@@ -1,0 +1,173 @@
+"""Adapters: prediction files made here or elsewhere -> ``Prediction`` records for the scorers.
+
+Formats (chosen by file suffix): our ``predictions.jsonl``; the official MME-RealWorld submission JSON
+(a list of items whose ``Output`` holds the raw response); VLMEvalKit prediction tables (``.tsv`` / ``.csv`` /
+``.xlsx`` with a ``prediction`` column), read with pandas' defaults as VLMEvalKit reads them.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from awaker_eval.data.options import (
+    choices_from_columns,
+    is_missing,
+    parse_labelled_options,
+    parse_option_block,
+)
+from awaker_eval.engine.store import prediction_from_dict
+from awaker_eval.extract import extract_answer
+from awaker_eval.score.common import is_correct
+from awaker_eval.types import Choice, Prediction
+
+# --benchmark NAME -> (kind, language)
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "mme_realworld": ("mme_realworld", "en"),
+    "mme_realworld_cn": ("mme_realworld", "cn"),
+    "mmbench": ("mmbench", "en"),
+    "mmbench_cn": ("mmbench", "cn"),
+}
+TABLE_SUFFIXES = (".tsv", ".csv", ".xlsx")
+CIRCULAR_OFFSET = 1_000_000
+
+
+def read_predictions(path: str | Path, kind: str) -> list[Prediction]:
+    """Predictions from ``path``; foreign formats are extracted later (``reextract``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such prediction file")
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        return read_jsonl(path)
+    if suffix == ".json":
+        if kind != "mme_realworld":
+            raise ValueError(f"{path}: a .json submission is the MME-RealWorld format, not {kind}")
+        return read_official_mme_json(path)
+    if suffix in TABLE_SUFFIXES:
+        return read_vlmevalkit_table(path, kind)
+    raise ValueError(f"{path}: unknown prediction format {suffix!r} (expected .jsonl, .json, {TABLE_SUFFIXES})")
+
+
+def read_jsonl(path: Path) -> list[Prediction]:
+    """Our predictions file; any unreadable line is an error naming the line (it would change the denominator)."""
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                out.append(prediction_from_dict(json.loads(line)))
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"{path}:{lineno}: not a prediction record ({exc})") from exc
+    return out
+
+
+def _external(pid: str, benchmark: str, fmt: str, **fields: Any) -> Prediction:
+    return Prediction(id=pid, benchmark=benchmark, prompt_hash="", protocol_fp=f"external:{fmt}", model_fp="",
+                      extracted="", extract_method="none", correct=None, **fields)
+
+
+def _choice_rows(choices: tuple[Choice, ...] | list[Choice]) -> list[list[str]]:
+    return [[c.letter, c.text, c.raw] for c in choices]
+
+
+def read_official_mme_json(path: Path) -> list[Prediction]:
+    """The official submission file; an item without a string ``Output`` is a failed sample, not a skip."""
+    items = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(items, list):
+        raise ValueError(f"{path}: expected a JSON list of items")
+    qids = [item.get("Question_id") if isinstance(item, dict) else None for item in items]
+    seen: dict[Any, int] = {}
+    for q in qids:
+        seen[q] = seen.get(q, 0) + 1
+    out = []
+    for row, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ValueError(f"{path}, item {row}: not an object")
+        missing = [k for k in ("Answer choices", "Ground truth", "Task", "Subtask") if k not in item]
+        if missing:
+            raise ValueError(f"{path}, item {row} ({qids[row]!r}): missing field(s) {missing}")
+        qid = qids[row]
+        pid = str(qid) if qid is not None and seen[qid] == 1 else f"{qid}@{row}"
+        output = item.get("Output")
+        out.append(_external(
+            pid, "mme_realworld", "mme_official_json",
+            raw_output=output if isinstance(output, str) else None,
+            error=None if isinstance(output, str) else "no string 'Output' in the submission item",
+            answer=item["Ground truth"], task=item["Task"], subtask=item["Subtask"], category=item.get("Category"),
+            cluster=item.get("Image"), question=item.get("Text"),
+            choices=_choice_rows(parse_labelled_options(item["Answer choices"], str(path), row)),
+        ))
+    return out
+
+
+def _load_table(path: Path) -> pd.DataFrame:
+    """pandas as VLMEvalKit reads its tables; then column names lower-cased except single capitals."""
+    text_cols = {"prediction": str, "answer": str}
+    if path.suffix.lower() == ".xlsx":
+        frame = pd.read_excel(path, dtype=text_cols)
+    else:
+        frame = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",", dtype=text_cols)
+    frame.columns = [c if len(str(c)) == 1 and str(c).isupper() else str(c).lower() for c in frame.columns]
+    for col in ("index", "prediction"):
+        if col not in frame.columns:
+            raise ValueError(f"{path}: no {col!r} column (columns: {list(frame.columns)})")
+    return frame
+
+
+def _text(value: object) -> str | None:
+    return None if is_missing(value) else str(value)
+
+
+def _mme_table_choices(rec: dict, source: str, row: object) -> tuple[Choice, ...]:
+    block = rec.get("multi-choice options")
+    if isinstance(block, str) and block.lstrip().startswith("["):
+        return parse_labelled_options(ast.literal_eval(block), source, row)
+    if isinstance(block, str):
+        return parse_option_block(block, source, row)
+    return tuple(Choice(c.letter, c.text, f"({c.letter}) {c.text}") for c in choices_from_columns(rec, source, row))
+
+
+def _mme_table_row(rec: dict, pid: str, source: str, row: object) -> Prediction:
+    task, _, subtask = str(rec.get("category", "")).partition("/")
+    return _external(pid, "mme_realworld", "vlmevalkit_table", raw_output=str(rec["prediction"]),
+                     answer=_text(rec.get("answer")), task=task, subtask=subtask,
+                     category=_text(rec.get("l2-category")), cluster=pid, question=_text(rec.get("question")),
+                     choices=_choice_rows(_mme_table_choices(rec, source, row)))
+
+
+def _mmbench_table_row(rec: dict, pid: str, source: str, row: object) -> Prediction:
+    index = int(rec["index"])
+    group = str(index % CIRCULAR_OFFSET)
+    extra = {"index": index, "hint": _text(rec.get("hint")), "split": _text(rec.get("split"))}
+    return _external(pid, "mmbench", "vlmevalkit_table", raw_output=str(rec["prediction"]),
+                     answer=_text(rec.get("answer")), category=_text(rec.get("category")),
+                     l2_category=_text(rec.get("l2-category")), group=group, cluster=group,
+                     question=_text(rec.get("question")),
+                     choices=_choice_rows(choices_from_columns(rec, source, row)), extra=extra)
+
+
+def read_vlmevalkit_table(path: Path, kind: str) -> list[Prediction]:
+    """A VLMEvalKit prediction table; a missing prediction cell reads as ``"nan"``, as upstream."""
+    frame = _load_table(path)
+    build: Callable[[dict, str, str, object], Prediction] = (
+        _mme_table_row if kind == "mme_realworld" else _mmbench_table_row)
+    out = []
+    for row, rec in enumerate(frame.to_dict("records")):
+        if is_missing(rec["index"]):
+            raise ValueError(f"{path}, row {row}: no index")
+        rec["prediction"] = "nan" if is_missing(rec["prediction"]) else rec["prediction"]
+        out.append(build(rec, str(int(rec["index"])), str(path), f"{row} (index {int(rec['index'])})"))
+    return out
+
+
+def reextract(predictions: list[Prediction], kind: str, extractor: str | None, judge=None) -> None:
+    """Set ``extracted`` / ``extract_method`` / ``correct`` of every prediction from its raw output."""
+    for p in predictions:
+        p.extracted, p.extract_method = extract_answer(kind, p.raw_output, p, extractor, judge)
+        p.correct = is_correct(p) if p.answer else None

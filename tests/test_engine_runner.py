@@ -1,0 +1,120 @@
+"""The engine on the fake deterministic model: batch invariance, resume, fingerprints, faults, choice mode."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from awaker_eval.engine.choice import choice_agreement
+from awaker_eval.engine.runner import EngineSettings, run_inference
+from test_engine_support import FakeModel, encode, finalize, make_samples, run_fake
+
+N = 12
+
+
+def letters(result):
+    return [p.extracted for p in result.predictions]
+
+
+@pytest.fixture
+def images(tmp_path_factory):
+    return tmp_path_factory.mktemp("images")
+
+
+@pytest.fixture
+def reference(tmp_path_factory, images):
+    """The batch-size-1 run everybody compares with."""
+    result, model = run_fake(tmp_path_factory.mktemp("ref"), images, N, batch_size=1)
+    assert model.batch_sizes == [1] * N
+    return result
+
+
+def test_batch_invariance_and_sample_order(tmp_path, images, reference):
+    result, model = run_fake(tmp_path, images, N, batch_size=5)
+    assert sorted(model.batch_sizes) == [2, 5, 5]
+    assert letters(result) == letters(reference)
+    assert letters(reference) == ["D", "A", "A", "A", "C", "B", "D", "B", "B", "A", "A", "B"]
+    assert [p.id for p in result.predictions] == [f"q{i:04d}" for i in range(N)]
+    merged = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert [m["id"] for m in merged] == [f"q{i:04d}" for i in range(N)]
+    assert {(m["protocol_fp"], m["model_fp"]) for m in merged} == {("p1", "m1")}
+    assert (result.counts.total, result.counts.done, result.counts.skipped, result.counts.failed) == (N, N, 0, 0)
+
+
+def test_token_budget_batches_are_invariant_too(tmp_path, images, reference):
+    samples = make_samples(images, N)
+    model = FakeModel()
+    settings = EngineSettings(batch_size=8, max_batch_visual_tokens=3 * 40, progress=False)
+    result = run_inference(samples, encode, model, finalize, tmp_path, "p1", "m1", settings)
+    assert max(model.batch_sizes) <= 3 and len(model.batch_sizes) >= N // 3
+    assert letters(result) == letters(reference)
+
+
+def test_rerun_skips_and_changed_fingerprints_recompute(tmp_path, images):
+    first, _ = run_fake(tmp_path, images, N)
+    again, model = run_fake(tmp_path, images, N)
+    assert (again.counts.done, again.counts.skipped, model.batch_sizes) == (0, N, [])
+    assert letters(again) == letters(first)
+    changed, model = run_fake(tmp_path, images, N, protocol_fp="p2")
+    assert (changed.counts.done, changed.counts.skipped, sum(model.batch_sizes)) == (N, 0, N)
+    assert {p.protocol_fp for p in changed.predictions} == {"p2"}
+    more, _ = run_fake(tmp_path, images, N + 3)  # three new samples: only they are computed
+    assert (more.counts.done, more.counts.skipped) == (3, N)
+
+
+def test_corrupt_image_is_recorded_as_failed_and_retried_on_rerun(tmp_path, images, reference):
+    samples = make_samples(tmp_path / "img", N, corrupt=(4,))
+    settings = EngineSettings(batch_size=4, progress=False)
+    result = run_inference(samples, encode, FakeModel(), finalize, tmp_path / "run", "p1", "m1", settings)
+    bad = result.predictions[4]
+    assert bad.error.startswith("ImageLoadError: image 'img4': cannot decode") and "q0004" in bad.error
+    assert (bad.correct, bad.raw_output, bad.extracted) == (False, None, "")
+    assert result.counts.failed == 1 and result.counts.done == N
+    assert [p.extracted for i, p in enumerate(result.predictions) if i != 4] == [
+        x for i, x in enumerate(letters(reference)) if i != 4
+    ]
+    rerun = run_inference(samples, encode, FakeModel(), finalize, tmp_path / "run", "p1", "m1", settings)
+    assert (rerun.counts.done, rerun.counts.skipped, rerun.counts.failed) == (1, N - 1, 1)
+
+
+def test_oom_batches_are_split_in_halves(tmp_path, images, reference):
+    result, model = run_fake(tmp_path, images, N, batch_size=8, oom_above=2)
+    assert letters(result) == letters(reference)
+    assert max(model.batch_sizes) == 2 and result.oom_splits == 4  # 8 -> 4+4 -> 2+2+2+2 (3 splits); 4 -> 2+2 (1)
+    assert result.counts.failed == 0
+
+
+def test_a_sample_that_oom_alone_is_recorded_and_the_rest_goes_on(tmp_path, images, reference):
+    length = FakeModel().prepare([encode(make_samples(images, N)[3])])["lengths"][0]
+    result, _ = run_fake(tmp_path, images, N, batch_size=4, oom_ids_len=length)
+    failed = [p.id for p in result.predictions if p.error]
+    assert failed == ["q0003"]
+    assert result.predictions[3].error.startswith("out of memory even alone: OutOfMemoryError")
+    assert [x for i, x in enumerate(letters(result)) if i != 3] == [x for i, x in enumerate(letters(reference)) if i != 3]
+
+
+def test_a_broken_model_fails_fast(tmp_path, images):
+    samples = make_samples(images, N)
+    settings = EngineSettings(batch_size=4, progress=False, fail_fast=8)
+    with pytest.raises(RuntimeError, match="the first 8 samples all failed.*ValueError: broken model"):
+        run_inference(samples, encode, FakeModel(fail_always=True), finalize, tmp_path, "p1", "m1", settings)
+
+
+def test_choice_mode_records_distribution_and_agreement(tmp_path, images, reference):
+    result, _ = run_fake(tmp_path, images, N, mode="choice", protocol_fp="p1-choice")
+    first = result.predictions[0]
+    assert list(first.choice_logprobs) == ["A", "B", "C", "D"]
+    assert pytest.approx(sum(2.718281828 ** v for v in first.choice_logprobs.values()), abs=1e-6) == 1.0
+    for p in result.predictions:
+        assert p.extracted == max(p.choice_logprobs, key=p.choice_logprobs.get)
+    stats = choice_agreement(reference.predictions, result.predictions)
+    agree = sum(a == b for a, b in zip(letters(reference), letters(result)))
+    assert stats["compared"] == N and stats["agree"] == agree and stats["agreement"] == agree / N
+    assert stats["gen_accuracy"] == sum(bool(p.correct) for p in reference.predictions) / N
+
+
+def test_worker_processes_give_the_same_predictions(tmp_path, images, reference):
+    result, _ = run_fake(tmp_path, images, N, batch_size=3, num_workers=2)
+    assert letters(result) == letters(reference)
+    assert result.timings.preprocess > 0
