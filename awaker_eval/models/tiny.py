@@ -16,7 +16,7 @@ from pathlib import Path
 
 from awaker_eval.models.chat_template import QWEN2_VL_CHAT_TEMPLATE
 
-TINY_VERSION = "tiny-qwen2vl-v1"
+TINY_VERSION = "tiny-qwen2vl-v2"
 SPECIAL_TOKENS = [
     "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>",
     "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>",
@@ -89,8 +89,10 @@ def build_tiny_checkpoint(out_dir: Path, seed: int = 0) -> Path:
     )
     torch.manual_seed(seed)
     model = Qwen2VLForConditionalGeneration(config).to(torch.float32).eval()
-    with torch.no_grad():  # spread the output distribution so greedy decoding is not degenerate
-        model.lm_head.weight.normal_(0.0, 1.0)
+    with torch.no_grad():  # spread the output distribution so greedy decoding is not degenerate, and make
+        model.lm_head.weight.normal_(0.0, 1.0)  # option letters / end-of-turn likelier, like an instructed model
+        answer_ids = [tok.convert_tokens_to_ids(t) for t in "ABCDE"] + [ids["<|im_end|>"]]
+        model.lm_head.weight[answer_ids] *= 3.0
     model.generation_config = GenerationConfig(
         do_sample=False, eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]], pad_token_id=ids["<|endoftext|>"]
     )
