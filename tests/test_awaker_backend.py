@@ -71,3 +71,25 @@ def test_choice_scoring_carries_prefill_routing(awaker):
     outs = awaker.score_choices(awaker.prepare(_conversations()[:2]), [list("AB"), list("AB")])
     assert all(o.routing["decode"] is None and len(o.routing["prefill"]["p"]) == 2 for o in outs)
     assert all(abs(sum(torch.tensor(list(o.choice_logprobs.values())).exp().tolist())) <= 1 for o in outs)
+
+
+def test_hydra_model_config_composes():
+    from hydra import compose, initialize_config_dir
+
+    from awaker_eval.config.schema import register_configs
+
+    register_configs()
+    conf = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "conf")
+    with initialize_config_dir(config_dir=conf, version_base=None):
+        cfg = compose("config", overrides=["model=awaker2_5_vl", "model.routing_mode=consistent"]).model
+    assert (cfg.kind, cfg.path, cfg.checkpoint, cfg.checkpoint_revision) == (
+        "awaker2_5_vl", "Qwen/Qwen2-VL-7B-Instruct", "MetabrainAGI/Awaker2.5-VL", "0e6c388")
+    assert (cfg.dtype, cfg.attn_implementation, cfg.routing_mode, cfg.device) == ("bfloat16", "sdpa", "consistent", "auto")
+
+
+def test_missing_local_checkpoint_is_named(tmp_path):
+    from awaker_eval.models.awaker.backend import resolve_awaker_checkpoint
+    from awaker_eval.models.loading import CheckpointNotFound
+
+    with pytest.raises(CheckpointNotFound, match="model.checkpoint=.*nothere.bin.*does not exist"):
+        resolve_awaker_checkpoint(str(tmp_path / "nothere.bin"), None)

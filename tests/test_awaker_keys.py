@@ -76,7 +76,7 @@ def test_key_categories_and_adapter_placement(real_keys):
     assert set(per_layer.values()) == {64} and len(per_layer) == 28
     adapted = [k for k in real_keys if category(k) != "base"]
     assert not [k for k in adapted if "visual" in k or "embed_tokens" in k or "lm_head" in k or "norm." in k]
-    routers = {k.split(".")[-3] if ".w_gate." in k else k.split(".")[-3] for k in adapted if category(k) == "router"}
+    routers = {k.split(".")[-3] for k in adapted if category(k) == "router"}
     assert routers == {"o_proj", "gate_proj"}  # up/down hold no router
     # q/k/v LoRA tensors are fp32 in the released bf16 flow
     assert {real_keys[k][1] for k in real_keys if category(k) == "qkv_lora"} == {"float32"}

@@ -91,7 +91,7 @@ class RoutingState:
 
     def __init__(self, n_routers: int, embed_tokens: Callable[[torch.Tensor], torch.Tensor], mode: str = "fork"):
         self.n_routers = n_routers
-        object.__setattr__(self, "_embed", embed_tokens)
+        self._embed = embed_tokens
         self.mode = self._check_mode(mode)
         self.calls: list[CallRecord] = []
         self._prompt_ids: torch.Tensor | None = None
