@@ -34,19 +34,22 @@ def test_score_bars_data_values():
 
 
 def test_routing_counts_from_records():
-    route = {"mode": "fork", "prefill": {"layers": [[[1, 0.9], [2, 0.7]], [[3, 0.6], [0, 0.5]]]},
-             "decode": {"layers": [[[[1, 0.9], [1, 0.8]], [[2, 0.6], [3, 0.5]]]]}}
+    # the Awaker backend's record: per layer, per router [o_proj, gate_proj] the chosen expert and its p
+    route = {"mode": "fork", "routers": ["self_attn.o_proj", "mlp.gate_proj"],
+             "prefill": {"expert": [[1, 2], [3, 0]], "p": [[0.9, 0.7], [0.6, 0.5]]},
+             "decode": {"expert": [[1, 3], [2, 0]], "p": [[0.8, 0.5], [0.6, 0.5]]}}
     preds = [Prediction(id=str(i), benchmark="b", prompt_hash="", protocol_fp="", model_fp="", raw_output="A",
                         extracted="A", extract_method="rule", answer="A", correct=True, subtask=sub, routing=r)
              for i, (sub, r) in enumerate([("OCR", route), ("OCR", route), ("Monitoring", route), ("OCR", None)])]
     counts = routing_counts(preds, by="subtask")
     ocr = counts[(counts["task"] == "OCR") & (counts["layer"] == 0)].set_index("router")
-    assert ocr.loc["o_proj", "expert"] == 1 and ocr.loc["o_proj", "count"] == 2 and ocr.loc["o_proj", "share"] == 1.0
-    assert ocr.loc["gate_proj", "expert"] == 2
+    assert ocr.loc["self_attn.o_proj", "expert"] == 1 and ocr.loc["self_attn.o_proj", "count"] == 2
+    assert ocr.loc["self_attn.o_proj", "share"] == 1.0
+    assert ocr.loc["mlp.gate_proj", "expert"] == 2
     assert counts["count"].sum() == 3 * 4  # 3 routed samples x 2 layers x 2 routers; the unrouted one skipped
     decode = routing_counts(preds, by="subtask", phase="decode")
-    o_proj = decode[(decode["task"] == "OCR") & (decode["router"] == "o_proj")]
-    assert o_proj.set_index("expert")["count"].to_dict() == {1: 4}  # 2 decode steps x 2 samples
+    gate = decode[(decode["task"] == "OCR") & (decode["router"] == "mlp.gate_proj") & (decode["layer"] == 0)]
+    assert gate.set_index("expert")["count"].to_dict() == {3: 2}  # decode routing differs from prefill (2)
 
 
 def test_plot_cli_writes_png_and_matching_csv(tmp_path, capsys):
@@ -62,7 +65,7 @@ def test_plot_cli_writes_png_and_matching_csv(tmp_path, capsys):
     assert data.loc["Reasoning/Monitoring", "n"] == 15
     heat = pd.read_csv(out / "experts_awaker_prefill.csv")
     assert (out / "experts_awaker_prefill.png").read_bytes().startswith(PNG_MAGIC)
-    rs = heat[(heat["task"] == "Remote Sensing") & (heat["router"] == "o_proj")]
+    rs = heat[(heat["task"] == "Remote Sensing") & (heat["router"] == "self_attn.o_proj")]
     assert set(rs["expert"]) == {1} and set(rs["count"]) == {15}  # synthetic: Remote Sensing -> expert 1
 
 

@@ -29,8 +29,9 @@ def mme_predictions(n_per_subtask: int = 300, n_reasoning: int = 600, seed: int 
         route = None
         if routing:
             expert = (i % 4) if task == "Reasoning" else (PERCEPTION_SUBTASKS.index(sub) % 4)
-            route = {"mode": "fork", "prefill": {"layers": [[[expert, 0.9], [(expert + layer) % 4, 0.8]]
-                                                            for layer in range(3)]}}
+            route = {"mode": "fork", "routers": ["self_attn.o_proj", "mlp.gate_proj"],
+                     "prefill": {"expert": [[expert, (expert + layer) % 4] for layer in range(3)],
+                                 "p": [[0.9, 0.8] for _ in range(3)]}, "decode": None}
         preds.append(Prediction(
             id=f"mme-{i}", benchmark="mme_realworld", prompt_hash="h", protocol_fp="proto", model_fp="model",
             raw_output="A" if ok else "The answer is (B)", extracted="A" if ok else "B", extract_method="rule",

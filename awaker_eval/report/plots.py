@@ -97,13 +97,14 @@ def routing_counts(predictions: Iterable[Prediction], by: str = "subtask", phase
     counts: Counter = Counter()
     for pred in predictions:
         record = (pred.routing or {}).get(phase)
-        layers = record.get("layers") if isinstance(record, dict) else None
+        layers = record.get("expert") if isinstance(record, dict) else None
         if not isinstance(layers, list):
             continue
+        names = (pred.routing or {}).get("routers") or ROUTER_NAMES
         task = str(getattr(pred, by) or "-")
         for layer, routers in enumerate(layers):
             for r, entry in enumerate(routers if isinstance(routers, list) else []):
-                name = ROUTER_NAMES[r] if r < len(ROUTER_NAMES) else f"router{r}"
+                name = names[r] if r < len(names) else f"router{r}"
                 for expert in _experts(entry):
                     counts[(task, layer, name, expert)] += 1
     columns = ["task", "layer", "router", "expert", "count", "share"]
