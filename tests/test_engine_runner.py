@@ -7,6 +7,7 @@ import json
 import pytest
 
 from awaker_eval.engine.choice import choice_agreement
+from awaker_eval.engine.metadata import collect_run_metadata
 from awaker_eval.engine.runner import EngineSettings, run_inference
 from test_engine_support import FakeModel, encode, finalize, make_samples, run_fake
 
@@ -74,6 +75,12 @@ def test_corrupt_image_is_recorded_as_failed_and_retried_on_rerun(tmp_path, imag
     assert [p.extracted for i, p in enumerate(result.predictions) if i != 4] == [
         x for i, x in enumerate(letters(reference)) if i != 4
     ]
+    meta = collect_run_metadata(result=result, protocol_fp="p1", model_fp="m1", timings={"model_load_s": 1.5})
+    assert meta["failures_by_type"] == {"ImageLoadError": 1}
+    assert meta["counts"] == {"total": N, "done": N, "skipped": 0, "failed": 1}
+    assert meta["timings_s"]["model_load_s"] == 1.5 and meta["timings_s"]["engine_total"] > 0
+    assert set(meta["packages"]) >= {"torch", "transformers", "datasets", "qwen-vl-utils", "awaker-eval"}
+    assert "commit" in meta["git"] and "dirty" in meta["git"]
     rerun = run_inference(samples, encode, FakeModel(), finalize, tmp_path / "run", "p1", "m1", settings)
     assert (rerun.counts.done, rerun.counts.skipped, rerun.counts.failed) == (1, N - 1, 1)
 

@@ -26,8 +26,9 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]
 
 
 def git_state(path: Path | None = None) -> dict[str, Any]:
-    """Commit and dirty flag of the repository holding the code (None when not a git checkout)."""
-    where = Path(path) if path else Path(__file__).resolve().parent
+    """Commit of the repository holding the code, and whether the package's sources differ from it (modified or
+    untracked files under the package directory); None when not a git checkout."""
+    where = Path(path) if path else Path(__file__).resolve().parents[1]
 
     def git(*args: str) -> str | None:
         try:
@@ -37,7 +38,7 @@ def git_state(path: Path | None = None) -> dict[str, Any]:
         return out.stdout.strip() if out.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    status = git("status", "--porcelain", "--", ".") if commit else None
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
