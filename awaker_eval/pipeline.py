@@ -5,6 +5,7 @@ This module only wires the stages together; each stage lives in its own package.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -47,6 +48,17 @@ def protocol_fingerprint_of(cfg: RunConfig) -> str:
     )
 
 
+def build_judge(cfg: RunConfig, run_dir: Path):
+    """The optional LLM choice extractor (``benchmark.judge``), caching its replies in the run directory."""
+    if not cfg.benchmark.judge.enabled:
+        return None
+    from awaker_eval.extract.llm_judge import LLMJudge, judge_config_from_dict
+
+    settings = dataclasses.asdict(cfg.benchmark.judge)
+    settings["cache_path"] = settings["cache_path"] or str(run_dir / "judge_cache.jsonl")
+    return LLMJudge(judge_config_from_dict(settings))
+
+
 def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None) -> Path:
     """Run one benchmark on one model; returns the run directory (on every rank)."""
     from awaker_eval.data import load_samples
@@ -72,10 +84,12 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None) -> Path:
     protocol_fp = protocol_fingerprint_of(cfg)
     model_fp = fingerprint_hash(model.fingerprint())
     encode = SampleEncoder(cfg.benchmark.protocol, cfg.benchmark.min_pixels, cfg.benchmark.max_pixels)
-    finalize = PredictionBuilder(cfg.benchmark.kind, cfg.benchmark.protocol, cfg.benchmark.extractor, judge=None)
+    judge = build_judge(cfg, run_dir)
+    finalize = PredictionBuilder(cfg.benchmark.kind, cfg.benchmark.protocol, cfg.benchmark.extractor, judge=judge)
     result = run_inference(samples, encode, model, finalize, run_dir, protocol_fp, model_fp, engine_settings(cfg))
     if dist.rank == 0:
         timings = {"data_load_s": t_data - t0, "model_load_s": t_model - t_data, "total_s": time.perf_counter() - t0}
-        write_run_outputs(cfg, run_dir, result, model, protocol_fp, model_fp, timings)
+        extra = {"judge": {"config": dataclasses.asdict(cfg.benchmark.judge), **judge.stats.as_dict()}} if judge is not None else None
+        write_run_outputs(cfg, run_dir, result, model, protocol_fp, model_fp, timings, extra_meta=extra)
     distributed.barrier()
     return run_dir

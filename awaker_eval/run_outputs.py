@@ -1,15 +1,19 @@
-"""The files a finished run leaves behind: scores.json, leaderboard.md, run.json (predictions.jsonl is the engine's).
+"""The files a finished run leaves behind: scores.json, leaderboard.md, run.json, report.html (+ plots/).
 
 Scores are always recomputed from the merged predictions file, so ``scores.json`` can never disagree with it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 from awaker_eval.config.schema import RunConfig
+
+log = logging.getLogger(__name__)
 
 
 def score_run(cfg: RunConfig, predictions: list, seed: int | None = None) -> dict[str, Any]:
@@ -31,23 +35,62 @@ def score_run(cfg: RunConfig, predictions: list, seed: int | None = None) -> dic
         "max_pixels": cfg.benchmark.max_pixels,
     }
     scores["model"] = cfg.model.name
+    scores["mode"] = cfg.runner.mode
     return scores
 
 
+def sibling_mode_run(cfg: RunConfig, run_dir: Path) -> Path | None:
+    """The same benchmark + model run in the other mode (generate <-> choice), when it exists beside this one."""
+    from awaker_eval.rundir import resolve_run_dir
+
+    if cfg.output_dir or cfg.run_id:
+        return None
+    other = "choice" if cfg.runner.mode == "generate" else "generate"
+    twin = dataclasses.replace(cfg, runner=dataclasses.replace(cfg.runner, mode=other))
+    path = resolve_run_dir(twin)
+    return path if path != run_dir and (path / "predictions.jsonl").is_file() else None
+
+
+def choice_vs_generate(cfg: RunConfig, run_dir: Path, predictions: list) -> dict[str, Any] | None:
+    """How often choice-by-scoring agrees with generation, when both runs of this benchmark + model exist."""
+    from awaker_eval.engine.choice import choice_agreement
+    from awaker_eval.engine.store import read_jsonl_predictions
+
+    twin = sibling_mode_run(cfg, run_dir)
+    if twin is None:
+        return None
+    other = list(read_jsonl_predictions(twin / "predictions.jsonl"))
+    gen, choice = (predictions, other) if cfg.runner.mode == "generate" else (other, predictions)
+    return {"other_run": str(twin), **choice_agreement(gen, choice)}
+
+
 def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp: str, model_fp: str,
-                      timings: dict[str, float]) -> dict[str, Any]:
+                      timings: dict[str, float], extra_meta: dict[str, Any] | None = None) -> dict[str, Any]:
     from awaker_eval.engine.metadata import collect_run_metadata
+    from awaker_eval.report.html import write_report
     from awaker_eval.report.leaderboard import render_leaderboard
+    from awaker_eval.report.runs import load_run
 
     predictions = list(result.predictions)
     scores = score_run(cfg, predictions)
+    agreement = choice_vs_generate(cfg, run_dir, predictions)
+    if agreement is not None:
+        scores["choice_vs_generate"] = agreement
     (run_dir / "scores.json").write_text(json.dumps(scores, indent=2, sort_keys=True))
     table = render_leaderboard(scores, run_label=cfg.model.name, benchmark=scores["benchmark"])
     (run_dir / "leaderboard.md").write_text(table)
     meta = collect_run_metadata(
-        cfg=cfg, result=result, model=model, protocol_fp=protocol_fp, model_fp=model_fp, timings=timings
+        cfg=cfg, result=result, model=model, protocol_fp=protocol_fp, model_fp=model_fp, timings=timings,
+        extra=extra_meta,
     )
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
+    report = write_report(load_run(run_dir), n_boot=cfg.runner.bootstrap_samples, seed=cfg.runner.seed)
     print(table)
-    print(f"\nrun directory: {run_dir}")
+    if agreement is not None:
+        print(f"\nchoice vs generate: {agreement['agree']}/{agreement['compared']} letters agree "
+              f"(other run: {agreement['other_run']})")
+    failed = scores.get("n_failed", 0)
+    if failed:
+        print(f"\n{failed} sample(s) failed and count as wrong; see {report}")
+    print(f"\nrun directory: {run_dir}\nreport: {report}")
     return scores

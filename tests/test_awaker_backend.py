@@ -2,40 +2,45 @@
 
 from __future__ import annotations
 
-import json
+from collections import Counter
 
 import pytest
 import torch
 from PIL import Image
 
 from awaker_eval.config.schema import ModelConfig
-from awaker_eval.models.awaker.build import build_skeleton, load_config
-from awaker_eval.models.awaker.checkpoint import to_released_layout
 from awaker_eval.models.awaker.settings import AdapterSettings
 from awaker_eval.models.base import GenerationSettings
 from awaker_eval.models.tiny import ensure_tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
-def awaker(tmp_path_factory):
+def awaker(tiny_cache_dir):
+    """The offline tiny Awaker (``model.checkpoint=tiny``), in fp32 on CPU."""
     from awaker_eval.models.factory import build_model
 
-    root = tmp_path_factory.mktemp("awaker")
-    base = ensure_tiny_checkpoint(root / "cache")
-    settings = AdapterSettings(r=4, lora_alpha=8)
-    (root / "ckpt").mkdir()
-    (root / "ckpt" / "adapter.json").write_text(json.dumps({"r": 4, "lora_alpha": 8}))
-    gen = torch.Generator().manual_seed(0)
-    state = {}
-    for key, t in build_skeleton(load_config(base), settings).state_dict().items():
-        scale = 2.5 / t.shape[-1] ** 0.5 if ".w_gate." in key else 0.3
-        state[key] = (1.0 + 0.1 * torch.randn(t.shape, generator=gen)) if key.endswith("norm.weight") or \
-            key.endswith(".ln.weight") else torch.randn(t.shape, generator=gen) * scale
-        state[key] = state[key].to(torch.bfloat16)
-    torch.save(to_released_layout(state), root / "ckpt" / "pytorch_model.bin")
-    cfg = ModelConfig(name="awaker_tiny", kind="awaker2_5_vl", path=str(base),
-                      checkpoint=str(root / "ckpt" / "pytorch_model.bin"), dtype="float32", device="cpu")
+    cfg = ModelConfig(name="awaker_tiny", kind="awaker2_5_vl", checkpoint="tiny", dtype="float32", device="cpu",
+                      cache_dir=str(tiny_cache_dir))
     return build_model(cfg)
+
+
+def test_tiny_checkpoint_is_released_format_with_base_weights(tiny_cache_dir):
+    from awaker_eval.models.awaker import keymap
+    from awaker_eval.models.awaker.checkpoint import read_bin, read_checkpoint
+    from awaker_eval.models.awaker.tiny import ensure_tiny_awaker_checkpoint
+
+    ckpt = ensure_tiny_awaker_checkpoint(tiny_cache_dir)
+    assert ensure_tiny_awaker_checkpoint(tiny_cache_dir) == ckpt  # cached: built once
+    assert sorted(p.name for p in ckpt.iterdir()) == ["adapter.json", "awaker_eval_tiny_awaker.json", "pytorch_model.bin"]
+    raw = read_bin(ckpt / "pytorch_model.bin")
+    assert keymap.detect_layout(raw) == keymap.RELEASED and {t.dtype for t in raw.values()} == {torch.bfloat16}
+    counts = Counter(keymap.key_category(k) for k in raw)
+    assert counts == {"base": 58, "qkv_lora": 12, "experts": 64, "global": 16, "router": 12}
+    assert AdapterSettings.from_json(ckpt / "adapter.json") == AdapterSettings(r=4, lora_alpha=8)
+    base = read_checkpoint(ensure_tiny_checkpoint(tiny_cache_dir))
+    ours = read_checkpoint(ckpt)
+    assert all(torch.equal(ours[k], t.to(torch.bfloat16)) for k, t in base.items())
+    assert not any(torch.equal(t, torch.ones_like(t)) for k, t in ours.items() if k.endswith(".ln.weight"))
 
 
 def _conversations():
@@ -55,16 +60,17 @@ def test_generate_records_routing_per_row_and_batch_equals_single(awaker):
     batched = awaker.generate(awaker.prepare(convs), settings)
     single = [awaker.generate(awaker.prepare([c]), settings)[0] for c in convs]
     assert [o.text for o in batched] == [o.text for o in single]
-    for b, s in zip(batched, single):
-        r = b.routing
+    assert [o.routing for o in batched] == [o.routing for o in single]  # decode None where a row stopped at once
+    for r in (o.routing for o in batched):
         assert r["mode"] == "fork" and r["routers"] == ["self_attn.o_proj", "mlp.gate_proj"]
         assert len(r["prefill"]["expert"]) == 2 and all(len(x) == 2 for x in r["prefill"]["expert"])
         assert all(0.25 <= p <= 1 for layer in r["prefill"]["p"] for p in layer)
-        assert r["prefill"]["expert"] == s.routing["prefill"]["expert"]
-        assert r["decode"]["expert"] == s.routing["decode"]["expert"]
-    assert batched[1].routing["prefill"] == batched[1].routing["decode"]  # text-only: raw == merged embeddings
+    text_only = batched[1].routing
+    assert text_only["decode"] is None or text_only["prefill"] == text_only["decode"]  # raw == merged embeddings
+    assert any(o.routing["decode"] is not None for o in batched)
     fp = awaker.fingerprint()
     assert fp["routing_mode"] == "fork" and fp["adapter"] == {"r": 4, "lora_alpha": 8, "experts": 4}
+    assert fp["checkpoint"] == "tiny"
 
 
 def test_choice_scoring_carries_prefill_routing(awaker):

@@ -11,7 +11,7 @@ from conftest import shared_path
 from test_openai_fakeserver import FakeChatServer, Reply, chat_reply
 
 from awaker_eval.extract.dispatch import extract_answer
-from awaker_eval.extract.llm_judge import CN_TEMPLATE, EN_TEMPLATE, JudgeConfig, LLMJudge
+from awaker_eval.extract.llm_judge import CN_TEMPLATE, EN_TEMPLATE, LLMJudge, judge_config_from_dict
 from awaker_eval.types import Choice, Sample
 
 DOG_CAT = [Choice("A", "dog", "A. dog"), Choice("B", "cat", "B. cat")]
@@ -58,7 +58,7 @@ def scripted(replies: list[str]):
 def make_judge(server: FakeChatServer, tmp_path=None, **overrides) -> LLMJudge:
     values = {"base_url": server.url, "model": "judge-m", "api_key_env": None, "backoff_s": 0.01,
               "cache_path": str(tmp_path / "judge.jsonl") if tmp_path else None, **overrides}
-    return LLMJudge(JudgeConfig.from_dict(values))
+    return LLMJudge(judge_config_from_dict(values))
 
 
 def test_templates_are_byte_exact_copies_of_the_spec():
@@ -151,6 +151,6 @@ def test_dispatch_consults_the_judge_only_when_rules_fail():
 
 def test_config_rejects_unknown_and_missing_keys():
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['modle'\]"):
-        JudgeConfig.from_dict({"base_url": "http://127.0.0.1:1/v1", "modle": "x"})
+        judge_config_from_dict({"base_url": "http://127.0.0.1:1/v1", "modle": "x"})
     with pytest.raises(ValueError, match=r"missing required key\(s\) \['model'\]"):
-        JudgeConfig.from_dict({"base_url": "http://127.0.0.1:1/v1"})
+        judge_config_from_dict({"base_url": "http://127.0.0.1:1/v1"})

@@ -11,6 +11,31 @@ from typing import Any, Optional
 
 
 @dataclass
+class JudgeConfig:
+    """The optional LLM choice extractor (MMBench passes the rules cannot parse): an OpenAI-compatible endpoint.
+
+    Off while ``base_url`` is unset. The API key is read from the environment variable named ``api_key_env``.
+    """
+
+    base_url: Optional[str] = None
+    model: Optional[str] = None
+    api_key_env: Optional[str] = "OPENAI_API_KEY"
+    retries: int = 3  # judge asks per unparsed prediction
+    temperature: float = 0.0
+    max_tokens: Optional[int] = None
+    cache_path: Optional[str] = None  # default: <run_dir>/judge_cache.jsonl
+    seed: int = 0  # seeds the random fallback only
+    random_fallback: bool = False  # VLMEvalKit's uniform pick after `retries` failures; off = report failure
+    timeout_s: float = 60.0
+    http_retries: int = 3  # transport retries per ask (429 / 5xx / timeouts), with exponential backoff
+    backoff_s: float = 1.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.base_url)
+
+
+@dataclass
 class BenchmarkConfig:
     """Which benchmark, where its data lives and how prompts / answers are handled."""
 
@@ -26,7 +51,7 @@ class BenchmarkConfig:
     image_root: Optional[str] = None  # image folder for the official JSON layout
     protocol: str = "official"  # official | vlmevalkit | lmms_eval | ...
     extractor: str = "official"  # MME-RealWorld: official | vlmevalkit_2024 | fixed; MMBench: can_infer_2024 | ...
-    judge: Optional[dict] = None  # optional LLM choice extractor settings (OpenAI-compatible endpoint)
+    judge: JudgeConfig = field(default_factory=lambda: JudgeConfig())  # LLM choice extractor; off by default
     min_pixels: Optional[int] = None  # resolution policy, part of every prediction's fingerprint
     max_pixels: Optional[int] = None
     max_new_tokens: int = 16

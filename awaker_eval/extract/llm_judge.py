@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from awaker_eval.extract.mmbench import can_infer_2024
+from awaker_eval.config.schema import JudgeConfig
 from awaker_eval.openai_client import APIError, ChatClient
 from awaker_eval.types import Choice
 
@@ -34,34 +35,16 @@ CN_TEMPLATE = (
 OPTIONS_HEAD = "There are several options: \n"
 
 
-@dataclass(frozen=True)
-class JudgeConfig:
-    """The judge endpoint and policy (``benchmark.judge`` in the run config)."""
-
-    base_url: str
-    model: str
-    api_key_env: str | None = "OPENAI_API_KEY"
-    retries: int = 3  # judge asks per unparsed prediction
-    temperature: float = 0.0
-    max_tokens: int | None = None
-    cache_path: str | None = None
-    seed: int = 0  # seeds the random fallback only
-    random_fallback: bool = False  # VLMEvalKit's uniform pick after `retries` failures; off = report failure
-    timeout_s: float = 60.0
-    http_retries: int = 3  # transport retries per ask (429 / 5xx / timeouts), with exponential backoff
-    backoff_s: float = 1.0
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "JudgeConfig":
-        """Build from ``benchmark.judge``; unknown keys fail with their names."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"benchmark.judge: unknown key(s) {unknown}; known keys are {sorted(known)}")
-        missing = [k for k in ("base_url", "model") if not values.get(k)]
-        if missing:
-            raise ValueError(f"benchmark.judge: missing required key(s) {missing}")
-        return cls(**dict(values))
+def judge_config_from_dict(values: Mapping[str, Any]) -> JudgeConfig:
+    """Build from a plain mapping; unknown keys and missing ``base_url`` / ``model`` fail with their names."""
+    known = {f.name for f in fields(JudgeConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"benchmark.judge: unknown key(s) {unknown}; known keys are {sorted(known)}")
+    missing = [k for k in ("base_url", "model") if not values.get(k)]
+    if missing:
+        raise ValueError(f"benchmark.judge: missing required key(s) {missing}")
+    return JudgeConfig(**dict(values))
 
 
 @dataclass

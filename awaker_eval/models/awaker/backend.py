@@ -2,22 +2,24 @@
 
 Base config, tokenizer and processor come from ``model.path`` (``Qwen/Qwen2-VL-7B-Instruct`` or a local dir); the
 weights come only from ``model.checkpoint`` (the released ``.bin``, a converted dir, or a hub id), loaded strictly.
+``model.checkpoint=tiny`` (with ``model.path`` unset) is the offline tiny Awaker of ``awaker/tiny.py``: its base and
+its checkpoint are both built locally, and this module is the one place that resolves that value.
 Every generate / score call runs inside a routing session whose spans come from the final left-padded ids, and each
 output carries its routing record (expert and p per router, prefill and decode).
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from awaker_eval.models.awaker.prompt_pos import SpecialTokens, prompt_spans
 from awaker_eval.models.awaker.settings import ROUTER_ORDER, AdapterSettings
+from awaker_eval.models.awaker.checkpoint import ADAPTER_FILE, RELEASED_FILE
+from awaker_eval.models.awaker.tiny import TINY_CHECKPOINT
 from awaker_eval.models.loading import CheckpointNotFound, looks_like_local_path, weights_identity
 from awaker_eval.models.qwen2_vl import Qwen2VLModel
-
-RELEASED_FILE = "pytorch_model.bin"
-ADAPTER_FILE = "adapter.json"
 
 
 def resolve_awaker_checkpoint(ref: str | None, revision: str | None) -> Path:
@@ -47,11 +49,12 @@ def adapter_settings_for(checkpoint: Path) -> AdapterSettings:
     return AdapterSettings.from_json(found) if found.exists() else AdapterSettings()
 
 
-def row_records(calls, n_layers: int, mode: str) -> list[dict[str, Any]]:
+def row_records(calls, n_layers: int, mode: str, decoded: list[bool] | None = None) -> list[dict[str, Any]]:
     """Per-row routing of one call: ``{"mode", "routers", "prefill": {"expert", "p"}, "decode": ... | None}``.
 
     ``expert`` / ``p`` are ``[layer][router]`` lists in ``routers`` order; fork decode steps all share one decision,
-    so the first decode step stands for all of them.
+    so the first decode step stands for all of them. ``decoded[b]`` False marks a row that stopped after its first
+    token: the batch's decode steps produced nothing for it, so its ``decode`` is None, as when it runs alone.
     """
     if not calls:
         return []
@@ -69,14 +72,32 @@ def row_records(calls, n_layers: int, mode: str) -> list[dict[str, Any]]:
         record = {"mode": mode, "routers": list(ROUTER_ORDER),
                   "prefill": {"expert": prefill[0][b], "p": [[round(p, 5) for p in ps] for ps in prefill[1][b]]},
                   "decode": None}
-        if decode is not None:
+        if decode is not None and (decoded is None or decoded[b]):
             record["decode"] = {"expert": decode[0][b], "p": [[round(p, 5) for p in ps] for ps in decode[1][b]]}
         rows.append(record)
     return rows
 
 
+def resolve_awaker_sources(cfg) -> tuple[str | None, Path | None]:
+    """``(base directory, checkpoint)`` for ``model.checkpoint=tiny`` (built offline); ``(None, None)`` otherwise,
+    leaving ``model.path`` / ``model.checkpoint`` to the usual resolution."""
+    if cfg.checkpoint != TINY_CHECKPOINT:
+        return None, None
+    if cfg.path:
+        raise ValueError(f"model.checkpoint={TINY_CHECKPOINT} builds its own tiny base: leave model.path unset "
+                         f"(got {cfg.path!r})")
+    from awaker_eval.models.awaker.tiny import tiny_awaker_paths
+
+    base, checkpoint = tiny_awaker_paths(cfg.cache_dir, seed=cfg.seed)
+    return str(base), checkpoint
+
+
 class AwakerModel(Qwen2VLModel):
     """Qwen2-VL backend whose weights, adapters and routing come from the Awaker checkpoint."""
+
+    def __init__(self, cfg, local_path: str | None = None):
+        tiny_base, self._tiny_checkpoint = resolve_awaker_sources(cfg)
+        super().__init__(cfg, local_path=local_path or tiny_base)
 
     def _load_hf(self) -> tuple[Any, Any]:
         from transformers import AutoProcessor, GenerationConfig
@@ -85,7 +106,8 @@ class AwakerModel(Qwen2VLModel):
         from awaker_eval.models.awaker.checkpoint import read_checkpoint
 
         processor = AutoProcessor.from_pretrained(self.local_path, trust_remote_code=self.cfg.trust_remote_code)
-        self.checkpoint_path = resolve_awaker_checkpoint(self.cfg.checkpoint, self.cfg.checkpoint_revision)
+        self.checkpoint_path = self._tiny_checkpoint or resolve_awaker_checkpoint(
+            self.cfg.checkpoint, self.cfg.checkpoint_revision)
         self.adapter = adapter_settings_for(self.checkpoint_path)
         model, self.routing = build_awaker(
             load_config(self.local_path), self.adapter, read_checkpoint(self.checkpoint_path),
@@ -98,13 +120,33 @@ class AwakerModel(Qwen2VLModel):
         self.special_tokens = SpecialTokens.from_tokenizer(processor.tokenizer)
         return model, processor
 
+    @contextmanager
     def _generation_context(self, inputs: Any):
+        """A routing session over the final left-padded ids; also notes which rows were still generating when the
+        first decode step ran (its input is each row's first new token, or a pad after a stop)."""
         spans = prompt_spans(inputs["input_ids"], self.special_tokens, inputs.get("attention_mask"))
-        return self.routing.session(inputs["input_ids"], spans)
+        self._first_decode_ids = None
+
+        def note_first_decode(module, args, kwargs):
+            ids = kwargs.get("input_ids")
+            if self._first_decode_ids is None and len(self.routing.calls) == 1 and ids is not None:
+                self._first_decode_ids = ids[:, -1].tolist()
+
+        handle = self.hf_model.register_forward_pre_hook(note_first_decode, with_kwargs=True)
+        try:
+            with self.routing.session(inputs["input_ids"], spans):
+                yield
+        finally:
+            handle.remove()
 
     def _routing_records(self) -> list[dict] | None:
         n_layers = self.hf_model.config.text_config.num_hidden_layers
-        return row_records(self.routing.calls, n_layers, self.routing.active_mode)
+        decoded = None
+        if self._first_decode_ids is not None:
+            eos = self.eos_token_id if isinstance(self.eos_token_id, (list, tuple)) else [self.eos_token_id]
+            stops = {*eos, self.pad_token_id}
+            decoded = [t not in stops for t in self._first_decode_ids]
+        return row_records(self.routing.calls, n_layers, self.routing.active_mode, decoded)
 
     def fingerprint(self) -> dict[str, Any]:
         ckpt = self.checkpoint_path

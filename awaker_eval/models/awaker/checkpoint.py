@@ -17,6 +17,8 @@ from awaker_eval.models.awaker import keymap
 
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 SAFETENSORS_SINGLE = "model.safetensors"
+RELEASED_FILE = "pytorch_model.bin"  # the released single-file checkpoint
+ADAPTER_FILE = "adapter.json"  # adapter settings beside a checkpoint (r / alpha / experts); released values if absent
 
 
 class CheckpointError(RuntimeError):

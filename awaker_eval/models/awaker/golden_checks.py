@@ -6,10 +6,12 @@ with a KV cache and ``consistent`` routing, which the fixture README documents a
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from transformers import GenerationConfig
+from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from awaker_eval.models.awaker.golden_io import GoldenCase, GoldenFixture
 from awaker_eval.models.awaker.prompt_pos import prompt_spans
@@ -60,9 +62,41 @@ def _routing(records, n_layers: int) -> dict[str, torch.Tensor]:
     return out
 
 
+@contextmanager
+def substituted_image_features(model, features: torch.Tensor | None):
+    """While active, the model's vision tower output is replaced by ``features`` ([image tokens, H], all images of
+    the call concatenated), so only the language-model part of the port is compared (golden README diagnostic)."""
+    if features is None:
+        yield
+        return
+    inner = model.model
+    merge = inner.visual.spatial_merge_size ** 2
+
+    def fixed(pixel_values, image_grid_thw=None, **kwargs):
+        sizes = (image_grid_thw.prod(-1) // merge).tolist()
+        if sum(sizes) != features.shape[0]:
+            raise ValueError(f"substituted image features have {features.shape[0]} rows, the images need {sum(sizes)}")
+        return BaseModelOutputWithPooling(pooler_output=torch.split(features.to(inner.visual.dtype), sizes))
+
+    inner.get_image_features = fixed
+    try:
+        yield
+    finally:
+        del inner.get_image_features  # back to the class method
+
+
 @torch.no_grad()
-def run_case(model, state, fixture: GoldenFixture, case: GoldenCase) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Our outputs for one case, keyed like the fixture; ``inputs/*`` pairs carry their own expected value."""
+def run_case(
+    model, state, fixture: GoldenFixture, case: GoldenCase, image_features: torch.Tensor | None = None
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Our outputs for one case, keyed like the fixture; ``inputs/*`` pairs carry their own expected value.
+
+    With ``image_features`` the vision tower's output is replaced by them (``substituted_image_features``)."""
+    with substituted_image_features(model, image_features):
+        return _run_case(model, state, fixture, case)
+
+
+def _run_case(model, state, fixture: GoldenFixture, case: GoldenCase) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     cfg = model.config
     n_layers = cfg.text_config.num_hidden_layers
     t = case.tensors
@@ -134,21 +168,36 @@ def compare(ours: torch.Tensor, expected: torch.Tensor, tol: float | None) -> tu
     return diff, expected.numel(), ok and diff == diff, ""
 
 
-def check_case(model, state, fixture: GoldenFixture, run: str, case: GoldenCase) -> list[CheckRow]:
+SUBSTITUTED = "forward/image_features"
+
+
+def can_substitute(case: GoldenCase, rows: list[CheckRow], expected_keys) -> bool:
+    """The README diagnostic applies: an image case with a failed check and expected image features to feed in."""
+    return case.has_images and any(not r.ok for r in rows) and SUBSTITUTED in expected_keys
+
+
+def check_case(
+    model, state, fixture: GoldenFixture, run: str, case: GoldenCase, substitute: bool = False
+) -> list[CheckRow]:
+    """Every expected quantity of one case; ``substitute`` feeds the fixture's image features instead of our vision
+    tower's (the image-features row itself is then skipped: it would compare the fixture with itself)."""
     tolerances = fixture.tolerances(run)
     expected = fixture.expected(run, case.name)
-    produced = run_case(model, state, fixture, case)
+    features = expected.get(SUBSTITUTED) if substitute else None
+    if substitute and features is None:
+        raise ValueError(f"{fixture.expected_file}: {run}/{case.name} has no {SUBSTITUTED} to substitute")
+    produced = run_case(model, state, fixture, case, image_features=features)
     rows = []
     for quantity, (ours, own_expected) in produced.items():
         exp = own_expected if own_expected is not None else expected.get(quantity)
-        if exp is None:
+        if exp is None or (substitute and quantity == SUBSTITUTED):
             continue
         tol = _tolerance(quantity, tolerances, text_only=not case.has_images)
         value, total, ok, note = compare(ours, exp, tol)
         rows.append(CheckRow(run, case.name, quantity, value, total, tol, ok, note))
     unused = sorted(set(expected) - set(produced))
     for quantity in unused:
-        if quantity == "gen_nocache/q_len":  # reproduced with a KV cache: query lengths differ by design
+        if quantity == "gen_nocache/q_len" or (substitute and quantity == SUBSTITUTED):  # reproduced with a KV cache: query lengths differ by design
             continue
         rows.append(CheckRow(run, case.name, quantity, float("nan"), 0, None, False, "expected but not produced"))
     return rows

@@ -16,6 +16,10 @@ _PREFIXES = {
 }
 
 
+# Key categories of the released checkpoint (counts in the real one: 730 / 168 / 896 / 224 / 168).
+BASE, QKV_LORA, EXPERTS, GLOBAL, ROUTER = "base", "qkv_lora", "experts", "global", "router"
+
+
 class KeyLayoutError(ValueError):
     """A key does not start with any prefix of its layout."""
 
@@ -40,3 +44,14 @@ def detect_layout(keys) -> str:
             return layout
     sample = [k for k in keys if not k.startswith(_PREFIXES[RELEASED])][:3]
     raise KeyLayoutError(f"keys match no known Awaker layout (e.g. {sample})")
+
+
+def key_category(key: str, global_expert: str = "g") -> str:
+    """Which part of the model a key (any layout) belongs to: base weight, q/k/v LoRA, expert, global expert, router."""
+    if ".lora_A." in key or ".lora_B." in key:
+        return QKV_LORA
+    if ".lora_moe_" in key:
+        return GLOBAL if key.split(".")[-2] == global_expert else EXPERTS
+    if ".w_gate." in key or key.endswith(".ln.weight"):
+        return ROUTER
+    return BASE

@@ -53,3 +53,14 @@ class AdapterSettings:
             gates_tmp=float(data.get("gates_tmp", 1.0)),
             router_rms_norm_eps=float(data.get("router_rms_norm_eps", 1e-6)),
         )
+
+    def to_json(self, path: str | Path) -> None:
+        """Write the flat ``adapter.json`` fields that ``from_json`` reads back."""
+        data = {
+            "r": self.r, "lora_alpha": self.lora_alpha, "scaling": self.scaling, "num_experts": self.num_experts,
+            "topk": 1, "g_enable": True, "gates_tmp": self.gates_tmp, "lora_target_modules": list(LORA_TARGETS),
+            "moe_target_modules": list(MOE_TARGETS), "lora_adapter_name": self.lora_adapter_name,
+            "moe_adapter_names": [*self.expert_names, self.global_expert], "global_expert_name": self.global_expert,
+            "router_owners": ROUTER_OWNERS, "router_rms_norm_eps": self.router_rms_norm_eps,
+        }
+        Path(path).write_text(json.dumps(data, indent=2) + "\n")

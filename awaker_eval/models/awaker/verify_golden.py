@@ -2,7 +2,9 @@
 
 Builds the model from the fixture's config and fork-format checkpoint (strict), runs every sample and the padded
 batch in ``forward``, ``gen_fork`` and ``gen_nocache`` modes, prints max differences / agreements per quantity and
-exits 0 only when every check is within the tolerances recorded in the fixture.
+exits 0 only when every check is within the tolerances recorded in the fixture. When a check on an image sample
+fails, the sample is rerun with the fixture's ``forward/image_features`` in place of our vision tower's output and a
+second table says whether the language-model part then matches (the fixture README's recommended diagnostic).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import sys
 import time
 from collections import defaultdict
 
-from awaker_eval.models.awaker.golden_checks import CheckRow, check_case
+from awaker_eval.models.awaker.golden_checks import CheckRow, can_substitute, check_case
 from awaker_eval.models.awaker.golden_io import RUN_OF_DTYPE, GoldenFormatError, load_fixture
 
 
@@ -24,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto (default cpu)")
     p.add_argument("--attn-implementation", default="sdpa")
     p.add_argument("--all-rows", action="store_true", help="print every (case, quantity) row, not only the summary")
+    p.add_argument("--substitute-image-features", action="store_true",
+                   help="run the image-feature substitution diagnostic on every image case, not only failing ones")
     return p
 
 
@@ -71,7 +75,11 @@ def print_table(rows: list[CheckRow], all_rows: bool = False) -> None:
                   f"{_fmt_tol(r.tol)}) {'ok' if r.ok else 'FAIL'} {r.note}")
 
 
-def verify(directory: str, dtypes: list[str] | None, device: str, attn: str) -> list[CheckRow]:
+def verify(
+    directory: str, dtypes: list[str] | None, device: str, attn: str, always_substitute: bool = False
+) -> tuple[list[CheckRow], list[CheckRow]]:
+    """``(rows, substituted)``: every check, then the diagnostic rerun of each image case that failed (or of every
+    image case with ``always_substitute``) with the fixture's image features in place of our vision tower's."""
     import torch
 
     from awaker_eval.models.awaker.build import build_awaker, load_config
@@ -81,6 +89,7 @@ def verify(directory: str, dtypes: list[str] | None, device: str, attn: str) -> 
     runs = [RUN_OF_DTYPE[d] for d in dtypes] if dtypes else fixture.runs()
     inverse = {v: k for k, v in RUN_OF_DTYPE.items()}
     rows: list[CheckRow] = []
+    substituted: list[CheckRow] = []
     for run in runs:
         start = time.perf_counter()
         model, state = build_awaker(
@@ -90,19 +99,43 @@ def verify(directory: str, dtypes: list[str] | None, device: str, attn: str) -> 
         with torch.no_grad():
             for case in fixture.cases:
                 case.tensors = {k: v.to(model.device) for k, v in case.tensors.items()}
-                rows += check_case(model, state, fixture, run, case)
+                case_rows = check_case(model, state, fixture, run, case)
+                rows += case_rows
+                failing = can_substitute(case, case_rows, fixture.expected(run, case.name))
+                if failing or (always_substitute and case.has_images):
+                    substituted += check_case(model, state, fixture, run, case, substitute=True)
         print(f"[{run}] {len(fixture.cases)} cases checked in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-    return rows
+    return rows, substituted
+
+
+def print_substitution(rows: list[CheckRow], substituted: list[CheckRow]) -> None:
+    """The second table and, per case, whether the language-model part matches once the image features are fixed."""
+    print("\nWith the fixture's image features substituted for our vision tower's output (diagnostic; the exit code "
+          "depends only on the table above):")
+    print_table(substituted)
+    for run, case in dict.fromkeys((r.run, r.case) for r in substituted):
+        before = [r for r in rows if (r.run, r.case) == (run, case) and not r.ok]
+        after = [r for r in substituted if (r.run, r.case) == (run, case) and not r.ok]
+        if after:
+            verdict = f"language-model part still differs ({len(after)} checks fail)"
+        elif before:
+            verdict = "language-model part matches: the differences come from the vision tower"
+        else:
+            verdict = "language-model part matches"
+        print(f"  {run}/{case}: {verdict}")
 
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
-        rows = verify(args.directory, args.dtype, args.device, args.attn_implementation)
+        rows, substituted = verify(args.directory, args.dtype, args.device, args.attn_implementation,
+                                   args.substitute_image_features)
     except (GoldenFormatError, FileNotFoundError) as exc:
         print(f"verify-golden: {exc}", file=sys.stderr)
         return 2
     print_table(rows, args.all_rows)
+    if substituted:
+        print_substitution(rows, substituted)
     failed = sum(not r.ok for r in rows)
     print(f"\n{len(rows)} checks, {failed} failed: {'PASS' if rows and not failed else 'FAIL'}")
     return 0 if rows and not failed else 1
