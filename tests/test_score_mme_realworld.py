@@ -91,6 +91,7 @@ def test_failed_sample_is_wrong_and_counted():
     m = score_predictions("mme_realworld", preds)
     assert (m["overall"], m["n"], m["perception"], m["reasoning"]) == (0.5, 4, 1 / 3, 1.0)
     assert (m["n_failed"], m["n_unparsed"], m["e_count"]) == (1, 1, {"Perception": 0, "Reasoning": 1})
+    assert m["n_failed_by_task"] == {"Perception": 1, "Reasoning": 0}
     assert m["category"] == {"vehicle/attribute": 0.5}
     units = score_units("mme_realworld", preds)
     assert units["failed"].tolist() == [False, True, False, False]

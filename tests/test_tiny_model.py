@@ -83,3 +83,18 @@ def test_choice_scores_are_log_probabilities(tiny_model):
 def test_multi_token_letter_is_rejected(tiny_model):
     with pytest.raises(ValueError, match="not a single token"):
         tiny_model.letter_token_ids(["Answer A"])
+
+
+def test_over_long_prompt_is_that_samples_error_only(tiny_model):
+    from awaker_eval.engine.loader import BatchBuilder
+    from awaker_eval.models.qwen2_vl import PromptTooLong, Qwen2VLPreparer
+
+    convs = _conversations()
+    long_text = [{"role": "user", "content": [{"type": "text", "text": "count the shapes " * 300}]}]
+    preparer = Qwen2VLPreparer(tiny_model.processor, max_prompt_tokens=400)
+    with pytest.raises(PromptTooLong, match="exceeds the model context of 400 tokens"):
+        preparer([long_text])
+    batch = BatchBuilder(preparer)([(0, convs[0], None, 0.0), (1, long_text, None, 0.0), (2, convs[2], None, 0.0)])
+    assert batch.indices == [0, 2]
+    assert batch.errors[1].startswith("PromptTooLong: prompt of ")
+    assert tiny_model.preparer().max_prompt_tokens == tiny_model.hf_model.config.text_config.max_position_embeddings

@@ -32,11 +32,16 @@ def resolve_dtype(name: str) -> torch.dtype:
     return DTYPES[name]
 
 
+class PromptTooLong(ValueError):
+    """A prompt (text + visual tokens) longer than the model's context; recorded as that sample's error."""
+
+
 @dataclass
 class Qwen2VLPreparer:
     """Picklable ``conversations -> BatchFeature``: chat template, vision resizing, left-padded tokenisation."""
 
     processor: Any
+    max_prompt_tokens: int | None = None  # the model's context length; longer prompts fail (per sample)
 
     def __call__(self, conversations: list[Messages]) -> Any:
         from qwen_vl_utils import process_vision_info
@@ -46,7 +51,14 @@ class Qwen2VLPreparer:
             for conv in conversations
         ]
         images, videos = process_vision_info(conversations)[:2]
-        return self.processor(text=texts, images=images, videos=videos, padding=True, return_tensors="pt")
+        batch = self.processor(text=texts, images=images, videos=videos, padding=True, return_tensors="pt")
+        longest = int(batch["attention_mask"].sum(dim=1).max())
+        if self.max_prompt_tokens is not None and longest > self.max_prompt_tokens:
+            raise PromptTooLong(
+                f"prompt of {longest} tokens exceeds the model context of {self.max_prompt_tokens} tokens "
+                f"(lower max_pixels or shorten the prompt)"
+            )
+        return batch
 
 
 class Qwen2VLModel(VisionLanguageModel):
@@ -97,7 +109,8 @@ class Qwen2VLModel(VisionLanguageModel):
         }
 
     def preparer(self) -> Qwen2VLPreparer:
-        return Qwen2VLPreparer(self.processor)
+        text_cfg = getattr(self.hf_model.config, "text_config", self.hf_model.config)
+        return Qwen2VLPreparer(self.processor, getattr(text_cfg, "max_position_embeddings", None))
 
     def prepare(self, conversations: list[Messages]) -> Any:
         return self.preparer()(conversations)
@@ -142,7 +155,7 @@ class Qwen2VLModel(VisionLanguageModel):
     def score_choices(self, prepared: Any, letters: list[list[str]]) -> list[ModelOutput]:
         inputs = self._to_device(prepared)
         with self._generation_context(inputs):
-            logits = self.hf_model(**inputs).logits[:, -1, :].float()
+            logits = self.hf_model(**inputs, logits_to_keep=1).logits[:, -1, :].float()
         logprobs = torch.log_softmax(logits, dim=-1)
         routing = self._routing_records() or [None] * len(letters)
         outputs = []

@@ -116,6 +116,7 @@ def metrics(frame: pd.DataFrame) -> dict[str, Any]:
         "subtask_by_task": subtask_by_task,
         "e_count": {task: int(is_e[frame["task"] == task].sum()) for task in MME_TASKS},
         "n_failed": int(frame["failed"].sum()),
+        "n_failed_by_task": {task: int(frame.loc[frame["task"] == task, "failed"].sum()) for task in MME_TASKS},
         "n_unparsed": int(((frame["extracted"] == "") & ~frame["failed"]).sum()),
         "avg_c": avg_c,
     }

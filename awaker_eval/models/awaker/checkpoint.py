@@ -44,7 +44,7 @@ def read_bin(path: Path) -> dict[str, torch.Tensor]:
     return dict(obj)
 
 
-def _safetensors_files(directory: Path) -> list[Path]:
+def safetensors_files(directory: Path) -> list[Path]:
     index = directory / SAFETENSORS_INDEX
     if index.exists():
         weight_map = json.loads(index.read_text())["weight_map"]
@@ -77,7 +77,7 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     if path.is_dir():
         bins = sorted(path.glob("*.bin"))
         if list(path.glob("*.safetensors")) or not bins:
-            state = read_safetensors(_safetensors_files(path))
+            state = read_safetensors(safetensors_files(path))
         elif len(bins) == 1:
             state = read_bin(bins[0])
         else:
@@ -97,20 +97,23 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     return {keymap.convert_key(k, layout, keymap.V5): v for k, v in state.items()}
 
 
+def key_problems(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> dict[str, list[str]]:
+    """``missing keys`` / ``unexpected keys`` / ``mis-shaped tensors`` of ``state`` against the model's state_dict."""
+    expected = model.state_dict()
+    return {
+        "missing keys": [k for k in expected if k not in state],
+        "unexpected keys": [k for k in state if k not in expected],
+        "mis-shaped tensors": [
+            f"{k} {list(state[k].shape)} != model {list(v.shape)}"
+            for k, v in expected.items()
+            if k in state and tuple(state[k].shape) != tuple(v.shape)
+        ],
+    }
+
+
 def check_against(model: torch.nn.Module, state: Mapping[str, torch.Tensor], where: str) -> None:
     """Strict key and shape check against the model's state_dict (meta tensors are fine)."""
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    shapes = [
-        f"{k} {list(state[k].shape)} != model {list(v.shape)}"
-        for k, v in expected.items()
-        if k in state and tuple(state[k].shape) != tuple(v.shape)
-    ]
-    problems = [
-        _listing(title, items) for title, items in
-        (("missing keys", missing), ("unexpected keys", unexpected), ("mis-shaped tensors", shapes)) if items
-    ]
+    problems = [_listing(title, items) for title, items in key_problems(model, state).items() if items]
     if problems:
         raise CheckpointError(f"{where}: checkpoint does not match the model; " + "; ".join(problems))
 

@@ -62,7 +62,8 @@ def _probe_conversation(gen: torch.Generator) -> list[dict]:
     h, w = (int(v) for v in torch.randint(56, 200, (2,), generator=gen))
     field = torch.nn.functional.interpolate(torch.rand(1, 3, 4, 4, generator=gen), size=(h, w), mode="bilinear")
     pixels = (field[0].permute(1, 2, 0) * 255).to(torch.uint8).numpy()
-    words = [PROBE_WORDS[int(i)] for i in torch.randint(len(PROBE_WORDS), (int(torch.randint(5, 40, (1,), generator=gen)),), generator=gen)]
+    n_words = int(torch.randint(5, 40, (1,), generator=gen))
+    words = [PROBE_WORDS[int(i)] for i in torch.randint(len(PROBE_WORDS), (n_words,), generator=gen)]
     content = [{"type": "image", "image": Image.fromarray(pixels)}, {"type": "text", "text": " ".join(words)}]
     return [{"role": "user", "content": content}]
 
@@ -86,7 +87,8 @@ def probe_routes(base_dir: Path, n_probes: int = 12, seed: int = 0) -> torch.Ten
         inputs = Qwen2VLPreparer(processor)([_probe_conversation(gen)])
         ids = inputs["input_ids"]
         raw = model.get_input_embeddings()(ids)
-        features = torch.cat(model.model.get_image_features(inputs["pixel_values"], inputs["image_grid_thw"]).pooler_output)
+        vision = model.model.get_image_features(inputs["pixel_values"], inputs["image_grid_thw"])
+        features = torch.cat(vision.pooler_output)
         merged = raw.masked_scatter((ids == model.config.image_token_id)[..., None].expand_as(raw), features)
         spans = prompt_spans(ids, tokens)
         prefill.append(span_mean(merged, spans)[0])
@@ -111,7 +113,8 @@ def calibrated_router(routes: torch.Tensor, ln_weight: torch.Tensor, n_experts: 
 
 
 def random_adapter_tensor(key: str, shape: torch.Size, gen: torch.Generator) -> torch.Tensor:
-    """Golden-fixture-like draws: LoRA A N(0, 1/in), B N(0, 0.04/r) (non-zero, small enough to keep the base answering letters), router ``ln`` 1+N(0, 0.1²)."""
+    """Golden-fixture-like draws: LoRA A N(0, 1/in); B N(0, 0.04/r), non-zero but small enough that the base still
+    answers with letters; router ``ln`` 1+N(0, 0.1²), so not all ones."""
     if key.endswith(".ln.weight"):
         return 1.0 + 0.1 * torch.randn(shape, generator=gen)
     fan = shape[-1]
@@ -136,7 +139,8 @@ def tiny_awaker_state(base_dir: str | Path, settings: AdapterSettings = TINY_SET
             state[key] = base[key]
         elif key.endswith(".w_gate.weight"):
             ln_weight = state[key.replace(".w_gate.weight", ".ln.weight")].float()
-            state[key], state[key.replace(".weight", ".bias")] = calibrated_router(routes, ln_weight, meta.shape[0], gen)
+            weight, bias = calibrated_router(routes, ln_weight, meta.shape[0], gen)
+            state[key], state[key.replace(".weight", ".bias")] = weight, bias
         elif not key.endswith(".w_gate.bias"):
             state[key] = random_adapter_tensor(key, meta.shape, gen)
     return {key: state[key].to(torch.bfloat16).contiguous() for key in skeleton}

@@ -1,0 +1,36 @@
+"""Hydra multirun: each job gets its own run directory under the sweep dir; `table` and `compare` read the sweep."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from awaker_eval.report import compare_cli, table_cli
+
+
+def test_sweep_over_models_then_table_and_compare(tmp_path, tiny_cache_dir, capsys):
+    cmd = [sys.executable, "-m", "awaker_eval", "-m", "model.seed=0,1", "benchmark.limit=6",
+           f"benchmark.cache_dir={tmp_path / 'data'}", f"model.cache_dir={tiny_cache_dir}",
+           f"results_root={tmp_path / 'results'}", "runner.progress=false", "runner.bootstrap_samples=50",
+           "hydra.sweep.dir=" + str(tmp_path / "sweep")]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    jobs = sorted(p for p in (tmp_path / "sweep").iterdir() if p.is_dir())
+    assert [p.name for p in jobs] == ["0", "1"]
+    seeds = []
+    for job in jobs:
+        assert (job / "scores.json").is_file() and (job / "predictions.jsonl").is_file()
+        seeds.append(json.loads((job / "run.json").read_text())["config"]["model"]["seed"])
+        assert len((job / "predictions.jsonl").read_text().splitlines()) == 6
+    assert seeds == [0, 1]
+
+    assert table_cli.main([str(tmp_path / "sweep"), "--format", "csv"]) == 0
+    table = capsys.readouterr().out
+    assert table.count("tiny") >= 2  # both sweep jobs inserted among the published rows
+    assert "Awaker2.5-VL" in table
+
+    code = compare_cli.main([str(jobs[0]), str(jobs[1]), "--max-drop", "100"])
+    assert code == 0  # different weights, same samples and protocol: comparable, and no drop can exceed 100 pts
+    assert "Overall" in capsys.readouterr().out
