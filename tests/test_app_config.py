@@ -100,3 +100,11 @@ def test_unreachable_hub_in_offline_mode_is_one_clear_error(tmp_path):
     assert out.returncode == 2
     assert "is not in the local Hugging Face cache and the hub cannot be reached" in out.stderr
     assert out.stderr.count("\n") == 1
+
+
+def test_unknown_benchmark_name_is_one_clear_error():
+    out = subprocess.run([sys.executable, "-m", "awaker_eval.cli", "run", "benchmark=mme_realworl"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "Could not find 'benchmark/mme_realworl'" in out.stderr
+    assert "mme_realworld" in out.stderr  # the available options are listed

@@ -79,7 +79,7 @@ def probe_routes(base_dir: Path, n_probes: int = 12, seed: int = 0) -> torch.Ten
     from awaker_eval.models.qwen2_vl import Qwen2VLPreparer
 
     processor = AutoProcessor.from_pretrained(base_dir)
-    model = Qwen2VLForConditionalGeneration.from_pretrained(base_dir, dtype=torch.float32).eval()
+    model = Qwen2VLForConditionalGeneration.from_pretrained(base_dir, dtype=torch.float64).eval()  # stable bits
     tokens = SpecialTokens.from_tokenizer(processor.tokenizer)
     gen = torch.Generator().manual_seed(seed + 1)
     prefill, decode = [], []
@@ -103,13 +103,14 @@ def calibrated_router(routes: torch.Tensor, ln_weight: torch.Tensor, n_experts: 
     would send every prompt to the same expert. Projecting that part out of ``w_gate`` leaves the per-prompt
     differences to decide, so different prompts (and prefill vs decode) pick different experts.
     """
+    routes, ln_weight = routes.double(), ln_weight.double()  # float64: results stable across thread counts
     normed = routes * torch.rsqrt(routes.pow(2).mean(-1, keepdim=True) + 1e-6) * ln_weight
     half = normed.shape[0] // 2
     common, _ = torch.linalg.qr(torch.stack([normed[:half].mean(0), normed[half:].mean(0)], dim=1))
-    weight = torch.randn(n_experts, normed.shape[1], generator=gen)
+    weight = torch.randn(n_experts, normed.shape[1], generator=gen).double()
     weight = weight - (weight @ common) @ common.T
     spread = (normed @ weight.T).std(dim=0).mean()
-    return weight * (ROUTER_GAIN / spread), 0.1 * torch.randn(n_experts, generator=gen)
+    return (weight * (ROUTER_GAIN / spread)).float(), 0.1 * torch.randn(n_experts, generator=gen)
 
 
 def random_adapter_tensor(key: str, shape: torch.Size, gen: torch.Generator) -> torch.Tensor:
