@@ -8,14 +8,13 @@ Every item is a function of ``(seed, item number)`` only, so a larger set starts
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
+
+from awaker_eval.build_once import build_once
 
 GENERATOR_VERSION = 1
 JSON_NAME = "MME_RealWorld.json"
@@ -267,16 +266,4 @@ def ensure_synthetic_benchmark(
     """The cached sample folder, generated once (atomically, safe against concurrent runs)."""
     tag = "x".join(map(str, image_size)) if all(isinstance(v, int) for v in image_size) else "var"
     final = Path(cache_root).expanduser() / f"mme_realworld_synthetic_v{GENERATOR_VERSION}_n{n}_s{seed}_{tag}"
-    if (final / JSON_NAME).is_file():
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-synthetic-", dir=final.parent))
-    try:
-        write_synthetic_benchmark(tmp, n, seed, image_size)
-        os.replace(tmp, final)
-    except OSError:
-        if not (final / JSON_NAME).is_file():
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    return build_once(final, JSON_NAME, lambda tmp: write_synthetic_benchmark(tmp, n, seed, image_size))

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
+from awaker_eval.build_once import build_once
 from awaker_eval.models.chat_template import QWEN2_VL_CHAT_TEMPLATE
 
 TINY_VERSION = "tiny-qwen2vl-v2"
@@ -113,18 +112,4 @@ def ensure_tiny_checkpoint(cache_dir: str | Path | None = None, seed: int = 0) -
     """Return the cached tiny checkpoint directory, building it once (atomic rename, safe against races)."""
     root = Path(cache_dir) if cache_dir else default_cache_dir()
     target = root / "models" / f"{TINY_VERSION}-seed{seed}"
-    if (target / "awaker_eval_tiny.json").exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tiny-", dir=target.parent))
-    try:
-        build_tiny_checkpoint(tmp, seed=seed)
-        try:
-            os.replace(tmp, target)
-        except OSError:  # another process finished first
-            if not (target / "awaker_eval_tiny.json").exists():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return build_once(target, "awaker_eval_tiny.json", lambda tmp: build_tiny_checkpoint(tmp, seed=seed))

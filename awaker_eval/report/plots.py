@@ -30,6 +30,17 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, png: Path, data: pd.DataFrame) -> Path:
+    """Write the figure as PNG and the exact data behind it as CSV beside it."""
+    fig.tight_layout()
+    png = Path(png)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+    data.to_csv(png.with_suffix(".csv"), index=False)
+    return png
+
+
 def score_bars_data(runs: list[tuple[str, pd.DataFrame, str]], level: str, n_boot: int = 1000, seed: int = 0,
                     alpha: float = 0.05) -> pd.DataFrame:
     """``run, level, group, n, score, lo, hi`` (×100) for every group at ``level`` of each (label, units, kind)."""
@@ -67,13 +78,7 @@ def plot_score_bars(data: pd.DataFrame, png: Path, title: str = "") -> Path:
     ax.set_xlim(0, 100)
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    png = Path(png)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-    data.to_csv(png.with_suffix(".csv"), index=False)
-    return png
+    return _save(plt, fig, png, data)
 
 
 def _experts(entry: Any) -> Iterable[int]:
@@ -142,10 +147,4 @@ def plot_routing_heatmap(counts: pd.DataFrame, png: Path, title: str = "") -> Pa
         ax.set_title(f"{title}: router {router}, most chosen expert (text: % of samples)", fontsize=8)
         fig.colorbar(image, ax=ax, ticks=range(n_experts), label="expert")
     axes[-1, 0].set_xlabel("decoder layer")
-    fig.tight_layout()
-    png = Path(png)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-    counts.to_csv(png.with_suffix(".csv"), index=False)
-    return png
+    return _save(plt, fig, png, counts)

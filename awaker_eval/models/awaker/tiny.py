@@ -10,13 +10,11 @@ Qwen2-VL-7B-Instruct's), and its routers are scaled so that different prompts ro
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Callable
 
 import torch
+
+from awaker_eval.build_once import build_once
 
 from awaker_eval.models.awaker import keymap
 from awaker_eval.models.awaker.checkpoint import ADAPTER_FILE, RELEASED_FILE
@@ -27,28 +25,6 @@ TINY_AWAKER_VERSION = "tiny-awaker-v1"
 TINY_SETTINGS = AdapterSettings(r=4, lora_alpha=8)
 MARKER = "awaker_eval_tiny_awaker.json"
 ROUTER_GAIN = 2.5  # std of a router logit across probe prompts (p stays well inside (1/E, 1))
-
-
-def build_once(target: Path, marker: str, build: Callable[[Path], None]) -> Path:
-    """Run ``build(tmp_dir)`` and rename it to ``target`` atomically, unless ``target/marker`` already exists.
-
-    Concurrent or interrupted builds are safe: the loser of a rename race keeps the winner's directory.
-    """
-    if (target / marker).exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        build(tmp)
-        try:
-            os.replace(tmp, target)
-        except OSError:  # another process finished first
-            if not (target / marker).exists():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
 
 
 PROBE_WORDS = ("what colour shape how many circle square text image left right top count answer option best "
