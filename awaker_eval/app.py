@@ -9,11 +9,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from awaker_eval.data.errors import DataError
 from awaker_eval.models.loading import CheckpointNotFound
 from awaker_eval.preflight import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-USER_ERRORS = (ConfigError, CheckpointNotFound)
+USER_ERRORS = (ConfigError, CheckpointNotFound, DataError)  # all raised before any model is loaded
 
 
 def _hydra_task(dict_cfg) -> None:

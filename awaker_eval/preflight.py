@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from awaker_eval.config.schema import RunConfig
 from awaker_eval.models.factory import check_model_config
 from awaker_eval.models.loading import looks_like_local_path, resolve_checkpoint
@@ -21,8 +23,6 @@ def preflight(cfg: RunConfig) -> None:
     if cfg.runner.mode not in RUNNER_MODES:
         raise ConfigError(f"runner.mode={cfg.runner.mode!r} is unknown: use one of {', '.join(RUNNER_MODES)}")
     if b.source and looks_like_local_path(b.source):
-        from pathlib import Path
-
         if not Path(b.source).expanduser().exists():
             raise ConfigError(f"benchmark.source={b.source!r} does not exist: pass an existing file/dir or a hub id")
     try:
@@ -30,6 +30,9 @@ def preflight(cfg: RunConfig) -> None:
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     if m.kind in ("qwen2_vl", "awaker2_5_vl") and m.path:
-        resolve_checkpoint(m.path, m.revision, what="model.path", allow_patterns=["config.json"])  # raises CheckpointNotFound with the fix
+        local = resolve_checkpoint(m.path, m.revision, what="model.path", allow_patterns=["config.json"])  # raises CheckpointNotFound with the fix
+        if looks_like_local_path(m.path) and not (Path(local) / "config.json").is_file():
+            raise ConfigError(f"model.path={m.path!r} has no config.json, so it is not a Qwen2-VL checkpoint "
+                              "directory: pass the folder that holds config.json, the weights and the processor")
     if m.kind == "awaker2_5_vl" and m.checkpoint and looks_like_local_path(m.checkpoint):
         resolve_checkpoint(m.checkpoint, m.checkpoint_revision, what="model.checkpoint", allow_patterns=["*.json"])

@@ -136,8 +136,8 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
 
     from awaker_eval.config.schema import ModelConfig
-    from awaker_eval.models.awaker.backend import resolve_awaker_checkpoint
-    from awaker_eval.models.loading import resolve_checkpoint
+    from awaker_eval.models.awaker.backend import full_revision, resolve_awaker_checkpoint
+    from awaker_eval.models.loading import looks_like_local_path, resolve_checkpoint
 
     if args.dry_run:
         from awaker_eval.models.awaker.tiny import TINY_CHECKPOINT, tiny_awaker_paths
@@ -148,7 +148,8 @@ def main(argv: list[str]) -> int:
         expected = None
     else:
         ckpt = resolve_awaker_checkpoint(args.checkpoint, args.revision)
-        base_dir = Path(resolve_checkpoint(args.base, args.base_revision, what="--base"))
+        base_rev = args.base_revision if looks_like_local_path(args.base) else full_revision(args.base, args.base_revision)
+        base_dir = Path(resolve_checkpoint(args.base, base_rev, what="--base"))  # full: base tensors are compared
         cfg = ModelConfig(name="awaker2_5_vl", kind="awaker2_5_vl", path=str(base_dir), checkpoint=str(ckpt),
                           dtype=args.dtype, device=args.device)
         expected = REAL_PARAMETERS

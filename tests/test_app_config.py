@@ -108,3 +108,25 @@ def test_unknown_benchmark_name_is_one_clear_error():
     assert out.returncode != 0
     assert "Could not find 'benchmark/mme_realworl'" in out.stderr
     assert "mme_realworld" in out.stderr  # the available options are listed
+
+
+def test_directory_without_config_json_is_not_a_checkpoint(tmp_path):
+    from awaker_eval.preflight import ConfigError, preflight
+
+    cfg = _compose(["model=qwen2_vl", f"model.path={tmp_path}"])
+    with pytest.raises(ConfigError, match=r"has no config\.json, so it is not a Qwen2-VL checkpoint directory"):
+        preflight(cfg)
+    (tmp_path / "config.json").write_text("{}")
+    preflight(cfg)  # a checkpoint-shaped folder passes; loading it is the model's job
+
+
+def test_unreachable_dataset_hub_in_offline_mode_is_one_clear_error(tmp_path):
+    import os
+
+    cmd = [sys.executable, "-m", "awaker_eval", "benchmark=mme_realworld", "benchmark.source=nobody/no-such-data",
+           f"results_root={tmp_path}/r"]
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 2
+    assert out.stderr.startswith("error: cannot load 'nobody/no-such-data'") and out.stderr.count("\n") == 1
+    assert "Point benchmark.source at a local file or folder" in out.stderr

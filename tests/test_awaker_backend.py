@@ -99,3 +99,84 @@ def test_missing_local_checkpoint_is_named(tmp_path):
 
     with pytest.raises(CheckpointNotFound, match="model.checkpoint=.*nothere.bin.*does not exist"):
         resolve_awaker_checkpoint(str(tmp_path / "nothere.bin"), None)
+
+
+FULL_SHA = "0e6c388" + "a" * 33  # what the hub knows revision 0e6c388 as (the hub needs full commit ids)
+
+
+class _Commit:
+    def __init__(self, commit_id):
+        self.commit_id = commit_id
+
+
+def test_hub_checkpoint_downloads_the_released_file_at_the_full_commit(monkeypatch, tmp_path):
+    import huggingface_hub
+
+    from awaker_eval.models.awaker.backend import resolve_awaker_checkpoint
+
+    calls = []
+    monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_commits",
+                        lambda self, repo, **kw: [_Commit("f" * 40), _Commit(FULL_SHA), _Commit("0" * 40)])
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download",
+                        lambda repo, filename, revision=None: calls.append((repo, filename, revision)) or "/x/y.bin")
+    assert resolve_awaker_checkpoint("MetabrainAGI/Awaker2.5-VL", "0e6c388") == __import__("pathlib").Path("/x/y.bin")
+    assert calls == [("MetabrainAGI/Awaker2.5-VL", "pytorch_model.bin", FULL_SHA)]
+
+
+def test_short_revision_offline_uses_the_cached_snapshot_and_ambiguity_fails(monkeypatch, tmp_path):
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    from awaker_eval.models.awaker.backend import full_revision
+    from awaker_eval.models.loading import CheckpointNotFound
+
+    def offline(self, repo, **kw):
+        raise OSError("hub unreachable")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_commits", offline)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    assert full_revision("MetabrainAGI/Awaker2.5-VL", "0e6c388") == "0e6c388"  # nothing cached: hub will say why
+    (tmp_path / "models--MetabrainAGI--Awaker2.5-VL" / "snapshots" / FULL_SHA).mkdir(parents=True)
+    assert full_revision("MetabrainAGI/Awaker2.5-VL", "0e6c388") == FULL_SHA
+    assert full_revision("MetabrainAGI/Awaker2.5-VL", "main") == "main" and full_revision("x/y", None) is None
+    (tmp_path / "models--MetabrainAGI--Awaker2.5-VL" / "snapshots" / ("0e6c388" + "b" * 33)).mkdir()
+    with pytest.raises(CheckpointNotFound, match="revision '0e6c388' .*2 commits"):
+        full_revision("MetabrainAGI/Awaker2.5-VL", "0e6c388")
+
+
+def test_hub_base_fetches_config_tokenizer_and_processor_files_only(monkeypatch, tmp_path):
+    import fnmatch
+
+    import huggingface_hub
+
+    from awaker_eval.models.awaker.backend import resolve_awaker_base
+
+    seen = {}
+    monkeypatch.setattr(huggingface_hub, "snapshot_download",
+                        lambda repo, revision=None, allow_patterns=None: seen.update(
+                            repo=repo, revision=revision, patterns=allow_patterns) or str(tmp_path))
+    assert resolve_awaker_base("Qwen/Qwen2-VL-7B-Instruct", None) == str(tmp_path)
+    assert seen["repo"] == "Qwen/Qwen2-VL-7B-Instruct" and seen["revision"] is None
+    wanted = ["config.json", "generation_config.json", "preprocessor_config.json", "tokenizer.json", "vocab.json",
+              "tokenizer_config.json", "merges.txt", "chat_template.json"]
+    weights = ["model-00001-of-00005.safetensors", "pytorch_model.bin"]
+    assert all(any(fnmatch.fnmatch(f, p) for p in seen["patterns"]) for f in wanted)
+    assert not any(fnmatch.fnmatch(f, p) for f in weights for p in seen["patterns"])
+    assert resolve_awaker_base(str(tmp_path), None) == str(tmp_path)  # a local directory as is
+
+
+def test_choice_scoring_routes_like_generate_prefill_and_scores_the_full_forward(awaker):
+    """score_choices passes ``logits_to_keep=1`` inside the routing session: same routing as generate's prefill,
+    same log-probs as the last position of a full forward."""
+    prepared = awaker.prepare(_conversations())
+    outs = awaker.score_choices(prepared, [list("AB")] * 3)
+    gen = awaker.generate(prepared, GenerationSettings(max_new_tokens=1))
+    assert [o.routing["prefill"] for o in outs] == [g.routing["prefill"] for g in gen]
+    assert len({str(o.routing["prefill"]["expert"]) for o in outs}) > 1  # the rows route differently
+    inputs = prepared.to(awaker.device)
+    with torch.inference_mode(), awaker._generation_context(inputs):
+        full = torch.log_softmax(awaker.hf_model(**inputs).logits[:, -1].float(), dim=-1)
+    ids = awaker.letter_token_ids(list("AB"))
+    for row, o in enumerate(outs):
+        assert o.choice_logprobs == pytest.approx({L: float(full[row, i]) for L, i in zip("AB", ids)}, abs=1e-5)
+        assert o.text == max(o.choice_logprobs, key=o.choice_logprobs.get)

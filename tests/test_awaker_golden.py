@@ -111,3 +111,19 @@ def test_batch_of_n_routes_and_generates_like_batch_of_one(tiny):
                 assert torch.equal(got["expert"][row], want["expert"][0]), (mode, name)
                 assert torch.allclose(got["p"][row].float(), want["p"][0].float(), atol=5e-4)
     assert len({tuple(r) for r in batch_calls[0].stacked(4)["expert"].tolist()}) > 1  # a mixed-expert batch
+
+
+@pytest.mark.parametrize("mode", ["fork", "consistent"])
+def test_beam_search_repeats_each_prompt_route_for_its_beams(tiny, mode):
+    fixture, model, state = tiny
+    case = next(c for c in fixture.cases if c.name == "batch")
+    _, greedy = _generate(model, state, case, mode, n=2)
+    kw = _inputs(model, case)
+    config = GenerationConfig(max_new_tokens=2, do_sample=False, num_beams=2, num_return_sequences=2,
+                              eos_token_id=770, pad_token_id=768)
+    with torch.no_grad(), state.session(kw["input_ids"], case.tensors["prompt_pos"], mode=mode):
+        out = model.generate(**kw, generation_config=config)
+    assert out.shape[0] == 10 and [c.phase for c in state.calls] == ["prefill", "decode"]
+    for beam_call, call in zip(state.calls, greedy):
+        assert torch.equal(beam_call.route, call.route.repeat_interleave(2, dim=0))
+        assert torch.equal(beam_call.stacked(4)["expert"], call.stacked(4)["expert"].repeat_interleave(2, dim=0))

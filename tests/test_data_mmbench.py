@@ -76,6 +76,25 @@ def test_test_split_has_no_answers(tmp_path):
     assert len(samples) == 6 and all(s.answer is None for s in samples)
 
 
+def test_limit_keeps_whole_circular_questions(tmp_path):
+    """A smoke run's limit counts questions: a question is never scored on a subset of its passes."""
+    rows = circular_rows()
+    rows = rows[0::4][:1] + rows[4:5] + rows[1:4] + rows[5:]  # TSV order: every pass 0 first, then the copies
+    samples = load_samples(cfg(tmp_path, source=write_tsv(tmp_path / "t.tsv", rows), limit=1))
+    assert [s.id for s in samples] == ["7", "1000007", "2000007", "3000007"]
+    assert len(load_samples(cfg(tmp_path, source=write_tsv(tmp_path / "t.tsv", rows), limit=2))) == 6
+
+
+def test_literal_nan_answer_is_a_hidden_answer(tmp_path):
+    """Parquet mirrors store a hidden answer as the text "nan": None on TEST, a named error on DEV."""
+    rows = [dict(r, answer="nan") for r in circular_rows()]
+    pd.DataFrame(rows).to_parquet(tmp_path / "test-00000.parquet")
+    samples = load_samples(cfg(tmp_path, layout="hf_m4", version="v10", split="test", source=str(tmp_path)))
+    assert [s.answer for s in samples] == [None] * 6
+    with pytest.raises(DataError, match=r"row 0 \(index 7\): no ground-truth answer"):
+        load_samples(cfg(tmp_path, layout="hf_m4", version="v10", split="dev", source=str(tmp_path)))
+
+
 @pytest.mark.parametrize("edit,message", [
     (lambda r: r[2].update(answer=NAN), r"row 2 \(index 2000007\): no ground-truth answer \(required on this split\)"),
     (lambda r: r[4].update(answer="C"), r"row 4 \(index 9\): answer 'C' is not one of the option letters"),

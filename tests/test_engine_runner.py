@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import weakref
 
 import pytest
+import torch
 
 from awaker_eval.engine.choice import choice_agreement
 from awaker_eval.engine.metadata import collect_run_metadata
+from awaker_eval.engine.execute import UnsupportedMode
+from awaker_eval.engine.loader import available_cores, main_process_threads
 from awaker_eval.engine.runner import EngineSettings, run_inference
+from awaker_eval.models.base import VisionLanguageModel
 from test_engine_support import FakeModel, encode, finalize, make_samples, run_fake
 
 N = 12
@@ -92,6 +97,31 @@ def test_oom_batches_are_split_in_halves(tmp_path, images, reference):
     assert result.counts.failed == 0
 
 
+
+class HoldsActivations(FakeModel):
+    """OOMs on batches above 2 rows while a stand-in for device activations lives in the failing frame."""
+
+    def __init__(self):
+        super().__init__()
+        self.markers: list[weakref.ref] = []
+        self.alive_at_call: list[int] = []
+
+    def generate(self, prepared, settings):
+        self.alive_at_call.append(sum(m() is not None for m in self.markers))
+        activations = torch.zeros(4)
+        self.markers.append(weakref.ref(activations))
+        if len(prepared["lengths"]) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (fake)")
+        return super().generate(prepared, settings)
+
+
+def test_halves_run_after_the_failed_calls_memory_is_released(tmp_path, images, reference):
+    model = HoldsActivations()
+    settings = EngineSettings(batch_size=8, progress=False)
+    result = run_inference(make_samples(images, N), encode, model, finalize, tmp_path, "p1", "m1", settings)
+    assert letters(result) == letters(reference) and result.oom_splits == 4
+    assert model.alive_at_call == [0] * len(model.alive_at_call)  # no traceback keeps a failed call's tensors
+
 def test_a_sample_that_oom_alone_is_recorded_and_the_rest_goes_on(tmp_path, images, reference):
     length = FakeModel().prepare([encode(make_samples(images, N)[3])])["lengths"][0]
     result, _ = run_fake(tmp_path, images, N, batch_size=4, oom_ids_len=length)
@@ -125,3 +155,59 @@ def test_worker_processes_give_the_same_predictions(tmp_path, images, reference)
     result, _ = run_fake(tmp_path, images, N, batch_size=3, num_workers=2)
     assert letters(result) == letters(reference)
     assert result.timings.preprocess > 0
+
+
+class NoChoiceModel(FakeModel):
+    """A backend without choice scoring (the base class raises NotImplementedError); counts the attempts."""
+
+    calls = 0
+
+    def score_choices(self, prepared, letters):
+        self.calls += 1
+        return VisionLanguageModel.score_choices(self, prepared, letters)
+
+
+def test_a_mode_the_backend_cannot_do_is_fatal_not_per_sample(tmp_path, images):
+    samples = make_samples(images, N)
+    model = NoChoiceModel()
+    settings = EngineSettings(mode="choice", batch_size=4, progress=False)
+    with pytest.raises(UnsupportedMode, match="NoChoiceModel cannot run engine mode 'choice'.*does not support choice"):
+        run_inference(samples, encode, model, finalize, tmp_path, "p1", "m1", settings)
+    assert model.calls == 1  # not bisected down to single samples
+    assert (tmp_path / "shards" / "predictions.rank0.jsonl").read_text() == ""  # no error recorded on any sample
+
+
+def test_cpu_model_with_workers_gets_the_cores_the_workers_leave(tmp_path, images, reference):
+    import torch
+
+    class CPUFake(FakeModel):
+        device = torch.device("cpu")
+        seen: list[int] = []
+
+        def generate(self, prepared, settings):
+            self.seen.append(torch.get_num_threads())
+            return super().generate(prepared, settings)
+
+    before = torch.get_num_threads()
+    try:
+        with main_process_threads(torch.device("cpu"), 2, cores=4) as n:
+            assert n == 1 == torch.get_num_threads()  # never raised above the current setting (1 in tests)
+        torch.set_num_threads(4)
+        with main_process_threads("cpu", 1, cores=4) as n:
+            assert n == 3 == torch.get_num_threads()
+        assert torch.get_num_threads() == 4  # restored
+        with main_process_threads("cpu", 6, cores=4) as n:
+            assert n == 1 == torch.get_num_threads()
+        for device, workers in (("cuda:0", 2), (torch.device("cpu"), 0), (None, 2)):
+            with main_process_threads(device, workers, cores=4) as n:
+                assert n == 4 == torch.get_num_threads()  # accelerator / no workers / remote model: untouched
+        model = CPUFake()
+        settings = EngineSettings(batch_size=6, num_workers=1, progress=False)
+        cores = available_cores()
+        result = run_inference(make_samples(images, N), encode, model, finalize, tmp_path, "p1", "m1", settings)
+        expected = max(1, min(4, cores - 1))
+        assert model.seen == [expected, expected] and result.main_threads == expected
+        assert result.to_dict()["main_threads"] == expected and torch.get_num_threads() == 4
+        assert letters(result) == letters(reference)
+    finally:
+        torch.set_num_threads(before)

@@ -205,3 +205,18 @@ def test_config_errors_are_clear():
         OpenAIChatModel(ModelConfig(kind="openai_api", base_url="http://127.0.0.1:1/v1"))
     with pytest.raises(ValueError, match="model.base_url"):
         OpenAIChatModel(ModelConfig(kind="openai_api", api_model="m"))
+
+
+def test_engine_stops_when_the_server_cannot_score_choices(tmp_path):
+    """Choice mode on a server without logprobs is one clear fatal error, not an error recorded on every sample."""
+    from test_engine_support import encode, finalize, make_samples
+
+    from awaker_eval.engine.execute import UnsupportedMode
+    from awaker_eval.engine.runner import EngineSettings, run_inference
+
+    samples = make_samples(tmp_path / "images", 6)
+    settings = EngineSettings(mode="choice", batch_size=6, progress=False)
+    with FakeChatServer(lambda body: chat_reply("A")) as server:
+        with pytest.raises(UnsupportedMode, match="OpenAIChatModel cannot run engine mode 'choice'.*no logprobs"):
+            run_inference(samples, encode, make_model(server), finalize, tmp_path / "run", "p", "m", settings)
+        assert len(server.bodies) == 6  # one pass over the batch, no bisection into single-sample retries

@@ -158,6 +158,7 @@ def test_mmbench_dev_run_gets_dev_vs_test_note_and_version_column():
     assert row[2:] == ["this run", "80.0", "80.0", "-", "[78.0, 82.0]"]
     assert "DEV-split CircularEval" in text and "TEST-server" in text
     assert "Overall = v1.1 only" in text and "protocol 'vlmevalkit'" in text
+    assert "min_pixels=1003520, max_pixels=processor default" in text and "None" not in text
 
 
 def test_table_cli_sweep_merges_mmbench_versions_and_formats(tmp_path, capsys):

@@ -34,6 +34,7 @@ def _predictions(rows, extractor="can_infer_2024", judge=None) -> list[Predictio
 
 
 def _check(m, synthetic):
+    assert m["n_incomplete_questions"] == 0
     assert m["overall"] == synthetic["expected_overall_circular"] == 0.25
     assert m["vanilla_all_rows"] == synthetic["expected_vanilla_overall_all_rows"]
     assert m["vanilla_pass0"] == synthetic["expected_vanilla_overall_pass0_only"]
@@ -96,6 +97,22 @@ def test_vlmevalkit_table_through_cli(synthetic, tmp_path, capsys, suffix):
     frame.drop(columns=["answer"]).to_csv(path.with_suffix(".tsv"), sep="\t", index=False)  # a TEST table
     assert score_main([str(path.with_suffix(".tsv")), "--benchmark", "mmbench"]) == 0
     assert "answers hidden (MMBench TEST): 4 questions, 13 rows" in capsys.readouterr().out
+
+
+def test_missing_passes_are_counted(synthetic):
+    """A question scored on a subset of its rotations is reported (N passes for N options)."""
+    preds = _predictions(synthetic["rows"])
+    m = score_predictions("mmbench", [p for p in preds if p.id != "1000001"])
+    assert (m["n_incomplete_questions"], m["n_questions"], m["n_rows"]) == (1, 4, 12)
+
+
+def test_bad_table_index_names_the_row(synthetic, tmp_path, capsys):
+    frame = pd.DataFrame(synthetic["rows"]).astype({"index": object})
+    frame.loc[2, "index"] = "x7"
+    path = tmp_path / "model_MMBench_DEV_EN.tsv"
+    frame.to_csv(path, sep="\t", index=False)
+    assert score_main([str(path), "--benchmark", "mmbench"]) == 2
+    assert f"{path}, row 2: 'index' 'x7' is not an integer" in capsys.readouterr().err
 
 
 def test_seed_overall():

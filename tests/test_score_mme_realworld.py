@@ -134,6 +134,13 @@ def test_cli_reports_bad_input(tmp_path, capsys):
     assert "'x1': unknown Subtask 'Underwater'" in capsys.readouterr().err
 
 
+def test_unreadable_submission_names_the_file(tmp_path, capsys):
+    path = tmp_path / "submission.json"
+    path.write_text('[{"Question_id": ')
+    assert score_main([str(path), "--benchmark", "mme_realworld"]) == 2
+    assert f"{path}: not a JSON submission file" in capsys.readouterr().err
+
+
 def test_predictions_jsonl_stored_or_reextracted(tmp_path, capsys):
     preds = [_pred(0, "457", answer="B"), _pred(1, "Best answer: D", answer="D")]
     preds[0].extracted, preds[1].extracted = "B", "D"  # as stored by a run with some other extractor

@@ -55,7 +55,7 @@ class BenchmarkConfig:
     min_pixels: Optional[int] = None  # resolution policy, part of every prediction's fingerprint
     max_pixels: Optional[int] = None
     max_new_tokens: int = 16
-    limit: Optional[int] = None  # evaluate only the first N samples (smoke runs)
+    limit: Optional[int] = None  # smoke runs: the first N items (MMBench: N questions with all circular passes)
     sample_size: int = 40  # size of the embedded synthetic sample
     cache_dir: Optional[str] = None  # where generated / downloaded data is cached
 
@@ -111,6 +111,7 @@ class RunConfig:
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     runner: RunnerConfig = field(default_factory=RunnerConfig)
+    preset: Optional[str] = None  # name of the settings preset applied (conf/preset/), recorded with the run
     results_root: str = "results"
     run_id: Optional[str] = None  # default: a timestamp
     output_dir: Optional[str] = None  # default: <results_root>/<benchmark.name>/<model.name>/<run_id>

@@ -80,7 +80,8 @@ def choices_from_columns(row_data: Mapping[str, object], source: str, row: objec
 
 def checked_answer(answer: object, choices: Sequence[Choice], required: bool, source: str, row: object) -> str | None:
     """The ground-truth letter, validated against the options; None only where answers may be hidden."""
-    if is_missing(answer) or (isinstance(answer, str) and not answer.strip()):
+    # A literal "nan" is how mirrors store a hidden answer (as they do absent options).
+    if is_missing(answer) or (isinstance(answer, str) and answer.strip() in ("", "nan")):
         if required:
             raise row_error(source, row, "no ground-truth answer (required on this split)")
         return None

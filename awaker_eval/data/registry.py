@@ -151,12 +151,22 @@ LOADERS: dict[tuple[str, str], Callable[[BenchmarkConfig], list[Sample]]] = {
 
 
 def load_samples(cfg: BenchmarkConfig) -> list[Sample]:
-    """All samples of the configured benchmark split (first ``cfg.limit`` when set), images undecoded."""
+    """All samples of the configured benchmark split (first ``cfg.limit`` units when set), images undecoded."""
     loader = LOADERS.get((cfg.kind, cfg.layout))
     if loader is None:
         valid = ", ".join(f"{k}/{layout}" for k, layout in LOADERS)
         raise DataError(f"unknown benchmark kind/layout {cfg.kind!r}/{cfg.layout!r}; valid: {valid}")
     if cfg.language not in ("en", "cn"):
         raise DataError(f"benchmark.language must be 'en' or 'cn', got {cfg.language!r}")
-    samples = loader(cfg)
-    return samples[: cfg.limit] if cfg.limit is not None else samples
+    return limited(loader(cfg), cfg.limit)
+
+
+def limited(samples: list[Sample], limit: int | None) -> list[Sample]:
+    """The first ``limit`` scoring units: items, or for MMBench whole questions (every circular pass of the
+    first ``limit`` groups), so that a smoke run's CircularEval never scores a question on a subset of passes."""
+    if limit is None:
+        return samples
+    if not samples or samples[0].extra.get("kind") != mmbench.KIND:
+        return samples[:limit]
+    keep = set(list(dict.fromkeys(s.group for s in samples))[:limit])
+    return [s for s in samples if s.group in keep]

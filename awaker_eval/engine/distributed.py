@@ -14,7 +14,7 @@ from typing import Sequence, TypeVar
 
 T = TypeVar("T")
 
-# Ranks wait at the final barrier for the slowest rank; shards are cost-balanced, but a benchmark can take hours.
+# Ranks wait at the final barrier for the slowest rank; shards are round-robin slices, and a benchmark takes hours.
 DEFAULT_TIMEOUT_S = 6 * 3600
 
 
@@ -135,7 +135,8 @@ def max_float(value: float) -> float:
 
 
 def shard(items: Sequence[T], rank: int, world_size: int) -> list[T]:
-    """Rank ``rank``'s share: every ``world_size``-th item. Applied to a cost-sorted list it balances the work."""
+    """Rank ``rank``'s share: every ``world_size``-th item (the engine slices pending samples in sample order, so
+    every rank gets an even mix of image sizes; each rank then sorts its own share by cost)."""
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} is outside world size {world_size}")
     return list(items[rank::world_size])

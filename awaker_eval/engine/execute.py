@@ -3,6 +3,10 @@
 An out-of-memory batch is retried split in halves (rebuilt from the samples, recursively); any other failure of a
 multi-sample batch is bisected the same way so that only the sample that really fails is recorded with its error
 (over-long prompts, odd inputs). A single failing sample becomes ``ModelOutput(text=None, error=...)``.
+
+``NotImplementedError`` from the model means "this backend cannot do this mode" (e.g. choice scoring on a server
+without logprobs): no sample can succeed, so it stops the run at once with ``UnsupportedMode`` instead of bisecting
+the batch and recording the same error on every sample.
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ from awaker_eval.models.base import GenerationSettings, ModelOutput, VisionLangu
 log = logging.getLogger(__name__)
 
 MODES = ("generate", "choice")
+
+
+class UnsupportedMode(RuntimeError):
+    """The model backend cannot run the requested engine mode at all (fatal, never a per-sample error)."""
 
 
 def is_oom(exc: BaseException) -> bool:
@@ -91,32 +99,40 @@ class BatchExecutor:
         try:
             with torch.inference_mode():
                 results = self._model_call(prepared, indices)
+        except NotImplementedError as exc:
+            raise UnsupportedMode(
+                f"model backend {type(self.model).__name__} cannot run engine mode {self.mode!r}: {exc}. "
+                f"Choose another mode (runner.mode) or backend; nothing was recorded for this batch."
+            ) from exc
         except Exception as exc:
-            self.model_seconds += time.perf_counter() - t0
-            oom = is_oom(exc)
-            if oom:
-                free_accelerator_memory()
-            elif not self._logged_error:
+            # Only facts leave this block: the exception's traceback holds the failed call's frames (device inputs,
+            # activations), so memory is freed and halves are retried after it, as PyTorch's OOM advice says.
+            oom, error = is_oom(exc), describe_error(exc)
+            if not oom and not self._logged_error:
                 self._logged_error = True
                 log.warning("model call failed on a batch of %d (bisecting to isolate it)", len(indices), exc_info=True)
-            if len(indices) == 1:
-                prefix = "out of memory even alone: " if oom else ""
-                outputs[indices[0]] = ModelOutput(text=None, error=prefix + describe_error(exc))
-                return
-            del prepared
-            if oom:
-                self.oom_splits += 1
-            else:
-                self.error_splits += 1
-            half = len(indices) // 2
-            for part in (indices[:half], indices[half:]):
-                t1 = time.perf_counter()
-                sub = self.rebuild(part)
-                self.rebuild_seconds += time.perf_counter() - t1
-                outputs.update({pos: ModelOutput(text=None, error=err) for pos, err in sub.errors.items()})
-                if sub.indices:
-                    self._call(list(sub.indices), sub.prepared, outputs)
+        else:
+            self.model_seconds += time.perf_counter() - t0
+            for pos, out in zip(indices, results):
+                outputs[pos] = out
             return
         self.model_seconds += time.perf_counter() - t0
-        for pos, out in zip(indices, results):
-            outputs[pos] = out
+        del prepared
+        if oom:
+            free_accelerator_memory()
+        if len(indices) == 1:
+            prefix = "out of memory even alone: " if oom else ""
+            outputs[indices[0]] = ModelOutput(text=None, error=prefix + error)
+            return
+        if oom:
+            self.oom_splits += 1
+        else:
+            self.error_splits += 1
+        half = len(indices) // 2
+        for part in (indices[:half], indices[half:]):
+            t1 = time.perf_counter()
+            sub = self.rebuild(part)
+            self.rebuild_seconds += time.perf_counter() - t1
+            outputs.update({pos: ModelOutput(text=None, error=err) for pos, err in sub.errors.items()})
+            if sub.indices:
+                self._call(list(sub.indices), sub.prepared, outputs)

@@ -24,7 +24,9 @@ from tqdm.auto import tqdm
 from awaker_eval.engine import distributed as D
 from awaker_eval.engine.batching import estimate_cost, order_by_cost, plan_batches
 from awaker_eval.engine.execute import BatchExecutor
-from awaker_eval.engine.loader import BatchBuilder, EncodedSamples, describe_error, make_loader, prepare_positions
+from awaker_eval.engine.loader import (
+    BatchBuilder, EncodedSamples, describe_error, main_process_threads, make_loader, prepare_positions,
+)
 from awaker_eval.engine.store import ShardWriter, load_predictions, set_aside_shards, write_merged
 from awaker_eval.models.base import GenerationSettings, Messages, ModelOutput, VisionLanguageModel
 from awaker_eval.types import Prediction, Sample
@@ -82,6 +84,7 @@ class EngineResult:
     oom_splits: int = 0
     error_splits: int = 0
     predictions_path: Path | None = None
+    main_threads: int | None = None  # torch intra-op threads of this rank's model calls (see main_process_threads)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the predictions, JSON-ready (for run.json)."""
@@ -93,6 +96,7 @@ class EngineResult:
             "batches": self.batches,
             "oom_splits": self.oom_splits,
             "error_splits": self.error_splits,
+            "main_threads": self.main_threads,
         }
 
 
@@ -185,7 +189,8 @@ def run_inference(
     )
     done_here = failed_here = succeeded_here = 0
     first_error: str | None = None
-    with ShardWriter(run_dir, dist.rank) as writer:
+    threads = main_process_threads(getattr(model, "device", None), settings.num_workers)
+    with threads as main_threads, ShardWriter(run_dir, dist.rank) as writer:
         t_wait = time.perf_counter()
         for batch in loader:
             timings.data_wait += time.perf_counter() - t_wait
@@ -238,5 +243,5 @@ def run_inference(
         predictions=predictions, counts=counts, timings=timings,
         samples_per_s=done_total / timings.total if timings.total > 0 else 0.0,
         world_size=dist.world_size, batches=len(plan), oom_splits=executor.oom_splits,
-        error_splits=executor.error_splits, predictions_path=path,
+        error_splits=executor.error_splits, predictions_path=path, main_threads=main_threads,
     )

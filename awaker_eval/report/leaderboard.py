@@ -39,7 +39,12 @@ def _describe(label: str, bench: BenchmarkConfig, scores: dict) -> str:
     what = f"{bench.name} {bench.version}" if bench.kind == "mmbench" else bench.name
     count = f"n={n:,} {'questions' if bench.kind == 'mmbench' else 'items'}, " if isinstance(n, int) else ""
     return (f"{label}: {what}, {bench.split} split, {count}protocol={bench.protocol}, extractor={bench.extractor}, "
-            f"min_pixels={bench.min_pixels}, max_pixels={bench.max_pixels}")
+            f"min_pixels={_pixels(bench.min_pixels)}, max_pixels={_pixels(bench.max_pixels)}")
+
+
+def _pixels(value: int | None) -> str:
+    """A resolution bound as printed in the notes: unset means the image processor's own default."""
+    return "processor default" if value is None else str(value)
 
 
 def _protocol_notes(label: str, bench: BenchmarkConfig, scores: dict) -> list[str]:

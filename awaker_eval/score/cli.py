@@ -66,7 +66,8 @@ def render(kind: str, benchmark: str, metrics: dict[str, Any]) -> str:
         head += [["vanilla (all rows)", _pct(metrics["vanilla_all_rows"]), metrics["n_rows"]],
                  ["vanilla (pass 0)", _pct(metrics["vanilla_pass0"]), ""]]
         notes = (f"failed rows: {metrics['n_failed']}  unparsed passes: {metrics['n_unparsed_passes']}  "
-                 f"Z: {metrics['n_z']}  judge: {metrics['n_judge']}")
+                 f"Z: {metrics['n_z']}  judge: {metrics['n_judge']}  "
+                 f"questions missing circular passes: {metrics['n_incomplete_questions']}")
         parts = [tabulate(head, headers=[benchmark, "acc %", "n"], disable_numparse=True)]
     cats = [[k, _pct(v)] for k, v in sorted(metrics["category"].items())]
     parts += [tabulate(cats, headers=["category", "acc %"], disable_numparse=True), notes]

@@ -51,15 +51,22 @@ def row_frame(predictions: Iterable[Prediction], require_answers: bool = True) -
         extracted = scored_letter(p)
         l2 = l2_abbreviation(p.l2_category) or (p.l2_category or "")  # unknown values stay visible
         rows.append((p.id, str(group), index, p.category or "", l2, extracted, p.extract_method, failed,
-                     float(is_correct(p))))
+                     float(is_correct(p)), len(p.choices)))
     frame = pd.DataFrame(rows, columns=["id", "group", "index", "category", "l2_category", "extracted", "method",
-                                        "failed", "correct"])
+                                        "failed", "correct", "n_options"])
     unique_ids(frame["id"])
     first_in_group = ~frame["group"].duplicated()
     known = frame["index"].notna()
     # pass 0 is the row with index < 1,000,000; without an index, the first row of its group.
     frame["pass0"] = (known & (frame["index"].fillna(0) < CIRCULAR_OFFSET)) | (~known & first_in_group)
     return frame
+
+
+def incomplete_groups(frame: pd.DataFrame) -> list[str]:
+    """Questions whose number of passes differs from their number of options (N passes for N options):
+    their CircularEval hit rests on a subset of the rotations. Rows without stored options are not judged."""
+    stats = frame.groupby("group", sort=False).agg(rows=("id", "size"), options=("n_options", "max"))
+    return stats.index[(stats["options"] > 0) & (stats["rows"] != stats["options"])].tolist()
 
 
 def units(frame: pd.DataFrame) -> pd.DataFrame:
@@ -97,6 +104,7 @@ def metrics(frame: pd.DataFrame) -> dict[str, Any]:
         "n_z": int((frame["extracted"] == "Z").sum()),
         "n_judge": int((frame["method"] == "judge").sum()),
         "n_failed": int(frame["failed"].sum()),
+        "n_incomplete_questions": len(incomplete_groups(frame)),
     }
 
 
@@ -116,6 +124,7 @@ def hidden_metrics(predictions: list[Prediction]) -> dict[str, Any]:
         "n_z": int((frame["extracted"] == "Z").sum()),
         "n_judge": int((frame["method"] == "judge").sum()),
         "n_failed": int(frame["failed"].sum()),
+        "n_incomplete_questions": len(incomplete_groups(frame)),
     }
 
 

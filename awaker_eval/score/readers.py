@@ -78,7 +78,10 @@ def _choice_rows(choices: tuple[Choice, ...] | list[Choice]) -> list[list[str]]:
 
 def read_official_mme_json(path: Path) -> list[Prediction]:
     """The official submission file; an item without a string ``Output`` is a failed sample, not a skip."""
-    items = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a JSON submission file ({exc})") from exc
     if not isinstance(items, list):
         raise ValueError(f"{path}: expected a JSON list of items")
     qids = [item.get("Question_id") if isinstance(item, dict) else None for item in items]
@@ -159,11 +162,22 @@ def read_vlmevalkit_table(path: Path, kind: str) -> list[Prediction]:
         _mme_table_row if kind == "mme_realworld" else _mmbench_table_row)
     out = []
     for row, rec in enumerate(frame.to_dict("records")):
-        if is_missing(rec["index"]):
-            raise ValueError(f"{path}, row {row}: no index")
+        index = _table_index(rec["index"], path, row)
+        rec["index"] = index
         rec["prediction"] = "nan" if is_missing(rec["prediction"]) else rec["prediction"]
-        out.append(build(rec, str(int(rec["index"])), str(path), f"{row} (index {int(rec['index'])})"))
+        out.append(build(rec, str(index), str(path), f"{row} (index {index})"))
     return out
+
+
+def _table_index(value: object, path: Path, row: int) -> int:
+    """The row's integer ``index`` (VLMEvalKit casts it); a bad cell names the file and row."""
+    try:
+        number = float(str(value).strip())  # xlsx / NaN-holding columns read as float
+    except ValueError:
+        number = float("nan")
+    if not number.is_integer():
+        raise ValueError(f"{path}, row {row}: 'index' {value!r} is not an integer")
+    return int(number)
 
 
 def reextract(predictions: list[Prediction], kind: str, extractor: str | None, judge=None) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from awaker_eval.score.mmbench import CIRCULAR_OFFSET, row_index
+from awaker_eval.score.mmbench import CIRCULAR_OFFSET, incomplete_groups, row_frame, row_index
 from awaker_eval.score.readers import read_jsonl
 from awaker_eval.types import Prediction
 
@@ -76,14 +76,6 @@ def submission_frame(predictions: list[Prediction], allow_failed: bool = False) 
     return frame
 
 
-def incomplete_groups(frame: pd.DataFrame, letters: list[str]) -> list[int]:
-    """Questions whose number of circular rows differs from their number of options."""
-    n_options = frame[letters].notna().sum(axis=1)
-    groups = frame["index"] % CIRCULAR_OFFSET
-    counts = groups.map(groups.value_counts())
-    return sorted(groups[counts != n_options].unique().tolist())
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="awaker-eval export-submission", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir")
@@ -102,11 +94,10 @@ def main(argv: list[str]) -> int:
         if not predictions:
             raise ValueError(f"{run_dir / 'predictions.jsonl'}: no predictions")
         frame = submission_frame(predictions, allow_failed=args.allow_failed)
+        bad = incomplete_groups(row_frame(predictions, require_answers=False))
     except (ValueError, FileNotFoundError) as exc:
         print(f"awaker-eval export-submission: error: {exc}", file=sys.stderr)
         return 2
-    letters = [c for c in frame.columns if len(c) == 1 and c.isupper()]
-    bad = incomplete_groups(frame, letters)
     if bad:
         print(f"warning: {len(bad)} question(s) whose circular rows do not match their option count "
               f"(e.g. {bad[:5]})", file=sys.stderr)

@@ -10,6 +10,7 @@ output carries its routing record (expert and p per router, prefill and decode).
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,43 @@ from awaker_eval.models.awaker.prompt_pos import SpecialTokens, prompt_spans
 from awaker_eval.models.awaker.settings import ROUTER_ORDER, AdapterSettings
 from awaker_eval.models.awaker.checkpoint import ADAPTER_FILE, RELEASED_FILE
 from awaker_eval.models.awaker.tiny import TINY_CHECKPOINT
-from awaker_eval.models.loading import CheckpointNotFound, looks_like_local_path, weights_identity
+from awaker_eval.models.loading import (CheckpointNotFound, looks_like_local_path, resolve_checkpoint,
+                                        weights_identity)
 from awaker_eval.models.qwen2_vl import Qwen2VLModel
+
+
+# Config, tokenizer, processor, generation config and chat template of the base repo: never its weights (~16 GB),
+# which the Awaker checkpoint replaces anyway.
+BASE_FILES = ["*.json", "*.txt", "*.jinja", "*.model"]
+_SHORT_SHA = re.compile(r"[0-9a-f]{7,39}")
+
+
+def full_revision(repo: str, revision: str | None) -> str | None:
+    """A short commit id (``0e6c388``) expanded to the full 40-hex id the hub requires; other revisions as given.
+
+    Online from the repo's commit list; offline from the snapshot folders of the local hub cache. When neither knows
+    it, the revision is returned unchanged and the download reports the problem."""
+    if revision is None or not _SHORT_SHA.fullmatch(revision):
+        return revision
+    from huggingface_hub import HfApi, constants
+
+    try:
+        known = [c.commit_id for c in HfApi().list_repo_commits(repo)]
+    except Exception:  # offline: the snapshots already downloaded
+        snapshots = Path(constants.HF_HUB_CACHE) / f"models--{repo.replace('/', '--')}" / "snapshots"
+        known = [d.name for d in snapshots.iterdir()] if snapshots.is_dir() else []
+    matches = sorted({c for c in known if c.startswith(revision)})
+    if len(matches) > 1:
+        raise CheckpointNotFound(f"{repo}: revision {revision!r} matches {len(matches)} commits {matches}; "
+                                 f"pass more of the commit id")
+    return matches[0] if matches else revision
+
+
+def resolve_awaker_base(path: str | None, revision: str | None) -> str:
+    """Local directory of the base config/tokenizer/processor: a local path as is, a hub id without its weights."""
+    if path and not looks_like_local_path(path):
+        revision = full_revision(path, revision)
+    return resolve_checkpoint(path, revision, what="model.path", allow_patterns=BASE_FILES)
 
 
 def resolve_awaker_checkpoint(ref: str | None, revision: str | None) -> Path:
@@ -34,7 +70,7 @@ def resolve_awaker_checkpoint(ref: str | None, revision: str | None) -> Path:
     from huggingface_hub import hf_hub_download
 
     try:
-        return Path(hf_hub_download(ref, RELEASED_FILE, revision=revision))
+        return Path(hf_hub_download(ref, RELEASED_FILE, revision=full_revision(ref, revision)))
     except Exception as exc:  # offline, missing revision, auth
         raise CheckpointNotFound(
             f"model.checkpoint={ref!r} (revision {revision or 'main'}): cannot get {RELEASED_FILE} "
@@ -97,7 +133,7 @@ class AwakerModel(Qwen2VLModel):
 
     def __init__(self, cfg, local_path: str | None = None):
         tiny_base, self._tiny_checkpoint = resolve_awaker_sources(cfg)
-        super().__init__(cfg, local_path=local_path or tiny_base)
+        super().__init__(cfg, local_path=local_path or tiny_base or resolve_awaker_base(cfg.path, cfg.revision))
 
     def _load_hf(self) -> tuple[Any, Any]:
         from transformers import AutoProcessor, GenerationConfig
