@@ -126,7 +126,8 @@ def test_unreachable_dataset_hub_in_offline_mode_is_one_clear_error(tmp_path):
     cmd = [sys.executable, "-m", "awaker_eval", "benchmark=mme_realworld", "benchmark.source=nobody/no-such-data",
            f"results_root={tmp_path}/r"]
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     assert out.returncode == 2
+    assert not (tmp_path / "app.log").exists()  # Hydra's job log file is not dropped into the working dir
     assert out.stderr.startswith("error: cannot load 'nobody/no-such-data'") and out.stderr.count("\n") == 1
     assert "Point benchmark.source at a local file or folder" in out.stderr

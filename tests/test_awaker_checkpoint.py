@@ -104,3 +104,16 @@ def test_bf16_parity_dtypes(golden):
     assert {d for n, d in dtypes.items() if ".lora_A." in n or ".lora_B." in n} == {torch.float32}
     assert {d for n, d in dtypes.items() if not (".lora_A." in n or ".lora_B." in n)} == {torch.bfloat16}
     assert {b.dtype for n, b in model.named_buffers() if "inv_freq" in n} == {torch.float32}
+
+
+def test_converted_dir_carries_the_adapter_settings_found_beside_the_source(golden, tmp_path, capsys):
+    """Without ``--adapter`` the ``adapter.json`` beside the ``.bin`` is used (r=8 here) and written into the output,
+    so the backend (``adapter_settings_for``) builds the right skeleton for the converted directory too."""
+    from awaker_eval.models.awaker.backend import adapter_settings_for
+
+    root, config, settings = golden
+    dst = tmp_path / "converted"
+    assert convert_main([str(root / "awaker_tiny.bin"), str(dst), "--config", str(root / "config.json")]) == 0
+    assert settings.r == 8 and adapter_settings_for(dst) == settings
+    model, _ = build_awaker(config, adapter_settings_for(dst), read_checkpoint(dst), dtype="float32")
+    assert model.model.language_model.layers[1].mlp.down_proj.lora_moe_A["g"].weight.shape == (8, 160)

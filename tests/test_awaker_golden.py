@@ -127,3 +127,38 @@ def test_beam_search_repeats_each_prompt_route_for_its_beams(tiny, mode):
     for beam_call, call in zip(state.calls, greedy):
         assert torch.equal(beam_call.route, call.route.repeat_interleave(2, dim=0))
         assert torch.equal(beam_call.stacked(4)["expert"], call.stacked(4)["expert"].repeat_interleave(2, dim=0))
+
+
+def test_verify_golden_works_on_a_derived_fixture_with_other_samples(golden_dir, tmp_path, capsys):
+    """Sample names come from the directory's own files: a copy holding only ``s2_txt`` (no batch) passes too."""
+    from safetensors.torch import load_file, save_file
+
+    keep = "s2_txt"
+    for name in ("adapter.json", "config.json", "awaker_tiny.bin"):
+        (tmp_path / name).symlink_to(golden_dir / name)
+    inputs = json.loads((golden_dir / "inputs.json").read_text())
+    inputs["samples"] = [s for s in inputs["samples"] if s["name"] == keep]
+    (tmp_path / "inputs.json").write_text(json.dumps(inputs))
+    (tmp_path / "expected.json").write_text((golden_dir / "expected.json").read_text())
+    for name, owned in (("inputs", lambda k: k.startswith(f"{keep}/")), ("expected", lambda k: f"/{keep}/" in k)):
+        tensors = load_file(str(golden_dir / f"{name}.safetensors"))
+        save_file({k: v for k, v in tensors.items() if owned(k)}, str(tmp_path / f"{name}.safetensors"))
+    assert verify_main([str(tmp_path), "--dtype", "float32"]) == 0
+    out = capsys.readouterr().out
+    assert _row(out, "fp32", "gen_fork/ids") == f"fp32 gen_fork/ids 1 agree 6/6 exact {keep} ok"
+    assert _row(out, "fp32", "inputs/prompt_pos") == f"fp32 inputs/prompt_pos 1 agree 2/2 exact {keep} ok"
+
+
+def test_route_vector_and_each_router_run_once_per_decoder_call(tiny, monkeypatch):
+    from awaker_eval.models.awaker import routing
+
+    fixture, model, state = tiny
+    counts = {"span_mean": 0, "router_decision": 0}
+    for name in counts:
+        def counted(*args, _f=getattr(routing, name), _n=name):
+            counts[_n] += 1
+            return _f(*args)
+        monkeypatch.setattr(routing, name, counted)
+    case = next(c for c in fixture.cases if c.name == "batch")
+    _generate(model, state, case, "fork", n=4)  # 4 decoder calls, 2 layers x 2 routers each
+    assert counts == {"span_mean": 2, "router_decision": 16}  # prefill mean + one raw-embedding mean per generate

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 from awaker_eval.report import compare_cli
+from awaker_eval.engine.store import prediction_to_json
+from awaker_eval.types import Prediction
 from test_report_support import flip, mmbench_predictions, mme_predictions, write_run
 
 
@@ -106,3 +108,14 @@ def test_mmbench_compares_circular_questions(tmp_path, capsys):
     assert table.loc["Overall", "n"] == 300 and table.loc["Overall", "broken"] == 40
     assert table.loc["Overall", "diff"] == pytest.approx(-40 / 300)
     assert set(table.index) >= {"CP", "FP-S", "FP-C", "AR", "RR", "LR"}
+
+
+def test_run_without_ground_truth_is_refused(tmp_path, capsys):
+    preds = mme_predictions(n_per_subtask=10, n_reasoning=10)
+    a = write_run(tmp_path / "a", preds)
+    hidden = [Prediction(**{**p.__dict__, "answer": None, "correct": None}) for p in preds]
+    b = write_run(tmp_path / "b", preds)
+    (b / "scores.json").write_text('{"overall": null, "n": 60}')
+    (b / "predictions.jsonl").write_text("".join(prediction_to_json(p) + "\n" for p in hidden))
+    assert compare_cli.main([str(a), str(b)]) == 2
+    assert "has no score (hidden answers" in capsys.readouterr().err

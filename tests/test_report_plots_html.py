@@ -85,3 +85,17 @@ def test_html_report_lists_failed_and_unparsable_samples(tmp_path, capsys):
     assert page.count("data:image/png;base64,") == 3  # split, subtask, category bars (no routing here)
     assert 'href="plots/mme_realworld_split.csv"' in page
     assert "All aggregates" in page and "Reasoning/Monitoring" in page
+
+
+def test_plot_sweep_of_two_runs_with_the_same_label(tmp_path, capsys):
+    # two checkpoints both called pytorch_model.bin: same label, told apart by their sweep job directory
+    preds = mme_predictions(n_per_subtask=10, n_reasoning=10, routing=True)
+    for job in ("0", "1"):
+        write_run(tmp_path / "sweep" / job, preds, checkpoint=f"/ckpt/{job}/pytorch_model.bin", n_boot=20)
+    assert plots_cli.main([str(tmp_path / "sweep"), "--level", "split", "--n-boot", "20",
+                           "--out", str(tmp_path / "o")]) == 0
+    data = pd.read_csv(tmp_path / "o" / "mme_realworld_split.csv")
+    assert sorted(set(data["run"])) == ["awaker@pytorch_model.bin (0)", "awaker@pytorch_model.bin (1)"]
+    assert len(data) == 4
+    assert (tmp_path / "o" / "experts_awaker_pytorch_model.bin_0_prefill.csv").is_file()
+    assert (tmp_path / "o" / "experts_awaker_pytorch_model.bin_1_prefill.csv").is_file()

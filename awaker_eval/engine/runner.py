@@ -42,7 +42,8 @@ class EngineSettings:
     mode: str = "generate"  # generate | choice
     batch_size: int = 8  # upper bound on samples per batch
     max_batch_visual_tokens: int | None = None  # budget on (samples x longest estimated prompt) per batch
-    num_workers: int = 0  # DataLoader worker processes for decode + preprocessing
+    num_workers: int = 0  # DataLoader worker processes for decode + preprocessing (a CPU model then gets the
+    # cores they leave as torch threads for the run: loader.main_process_threads)
     resume: bool = True  # reuse finished predictions in run_dir (False: set old shards aside, recompute all)
     progress: bool = True
     generation: GenerationSettings = field(default_factory=GenerationSettings)

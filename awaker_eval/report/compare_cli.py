@@ -35,6 +35,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _resolve(base: str, new: str | None) -> tuple[Run, Run]:
+    pair = _find_pair(base, new)
+    for run in pair:
+        if not run.scored:
+            raise ValueError(f"{run.path}: has no score (hidden answers, e.g. MMBench TEST): nothing to compare")
+    return pair
+
+
+def _find_pair(base: str, new: str | None) -> tuple[Run, Run]:
     if new is None:
         runs = find_runs([base])
         if len(runs) != 2:

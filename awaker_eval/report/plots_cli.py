@@ -14,7 +14,7 @@ from pathlib import Path
 
 from awaker_eval.report.groups import levels_for
 from awaker_eval.report.plots import plot_routing_heatmap, plot_score_bars, routing_counts, score_bars_data
-from awaker_eval.report.runs import Run, find_runs
+from awaker_eval.report.runs import Run, find_runs, unique_labels
 
 HEATMAP_BY = {"mme_realworld": "subtask", "mmbench": "l2_category"}
 
@@ -31,8 +31,9 @@ def write_plots(runs: list[Run], out: Path, levels: list[str] | None = None, n_b
     for run in runs:
         if run.scored:
             by_kind[run.kind].append(run)
+    labels = dict(zip(map(id, runs), unique_labels(runs)))  # two checkpoints both named pytorch_model.bin
     for kind, group in by_kind.items():
-        items = [(run.label, run.units(), kind) for run in group]
+        items = [(labels[id(run)], run.units(), kind) for run in group]
         for level in levels or [lvl for lvl in levels_for(kind) if lvl != "overall"]:
             if level not in levels_for(kind):
                 continue
@@ -41,8 +42,8 @@ def write_plots(runs: list[Run], out: Path, levels: list[str] | None = None, n_b
     for run in runs:
         counts = routing_counts(run.predictions(), by=heatmap_by or HEATMAP_BY[run.kind], phase=phase)
         if not counts.empty:
-            png = out / f"experts_{_slug(run.label)}_{phase}.png"
-            written.append(plot_routing_heatmap(counts, png, title=run.label))
+            png = out / f"experts_{_slug(labels[id(run)])}_{phase}.png"
+            written.append(plot_routing_heatmap(counts, png, title=labels[id(run)]))
     return written
 
 

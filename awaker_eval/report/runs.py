@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import pandas as pd
 import yaml
@@ -100,6 +101,16 @@ class Run:
         from awaker_eval.report.intervals import add_intervals
 
         return add_intervals(self.scores, self.units(), self.kind, n_boot=n_boot, seed=seed, alpha=alpha)
+
+
+def unique_labels(runs: list[Run], shared: Callable[[Run], str] = lambda run: "") -> list[str]:
+    """One label per run; runs whose ``(label, shared(run))`` collide get their directory name appended.
+
+    ``shared`` lets runs that belong in one row keep one label (``table``: MMBench v1.0 and v1.1 of a model).
+    """
+    keys = [(run.label, shared(run)) for run in runs]
+    seen = Counter(keys)
+    return [f"{run.label} ({run.path.name})" if seen[key] > 1 else run.label for run, key in zip(runs, keys)]
 
 
 def load_run(path: str | Path) -> Run:

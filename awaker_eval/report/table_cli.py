@@ -13,7 +13,7 @@ from collections import defaultdict
 
 from awaker_eval.report.leaderboard import OurRow, our_row, render_table
 from awaker_eval.report.published import TABLES, TableSpec, resolve_table, table_for
-from awaker_eval.report.runs import Run, find_runs
+from awaker_eval.report.runs import Run, find_runs, unique_labels
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,14 +28,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _labelled(runs: list[Run]) -> list[tuple[str, Run]]:
     """Unique row labels: runs sharing a label (and, for MMBench, a version) get their directory name added."""
-    seen: dict[tuple[str, str], int] = defaultdict(int)
-    for run in runs:
-        seen[(run.label, run.benchmark.version if run.kind == "mmbench" else "")] += 1
-    out = []
-    for run in runs:
-        key = (run.label, run.benchmark.version if run.kind == "mmbench" else "")
-        out.append((f"{run.label} ({run.path.name})" if seen[key] > 1 else run.label, run))
-    return out
+    labels = unique_labels(runs, shared=lambda run: run.benchmark.version if run.kind == "mmbench" else "")
+    return list(zip(labels, runs))
 
 
 def rows_for(spec: TableSpec, runs: list[Run], n_boot: int = 1000, seed: int = 0) -> list[OurRow]:

@@ -13,7 +13,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from awaker_eval.models.awaker.checkpoint import CheckpointError, check_against, read_checkpoint
+from awaker_eval.models.awaker.checkpoint import ADAPTER_FILE, CheckpointError, check_against, read_checkpoint
 
 LAYOUT_TAG = "transformers5"
 
@@ -26,18 +26,24 @@ def summary(state) -> dict:
 
 def convert(src: str | Path, dst: str | Path, max_shard_size: str = "5GB", config: str | None = None,
             adapter: str | None = None) -> dict:
-    """Write ``dst/model*.safetensors`` (+ index) and ``dst/awaker_checkpoint.json``; returns the summary."""
+    """Write ``dst/model*.safetensors`` (+ index), ``dst/adapter.json`` and ``dst/awaker_checkpoint.json``.
+
+    The adapter settings are ``adapter`` if given, else the ``adapter.json`` beside ``src``, else the released ones;
+    they are written beside the shards so that the backend builds the same skeleton for ``dst``. Returns the summary."""
     from huggingface_hub import save_torch_state_dict
 
+    from awaker_eval.models.awaker.backend import adapter_settings_for
+    from awaker_eval.models.awaker.settings import AdapterSettings
+
+    settings = AdapterSettings.from_json(adapter) if adapter else adapter_settings_for(Path(src))
     state = read_checkpoint(src)
     if config is not None:
         from awaker_eval.models.awaker.build import build_skeleton, load_config
-        from awaker_eval.models.awaker.settings import AdapterSettings
 
-        settings = AdapterSettings.from_json(adapter) if adapter else AdapterSettings()
         check_against(build_skeleton(load_config(config), settings), state, str(src))
     dst = Path(dst)
     dst.mkdir(parents=True, exist_ok=True)
+    settings.to_json(dst / ADAPTER_FILE)
     save_torch_state_dict(state, dst, max_shard_size=max_shard_size,
                           metadata={"format": "pt", "awaker_layout": LAYOUT_TAG, "source": Path(src).name})
     info = summary(state) | {"layout": LAYOUT_TAG, "source": str(src)}
@@ -51,7 +57,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("dst", help="output directory")
     p.add_argument("--max-shard-size", default="5GB")
     p.add_argument("--config", help="Qwen2-VL config.json / directory: check keys and shapes strictly first")
-    p.add_argument("--adapter", help="adapter.json with r / alpha / experts (default: the released settings)")
+    p.add_argument("--adapter", help="adapter.json with r / alpha / experts (default: the adapter.json beside SRC, "
+                                     "else the released settings)")
     args = p.parse_args(argv)
     try:
         info = convert(args.src, args.dst, args.max_shard_size, args.config, args.adapter)
