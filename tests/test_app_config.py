@@ -25,13 +25,16 @@ def _options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
-@pytest.mark.parametrize("group", ["benchmark", "model", "runner"])
+@pytest.mark.parametrize("group", ["benchmark", "model", "runner", "preset"])
 def test_every_group_option_composes(group):
     options = _options(group)
     assert options, f"no options in conf/{group}"
     for option in options:
         cfg = _compose([f"{group}={option}"])
         assert isinstance(cfg, RunConfig)
+        if group == "preset":
+            assert cfg.preset == option
+            continue
         node = getattr(cfg, group)
         if group != "runner":
             assert node.kind, f"{group}={option} has no kind"
@@ -131,3 +134,17 @@ def test_unreachable_dataset_hub_in_offline_mode_is_one_clear_error(tmp_path):
     assert not (tmp_path / "app.log").exists()  # Hydra's job log file is not dropped into the working dir
     assert out.stderr.startswith("error: cannot load 'nobody/no-such-data'") and out.stderr.count("\n") == 1
     assert "Point benchmark.source at a local file or folder" in out.stderr
+
+
+def test_presets_set_the_reference_toolkit_settings_and_overrides_win():
+    vlm = _compose(["benchmark=mmbench", "preset=vlmevalkit"])
+    assert (vlm.preset, vlm.benchmark.protocol, vlm.benchmark.extractor) == ("vlmevalkit", "official", "vlmevalkit_2024")
+    assert (vlm.benchmark.min_pixels, vlm.benchmark.max_pixels, vlm.benchmark.max_new_tokens) == (
+        1003520, 12845056, 2048)
+    lmms = _compose(["preset=lmms_eval", "benchmark.max_new_tokens=8"])
+    assert (lmms.benchmark.protocol, lmms.benchmark.extractor, lmms.benchmark.min_pixels) == ("lmms_eval", "fixed", 3136)
+    assert lmms.benchmark.max_new_tokens == 8  # the command line wins over the preset
+    readme = _compose(["preset=awaker_readme"])
+    assert (readme.runner.repetition_penalty, readme.benchmark.max_new_tokens) == (1.05, 512)
+    assert _compose([]).preset is None
+    assert len({default_run_id(c) for c in (vlm, lmms, readme, _compose([]))}) == 4

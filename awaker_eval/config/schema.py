@@ -122,7 +122,4 @@ def register_configs() -> None:
     from hydra.core.config_store import ConfigStore
 
     cs = ConfigStore.instance()
-    cs.store(name="run_schema", node=RunConfig)
-    cs.store(group="benchmark", name="schema", node=BenchmarkConfig)
-    cs.store(group="model", name="schema", node=ModelConfig)
-    cs.store(group="runner", name="schema", node=RunnerConfig)
+    cs.store(name="run_schema", node=RunConfig)  # group files merge into its typed benchmark/model/runner nodes
