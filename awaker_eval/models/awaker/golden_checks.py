@@ -145,25 +145,29 @@ def _run_case(model, state, fixture: GoldenFixture, case: GoldenCase) -> dict[st
     return pairs | {k: (v, None) for k, v in ours.items()}
 
 
-def _tolerance(quantity: str, tolerances: dict, text_only: bool) -> float | None:
+def _tolerance(quantity: str, tolerances: dict, text_only: bool, accelerator: bool = False) -> float | None:
+    """The fixture's tolerance for one quantity. The tight text-only logits bound reflects bit-identical CPU
+    kernels; on an accelerator (other GEMM / attention kernels, spec §7.7) text-only samples get the general
+    logits bound, while routing decisions and greedy ids stay exact."""
     name = quantity.rsplit("/", 1)[-1]
     if name in EXACT:
         return None
     key = TOLERANCE_KEY.get(name)
     if key is None:
         return float("nan")
-    if key == "logits_atol" and text_only and "logits_atol_text_only_samples" in tolerances:
+    if key == "logits_atol" and text_only and not accelerator and "logits_atol_text_only_samples" in tolerances:
         key = "logits_atol_text_only_samples"
     return float(tolerances[key])
 
 
 def compare(ours: torch.Tensor, expected: torch.Tensor, tol: float | None) -> tuple[float, int, bool, str]:
+    ours, expected = ours.detach().cpu(), expected.detach().cpu()  # the model may run on an accelerator
     if tuple(ours.shape) != tuple(expected.shape):
         return float("inf"), expected.numel(), False, f"shape {list(ours.shape)} != expected {list(expected.shape)}"
     if tol is None:
-        wrong = int((ours.cpu() != expected).sum())
+        wrong = int((ours != expected).sum())
         return float(wrong), expected.numel(), wrong == 0, ""
-    diff = (ours.detach().cpu().float() - expected.float()).abs().max().item() if expected.numel() else 0.0
+    diff = (ours.float() - expected.float()).abs().max().item() if expected.numel() else 0.0
     ok = tol != tol or diff <= tol  # nan tolerance: informative row
     return diff, expected.numel(), ok and diff == diff, ""
 
@@ -192,7 +196,7 @@ def check_case(
         exp = own_expected if own_expected is not None else expected.get(quantity)
         if exp is None or (substitute and quantity == SUBSTITUTED):
             continue
-        tol = _tolerance(quantity, tolerances, text_only=not case.has_images)
+        tol = _tolerance(quantity, tolerances, text_only=not case.has_images, accelerator=model.device.type != "cpu")
         value, total, ok, note = compare(ours, exp, tol)
         rows.append(CheckRow(run, case.name, quantity, value, total, tol, ok, note))
     unused = sorted(set(expected) - set(produced))

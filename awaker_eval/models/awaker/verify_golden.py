@@ -82,30 +82,45 @@ def verify(
     image case with ``always_substitute``) with the fixture's image features in place of our vision tower's."""
     import torch
 
-    from awaker_eval.models.awaker.build import build_awaker, load_config
-    from awaker_eval.models.awaker.checkpoint import read_checkpoint
-
     fixture = load_fixture(directory)
     runs = [RUN_OF_DTYPE[d] for d in dtypes] if dtypes else fixture.runs()
     inverse = {v: k for k, v in RUN_OF_DTYPE.items()}
     rows: list[CheckRow] = []
     substituted: list[CheckRow] = []
-    for run in runs:
-        start = time.perf_counter()
-        model, state = build_awaker(
-            load_config(fixture.config), fixture.adapter, read_checkpoint(fixture.checkpoint), dtype=inverse[run],
-            device=device, attn_implementation=attn, where=str(fixture.checkpoint),
-        )
-        with torch.no_grad():
-            for case in fixture.cases:
-                case.tensors = {k: v.to(model.device) for k, v in case.tensors.items()}
-                case_rows = check_case(model, state, fixture, run, case)
-                rows += case_rows
-                failing = can_substitute(case, case_rows, fixture.expected(run, case.name))
-                if failing or (always_substitute and case.has_images):
-                    substituted += check_case(model, state, fixture, run, case, substitute=True)
-        print(f"[{run}] {len(fixture.cases)} cases checked in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    # Golden checks compare fp32 numbers: no TF32 shortcuts in cuDNN convolutions (the vision patch embedding) or
+    # matmuls while they run on a GPU.
+    saved_tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        for run in runs:
+            _verify_run(fixture, run, inverse[run], device, attn, always_substitute, rows, substituted)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved_tf32
     return rows, substituted
+
+
+def _verify_run(fixture, run: str, dtype: str, device: str, attn: str, always_substitute: bool,
+                rows: list[CheckRow], substituted: list[CheckRow]) -> None:
+    """Build the model for one run (dtype) and check every case, appending to ``rows`` / ``substituted``."""
+    import torch
+
+    from awaker_eval.models.awaker.build import build_awaker, load_config
+    from awaker_eval.models.awaker.checkpoint import read_checkpoint
+
+    start = time.perf_counter()
+    model, state = build_awaker(
+        load_config(fixture.config), fixture.adapter, read_checkpoint(fixture.checkpoint), dtype=dtype,
+        device=device, attn_implementation=attn, where=str(fixture.checkpoint),
+    )
+    with torch.no_grad():
+        for case in fixture.cases:
+            case.tensors = {k: v.to(model.device) for k, v in case.tensors.items()}
+            case_rows = check_case(model, state, fixture, run, case)
+            rows += case_rows
+            failing = can_substitute(case, case_rows, fixture.expected(run, case.name))
+            if failing or (always_substitute and case.has_images):
+                substituted += check_case(model, state, fixture, run, case, substitute=True)
+    print(f"[{run}] {len(fixture.cases)} cases checked in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
 
 def print_substitution(rows: list[CheckRow], substituted: list[CheckRow]) -> None:
