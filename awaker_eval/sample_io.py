@@ -46,11 +46,6 @@ class PredictionBuilder:
         failed = output.error is not None or output.text is None
         raw = None if failed else output.text
         letter, method = extract_answer(self.kind, raw, sample, self.extractor, self.judge)
-        extra = {k: v for k, v in sample.extra.items() if isinstance(v, (str, int, float, bool)) or v is None}
-        if sample.hint is not None:
-            extra["hint"] = sample.hint
-        if sample.images:
-            extra["image_key"] = sample.images[0].key
         return Prediction(
             id=sample.id,
             benchmark=sample.benchmark,
@@ -73,5 +68,5 @@ class PredictionBuilder:
             error=output.error,
             choice_logprobs=output.choice_logprobs,
             routing=output.routing,
-            extra=extra,
+            extra=sample.record_extra(),
         )

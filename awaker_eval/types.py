@@ -99,6 +99,16 @@ class Sample:
     def letters(self) -> list[str]:
         return [c.letter for c in self.choices]
 
+    def record_extra(self) -> dict[str, Any]:
+        """The JSON-ready fields a Prediction carries beyond the typed ones (index, split, hint, image key...),
+        so that scoring and the MMBench submission work from predictions alone."""
+        extra = {k: v for k, v in self.extra.items() if isinstance(v, (str, int, float, bool)) or v is None}
+        if self.hint is not None:
+            extra["hint"] = self.hint
+        if self.images:
+            extra["image_key"] = self.images[0].key
+        return extra
+
 
 @dataclass
 class Prediction:

@@ -117,3 +117,14 @@ def test_converted_dir_carries_the_adapter_settings_found_beside_the_source(gold
     assert settings.r == 8 and adapter_settings_for(dst) == settings
     model, _ = build_awaker(config, adapter_settings_for(dst), read_checkpoint(dst), dtype="float32")
     assert model.model.language_model.layers[1].mlp.down_proj.lora_moe_A["g"].weight.shape == (8, 160)
+
+
+def test_convert_checkpoint_with_a_malformed_adapter_json_is_one_clear_error(tmp_path, golden_dir, capsys):
+    from awaker_eval.models.awaker import convert
+
+    bad = tmp_path / "adapter.json"
+    bad.write_text("{not json")
+    code = convert.main([str(golden_dir / "awaker_tiny.bin"), str(tmp_path / "out"), "--adapter", str(bad)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"convert-checkpoint: {bad}: not a readable adapter.json")

@@ -109,6 +109,7 @@ def _fallback_prediction(sample: Sample, error: str) -> Prediction:
         correct=None if sample.answer is None else False, group=sample.group, cluster=sample.cluster,
         task=sample.task, subtask=sample.subtask, category=sample.category, l2_category=sample.l2_category,
         choices=[[c.letter, c.text, c.raw] for c in sample.choices], question=sample.question, error=error,
+        extra=sample.record_extra(),
     )
 
 

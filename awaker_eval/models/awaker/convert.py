@@ -62,7 +62,7 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     try:
         info = convert(args.src, args.dst, args.max_shard_size, args.config, args.adapter)
-    except CheckpointError as exc:
+    except (CheckpointError, ValueError) as exc:  # ValueError: a malformed adapter.json
         print(f"convert-checkpoint: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {args.dst}: {info['keys']} tensors, {info['params']:,} parameters, dtypes {info['dtypes']}")

@@ -37,7 +37,11 @@ class AdapterSettings:
     @classmethod
     def from_json(cls, path: str | Path) -> "AdapterSettings":
         """Read the flat fields of an ``adapter.json`` (golden fixture format); unknown fields are ignored."""
-        data = json.loads(Path(path).read_text())
+        try:
+            data = json.loads(Path(path).read_text())
+            int(data["r"]), int(data["lora_alpha"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: not a readable adapter.json with integer 'r' and 'lora_alpha' ({exc!r})") from exc
         if data.get("topk", 1) != 1 or not data.get("g_enable", True):
             raise ValueError(f"{path}: only topk=1 with the global expert enabled is supported")
         if tuple(data.get("lora_target_modules", LORA_TARGETS)) != LORA_TARGETS or set(
