@@ -99,7 +99,7 @@ class ChatClient:
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        key = os.environ.get(self.api_key_env) if self.api_key_env else None  # the API_KEY secret, never stored
         if key:
             headers["Authorization"] = f"Bearer {key}"
         return headers

@@ -37,7 +37,7 @@ class DistInfo:
 
 
 def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
+    value = os.environ.get(name)  # torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT
     if value in (None, ""):
         return default
     try:
