@@ -16,9 +16,9 @@ from awaker_eval.config.schema import RunConfig
 log = logging.getLogger(__name__)
 
 
-def score_run(cfg: RunConfig, predictions: list, seed: int | None = None) -> dict[str, Any]:
+def score_run(cfg: RunConfig, predictions: list) -> dict[str, Any]:
     """Official aggregates + bootstrap intervals for one run's predictions."""
-    from awaker_eval.report.stats import add_intervals
+    from awaker_eval.report.intervals import add_intervals
     from awaker_eval.score import score_predictions, score_units
 
     kind = cfg.benchmark.kind
@@ -26,7 +26,7 @@ def score_run(cfg: RunConfig, predictions: list, seed: int | None = None) -> dic
     if all(p.correct is not None for p in predictions):  # hidden answers (MMBench test): nothing to interval
         units = score_units(kind, predictions)
         scores = add_intervals(
-            scores, units, kind, n_boot=cfg.runner.bootstrap_samples, seed=cfg.runner.seed if seed is None else seed
+            scores, units, kind, n_boot=cfg.runner.bootstrap_samples, seed=cfg.runner.seed
         )
     scores["benchmark"] = {
         "name": cfg.benchmark.name, "kind": kind, "language": cfg.benchmark.language,
@@ -41,6 +41,7 @@ def score_run(cfg: RunConfig, predictions: list, seed: int | None = None) -> dic
 
 def sibling_mode_run(cfg: RunConfig, run_dir: Path) -> Path | None:
     """The same benchmark + model run in the other mode (generate <-> choice), when it exists beside this one."""
+    from awaker_eval.engine.store import MERGED_FILE
     from awaker_eval.rundir import resolve_run_dir
 
     if cfg.output_dir or cfg.run_id:
@@ -48,18 +49,18 @@ def sibling_mode_run(cfg: RunConfig, run_dir: Path) -> Path | None:
     other = "choice" if cfg.runner.mode == "generate" else "generate"
     twin = dataclasses.replace(cfg, runner=dataclasses.replace(cfg.runner, mode=other))
     path = resolve_run_dir(twin)
-    return path if path != run_dir and (path / "predictions.jsonl").is_file() else None
+    return path if path != run_dir and (path / MERGED_FILE).is_file() else None
 
 
 def choice_vs_generate(cfg: RunConfig, run_dir: Path, predictions: list) -> dict[str, Any] | None:
     """How often choice-by-scoring agrees with generation, when both runs of this benchmark + model exist."""
     from awaker_eval.engine.choice import choice_agreement
-    from awaker_eval.engine.store import read_jsonl_predictions
+    from awaker_eval.engine.store import MERGED_FILE, read_jsonl_predictions
 
     twin = sibling_mode_run(cfg, run_dir)
     if twin is None:
         return None
-    other = list(read_jsonl_predictions(twin / "predictions.jsonl"))
+    other = list(read_jsonl_predictions(twin / MERGED_FILE))
     gen, choice = (predictions, other) if cfg.runner.mode == "generate" else (other, predictions)
     return {"other_run": str(twin), **choice_agreement(gen, choice)}
 
@@ -69,14 +70,14 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
     from awaker_eval.engine.metadata import collect_run_metadata
     from awaker_eval.report.html import write_report
     from awaker_eval.report.leaderboard import render_leaderboard
-    from awaker_eval.report.runs import load_run
+    from awaker_eval.report.runs import SCORES_FILE, load_run
 
     predictions = list(result.predictions)
     scores = score_run(cfg, predictions)
     agreement = choice_vs_generate(cfg, run_dir, predictions)
     if agreement is not None:
         scores["choice_vs_generate"] = agreement
-    (run_dir / "scores.json").write_text(json.dumps(scores, indent=2, sort_keys=True))
+    (run_dir / SCORES_FILE).write_text(json.dumps(scores, indent=2, sort_keys=True))
     table = render_leaderboard(scores, run_label=cfg.model.name, benchmark=scores["benchmark"])
     (run_dir / "leaderboard.md").write_text(table)
     meta = collect_run_metadata(

@@ -10,8 +10,13 @@ import dataclasses
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from awaker_eval.config.schema import RunConfig
+
+CONFIG_FILE = "config.yaml"
 
 # Runner fields that change predictions (others, such as batch size or workers, must not).
 _RESULT_RUNNER_FIELDS = ("mode", "repetition_penalty")
@@ -43,6 +48,14 @@ def write_config(run_dir: Path, cfg: RunConfig) -> Path:
     from omegaconf import OmegaConf
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "config.yaml"
+    path = run_dir / CONFIG_FILE
     path.write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
     return path
+
+
+def read_config(run_dir: Path) -> Any:
+    """The saved config as plain YAML data (``{}`` for an empty file); None when the directory has none."""
+    path = run_dir / CONFIG_FILE
+    if not path.is_file():
+        return None
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}

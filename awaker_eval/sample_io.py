@@ -46,27 +46,16 @@ class PredictionBuilder:
         failed = output.error is not None or output.text is None
         raw = None if failed else output.text
         letter, method = extract_answer(self.kind, raw, sample, self.extractor, self.judge)
-        return Prediction(
-            id=sample.id,
-            benchmark=sample.benchmark,
+        return Prediction.of_sample(
+            sample,
             prompt_hash=prompt_hash(build_prompt(sample, self.protocol), sample),
             protocol_fp="",  # set by the engine
             model_fp="",
             raw_output=raw,
             extracted=letter,
             extract_method=method,
-            answer=sample.answer,
             correct=None if sample.answer is None else (letter == sample.answer),
-            group=sample.group,
-            cluster=sample.cluster,
-            task=sample.task,
-            subtask=sample.subtask,
-            category=sample.category,
-            l2_category=sample.l2_category,
-            choices=[[c.letter, c.text, c.raw] for c in sample.choices],
-            question=sample.question,
             error=output.error,
             choice_logprobs=output.choice_logprobs,
             routing=output.routing,
-            extra=sample.record_extra(),
         )

@@ -11,7 +11,7 @@ import base64
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from PIL import Image
 
@@ -68,6 +68,11 @@ class Choice:
     letter: str
     text: str
     raw: str
+
+
+def choice_rows(choices: Iterable[Choice]) -> list[list[str]]:
+    """Options as ``Prediction.choices`` stores them: ``[[letter, text, raw], ...]``."""
+    return [[c.letter, c.text, c.raw] for c in choices]
 
 
 @dataclass(frozen=True)
@@ -136,3 +141,14 @@ class Prediction:
     choice_logprobs: dict[str, float] | None = None
     routing: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of_sample(cls, sample: Sample, **fields: Any) -> Prediction:
+        """A Prediction carrying ``sample``'s record fields (answer, taxonomy, options, question, extra), so the
+        normal and the failed-finalize paths record the same; ``fields`` gives the rest (hashes, output, letter)."""
+        return cls(
+            id=sample.id, benchmark=sample.benchmark, answer=sample.answer, group=sample.group,
+            cluster=sample.cluster, task=sample.task, subtask=sample.subtask, category=sample.category,
+            l2_category=sample.l2_category, choices=choice_rows(sample.choices), question=sample.question,
+            extra=sample.record_extra(), **fields,
+        )

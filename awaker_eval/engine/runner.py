@@ -103,13 +103,9 @@ class EngineResult:
 
 def _fallback_prediction(sample: Sample, error: str) -> Prediction:
     """A failed Prediction built without ``finalize`` (used only when ``finalize`` itself raised)."""
-    return Prediction(
-        id=sample.id, benchmark=sample.benchmark, prompt_hash="", protocol_fp="", model_fp="", raw_output=None,
-        extracted="", extract_method="none", answer=sample.answer,
-        correct=None if sample.answer is None else False, group=sample.group, cluster=sample.cluster,
-        task=sample.task, subtask=sample.subtask, category=sample.category, l2_category=sample.l2_category,
-        choices=[[c.letter, c.text, c.raw] for c in sample.choices], question=sample.question, error=error,
-        extra=sample.record_extra(),
+    return Prediction.of_sample(
+        sample, prompt_hash="", protocol_fp="", model_fp="", raw_output=None, extracted="", extract_method="none",
+        correct=None if sample.answer is None else False, error=error,
     )
 
 

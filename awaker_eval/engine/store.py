@@ -25,13 +25,6 @@ SHARD_DIR = "shards"
 MERGED_FILE = "predictions.jsonl"
 _FIELDS = {f.name for f in dataclasses.fields(Prediction)}
 
-Key = tuple[str, str, str]
-
-
-def prediction_key(pred: Prediction) -> Key:
-    return (pred.id, pred.protocol_fp, pred.model_fp)
-
-
 def prediction_to_json(pred: Prediction) -> str:
     """One JSON line (no newline); non-ASCII kept readable (Chinese benchmarks)."""
     return json.dumps(dataclasses.asdict(pred), ensure_ascii=False, sort_keys=False)

@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping
 from awaker_eval.extract.mmbench import can_infer_2024
 from awaker_eval.config.schema import JudgeConfig
 from awaker_eval.openai_client import APIError, ChatClient
+from awaker_eval.prompts.mmbench import has_cjk, option_lines
 from awaker_eval.types import Choice
 
 Parse = Callable[[str, Mapping[str, str]], "str | None"]
@@ -78,11 +79,7 @@ class JudgeRecord:
 
 def options_string(choices: list[Choice]) -> str:
     """``"There are several options: \\n"`` + ``"A. text\\n"`` per option (VLMEvalKit layout)."""
-    return OPTIONS_HEAD + "".join(f"{c.letter}. {c.text}\n" for c in choices)
-
-
-def has_cjk(text: str) -> bool:
-    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+    return OPTIONS_HEAD + option_lines(choices)
 
 
 def build_prompt(question: str, choices: list[Choice], prediction: str) -> tuple[str, str]:

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import re
+from typing import Iterable
 
 from awaker_eval.prompts import templates as T
-from awaker_eval.types import Sample
+from awaker_eval.types import Choice, Sample
 
 _CJK = re.compile("[\u4e00-\u9fff]")
+
+
+def has_cjk(text: str) -> bool:
+    """VLMEvalKit's Chinese test (any U+4E00..U+9FFF): picks the CN suffix here and the CN judge template."""
+    return _CJK.search(text) is not None
+
+
+def option_lines(choices: Iterable[Choice]) -> str:
+    """VLMEvalKit's option layout, ``"A. text\n"`` per option (prompts and the judge's prompt)."""
+    return "".join(f"{c.letter}. {c.text}\n" for c in choices)
 
 
 def _hint_present(hint: str | None, nan_string_is_missing: bool) -> bool:
@@ -21,7 +32,7 @@ def _vlmevalkit_body(sample: Sample) -> str:
         text += "Hint: " + sample.hint + "\n"
     text += "Question: " + sample.question + "\n"
     if sample.choices:
-        text += "Options:\n" + "".join(f"{c.letter}. {c.text}\n" for c in sample.choices)
+        text += "Options:\n" + option_lines(sample.choices)
     return text
 
 
@@ -29,7 +40,7 @@ def build_qwen2vl(sample: Sample) -> str:
     """VLMEvalKit's Qwen2-VL prompt: CN suffix when any CJK character occurs, trailing whitespace stripped."""
     text = _vlmevalkit_body(sample)
     if sample.choices:
-        text += T.CN_SUFFIX if _CJK.search(text) else T.EN_SUFFIX
+        text += T.CN_SUFFIX if has_cjk(text) else T.EN_SUFFIX
     return text.rstrip()
 
 
@@ -43,7 +54,7 @@ def build_default(sample: Sample) -> str:
 
 def build_lmms_eval(sample: Sample) -> str:
     """lmms-eval: ``"{hint} {question} {options}"`` + ``"\\n"`` + post prompt (EN also drops a ``"nan"`` hint)."""
-    options = T.LMMS_OPTS_HEAD + "".join(f"{c.letter}. {c.text}\n" for c in sample.choices)
+    options = T.LMMS_OPTS_HEAD + option_lines(sample.choices)
     options = options[:-1] if options.endswith("\n") else options
     english = sample.language == "en"
     if _hint_present(sample.hint, nan_string_is_missing=english):

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import pandas as pd
-import yaml
 
 from awaker_eval.config.schema import BenchmarkConfig
+from awaker_eval.engine.store import MERGED_FILE, read_jsonl_predictions
+from awaker_eval.rundir import CONFIG_FILE, read_config
 from awaker_eval.types import Prediction
 
 SCORES_FILE = "scores.json"
@@ -78,8 +79,6 @@ class Run:
 
     def predictions(self) -> list[Prediction]:
         if self._predictions is None:
-            from awaker_eval.engine.store import MERGED_FILE, read_jsonl_predictions
-
             path = self.path / MERGED_FILE
             if not path.exists():
                 raise FileNotFoundError(f"{path}: no predictions file in this run directory")
@@ -96,7 +95,7 @@ class Run:
 
     def scores_with_ci(self, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> dict:
         """``scores`` as stored when it carries intervals, else intervals computed from the predictions."""
-        if "ci" in self.scores or not self.scored or not (self.path / "predictions.jsonl").exists():
+        if "ci" in self.scores or not self.scored or not (self.path / MERGED_FILE).exists():
             return self.scores
         from awaker_eval.report.intervals import add_intervals
 
@@ -119,12 +118,11 @@ def load_run(path: str | Path) -> Run:
     scores_path = path / SCORES_FILE
     if not scores_path.exists():
         raise FileNotFoundError(f"{path}: not a run directory (no {SCORES_FILE})")
-    config_path = path / "config.yaml"
-    if not config_path.exists():
-        raise FileNotFoundError(f"{path}: run directory without config.yaml")
-    config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    config = read_config(path)
+    if config is None:
+        raise FileNotFoundError(f"{path}: run directory without {CONFIG_FILE}")
     if not isinstance(config, dict) or "benchmark" not in config:
-        raise ValueError(f"{config_path}: no 'benchmark' section")
+        raise ValueError(f"{path / CONFIG_FILE}: no 'benchmark' section")
     meta_path = path / "run.json"
     meta = _read_json(meta_path) if meta_path.exists() else {}
     return Run(path, config, _read_json(scores_path), meta)

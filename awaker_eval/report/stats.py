@@ -141,10 +141,3 @@ def paired_flips(base: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndar
     new = np.asarray(new) > 0.5
     return base & ~new, ~base & new
 
-
-def add_intervals(scores: dict, units: pd.DataFrame, kind: str, n_boot: int = 1000, seed: int = 0,
-                  alpha: float = 0.05) -> dict:
-    """``scores`` plus ``ci`` for every aggregate; implemented in ``awaker_eval.report.intervals``."""
-    from awaker_eval.report.intervals import add_intervals as _add_intervals
-
-    return _add_intervals(scores, units, kind, n_boot=n_boot, seed=seed, alpha=alpha)

@@ -11,6 +11,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from awaker_eval.data.mmbench import CIRCULAR_BASE
 from awaker_eval.data.taxonomy import l2_abbreviation
 from awaker_eval.score.common import (
     UNIT_COLUMNS,
@@ -21,8 +22,6 @@ from awaker_eval.score.common import (
     unique_ids,
 )
 from awaker_eval.types import Prediction
-
-CIRCULAR_OFFSET = 1_000_000
 
 
 def row_index(p: Prediction) -> int | None:
@@ -44,7 +43,7 @@ def row_frame(predictions: Iterable[Prediction], require_answers: bool = True) -
             raise ValueError(f"prediction {p.id!r}: no ground-truth answer (MMBench TEST hides them: use "
                              "`awaker-eval export-submission` and the MMBench server)")
         index = row_index(p)
-        group = p.group if p.group is not None else (str(index % CIRCULAR_OFFSET) if index is not None else None)
+        group = p.group if p.group is not None else (str(index % CIRCULAR_BASE) if index is not None else None)
         if group is None:
             raise ValueError(f"prediction {p.id!r}: no circular group (set Prediction.group or a numeric index)")
         failed = is_failed(p)
@@ -58,7 +57,7 @@ def row_frame(predictions: Iterable[Prediction], require_answers: bool = True) -
     first_in_group = ~frame["group"].duplicated()
     known = frame["index"].notna()
     # pass 0 is the row with index < 1,000,000; without an index, the first row of its group.
-    frame["pass0"] = (known & (frame["index"].fillna(0) < CIRCULAR_OFFSET)) | (~known & first_in_group)
+    frame["pass0"] = (known & (frame["index"].fillna(0) < CIRCULAR_BASE)) | (~known & first_in_group)
     return frame
 
 

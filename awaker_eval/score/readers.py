@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from awaker_eval.data.mmbench import CIRCULAR_BASE
 from awaker_eval.data.options import (
     choices_from_columns,
     is_missing,
@@ -23,7 +24,7 @@ from awaker_eval.data.options import (
 from awaker_eval.engine.store import prediction_from_dict
 from awaker_eval.extract import extract_answer
 from awaker_eval.score.common import is_correct
-from awaker_eval.types import Choice, Prediction
+from awaker_eval.types import Choice, Prediction, choice_rows
 
 # --benchmark NAME -> (kind, language)
 BENCHMARKS: dict[str, tuple[str, str]] = {
@@ -33,7 +34,6 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "mmbench_cn": ("mmbench", "cn"),
 }
 TABLE_SUFFIXES = (".tsv", ".csv", ".xlsx")
-CIRCULAR_OFFSET = 1_000_000
 
 
 def read_predictions(path: str | Path, kind: str) -> list[Prediction]:
@@ -72,10 +72,6 @@ def _external(pid: str, benchmark: str, fmt: str, **fields: Any) -> Prediction:
                       extracted="", extract_method="none", correct=None, **fields)
 
 
-def _choice_rows(choices: tuple[Choice, ...] | list[Choice]) -> list[list[str]]:
-    return [[c.letter, c.text, c.raw] for c in choices]
-
-
 def read_official_mme_json(path: Path) -> list[Prediction]:
     """The official submission file; an item without a string ``Output`` is a failed sample, not a skip."""
     try:
@@ -104,7 +100,7 @@ def read_official_mme_json(path: Path) -> list[Prediction]:
             error=None if isinstance(output, str) else "no string 'Output' in the submission item",
             answer=item["Ground truth"], task=item["Task"], subtask=item["Subtask"], category=item.get("Category"),
             cluster=item.get("Image"), question=item.get("Text"),
-            choices=_choice_rows(parse_labelled_options(item["Answer choices"], str(path), row)),
+            choices=choice_rows(parse_labelled_options(item["Answer choices"], str(path), row)),
         ))
     return out
 
@@ -141,18 +137,18 @@ def _mme_table_row(rec: dict, pid: str, source: str, row: object) -> Prediction:
     return _external(pid, "mme_realworld", "vlmevalkit_table", raw_output=str(rec["prediction"]),
                      answer=_text(rec.get("answer")), task=task, subtask=subtask,
                      category=_text(rec.get("l2-category")), cluster=pid, question=_text(rec.get("question")),
-                     choices=_choice_rows(_mme_table_choices(rec, source, row)))
+                     choices=choice_rows(_mme_table_choices(rec, source, row)))
 
 
 def _mmbench_table_row(rec: dict, pid: str, source: str, row: object) -> Prediction:
     index = int(rec["index"])
-    group = str(index % CIRCULAR_OFFSET)
+    group = str(index % CIRCULAR_BASE)
     extra = {"index": index, "hint": _text(rec.get("hint")), "split": _text(rec.get("split"))}
     return _external(pid, "mmbench", "vlmevalkit_table", raw_output=str(rec["prediction"]),
                      answer=_text(rec.get("answer")), category=_text(rec.get("category")),
                      l2_category=_text(rec.get("l2-category")), group=group, cluster=group,
                      question=_text(rec.get("question")),
-                     choices=_choice_rows(choices_from_columns(rec, source, row)), extra=extra)
+                     choices=choice_rows(choices_from_columns(rec, source, row)), extra=extra)
 
 
 def read_vlmevalkit_table(path: Path, kind: str) -> list[Prediction]:

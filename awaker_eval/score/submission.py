@@ -19,7 +19,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from awaker_eval.score.mmbench import CIRCULAR_OFFSET, incomplete_groups, row_frame, row_index
+from awaker_eval.data.mmbench import CIRCULAR_BASE
+from awaker_eval.engine.store import MERGED_FILE
+from awaker_eval.rundir import CONFIG_FILE, read_config
+from awaker_eval.score.common import is_failed
+from awaker_eval.score.mmbench import incomplete_groups, row_frame, row_index
 from awaker_eval.score.readers import read_jsonl
 from awaker_eval.types import Prediction
 
@@ -32,22 +36,19 @@ def dataset_name(language: str, version: str, split: str) -> str:
 
 def names_from_config(run_dir: Path) -> tuple[str | None, str | None]:
     """(model name, dataset name) from the run's saved ``config.yaml``, where present."""
-    path = run_dir / "config.yaml"
-    if not path.is_file():
+    cfg = read_config(run_dir)
+    if cfg is None:
         return None, None
-    from omegaconf import OmegaConf
-
-    cfg = OmegaConf.load(path)
     bench = cfg.get("benchmark", {})
     model = cfg.get("model", {}).get("name")
     if bench.get("kind") != "mmbench":
-        raise ValueError(f"{path}: benchmark kind is {bench.get('kind')!r}; export-submission is for MMBench runs")
+        raise ValueError(f"{run_dir / CONFIG_FILE}: benchmark kind is {bench.get('kind')!r}; export-submission is for MMBench runs")
     return model, dataset_name(bench.get("language", "en"), bench.get("version", "v10"), bench.get("split", "test"))
 
 
 def submission_frame(predictions: list[Prediction], allow_failed: bool = False) -> pd.DataFrame:
     """One row per circular pass, sorted by index; failed samples are refused unless ``allow_failed``."""
-    failed = [p.id for p in predictions if p.raw_output is None or p.error is not None]
+    failed = [p.id for p in predictions if is_failed(p)]
     if failed and not allow_failed:
         raise ValueError(f"{len(failed)} failed sample(s) without a prediction (e.g. {failed[:5]}): rerun them, "
                          "or pass --allow-failed to submit them with an empty prediction")
@@ -90,9 +91,9 @@ def main(argv: list[str]) -> int:
         model, dataset = args.model or model or run_dir.parent.name, args.dataset or dataset
         if not dataset:
             raise ValueError(f"{run_dir}: no config.yaml to name the dataset: pass --dataset MMBench_TEST_EN_V11")
-        predictions = read_jsonl(run_dir / "predictions.jsonl")
+        predictions = read_jsonl(run_dir / MERGED_FILE)
         if not predictions:
-            raise ValueError(f"{run_dir / 'predictions.jsonl'}: no predictions")
+            raise ValueError(f"{run_dir / MERGED_FILE}: no predictions")
         frame = submission_frame(predictions, allow_failed=args.allow_failed)
         bad = incomplete_groups(row_frame(predictions, require_answers=False))
     except (ValueError, FileNotFoundError) as exc:
@@ -103,5 +104,5 @@ def main(argv: list[str]) -> int:
               f"(e.g. {bad[:5]})", file=sys.stderr)
     out = Path(args.out) if args.out else run_dir / f"{model}_{dataset}.xlsx"
     frame.to_excel(out, index=False)
-    print(f"wrote {len(frame)} rows ({frame['index'].mod(CIRCULAR_OFFSET).nunique()} questions) to {out}")
+    print(f"wrote {len(frame)} rows ({frame['index'].mod(CIRCULAR_BASE).nunique()} questions) to {out}")
     return 0
