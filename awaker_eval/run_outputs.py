@@ -85,7 +85,7 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
         extra=extra_meta,
     )
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
-    report = write_report(load_run(run_dir), n_boot=cfg.runner.bootstrap_samples, seed=cfg.runner.seed)
+    report = write_report(load_run(run_dir, predictions), n_boot=cfg.runner.bootstrap_samples, seed=cfg.runner.seed)
     print(table)
     if agreement is not None:
         print(f"\nchoice vs generate: {agreement['agree']}/{agreement['compared']} letters agree "

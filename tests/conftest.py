@@ -61,3 +61,11 @@ def tiny_model(tiny_cache_dir):
     from awaker_eval.models.factory import build_model
 
     return build_model(ModelConfig(name="tiny", kind="tiny", dtype="float32", device="cpu", cache_dir=str(tiny_cache_dir)))
+
+
+@pytest.fixture
+def cases(fixtures_dir) -> dict:
+    """The recorded upstream answer-extraction cases (both benchmarks)."""
+    import json
+
+    return json.loads((fixtures_dir / "answer_extraction_cases.json").read_text(encoding="utf-8"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
@@ -14,11 +13,6 @@ COLUMNS = {
     "can_infer_head": "vlmevalkit_can_infer_HEAD_2026",
 }
 ANIMALS = {"A": "a dog", "B": "a cat", "C": "a bird", "D": "a fish"}
-
-
-@pytest.fixture
-def cases(fixtures_dir):
-    return json.loads((fixtures_dir / "answer_extraction_cases.json").read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("version", sorted(COLUMNS))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
@@ -14,11 +13,6 @@ COLUMNS = {
     "vlmevalkit_2024": "vlmevalkit_2024_or_lmmseval_pre_2024_11_15__default_choices",
     "fixed": "lmmseval_2024_11_15_plus_or_vlmevalkit_2026_06_plus__default_choices",
 }
-
-
-@pytest.fixture
-def cases(fixtures_dir):
-    return json.loads((fixtures_dir / "answer_extraction_cases.json").read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("variant", sorted(COLUMNS))

@@ -112,8 +112,10 @@ def unique_labels(runs: list[Run], shared: Callable[[Run], str] = lambda run: ""
     return [f"{run.label} ({run.path.name})" if seen[key] > 1 else run.label for run, key in zip(runs, keys)]
 
 
-def load_run(path: str | Path) -> Run:
-    """One run directory; a clear error naming the directory when a required file is missing."""
+def load_run(path: str | Path, predictions: list[Prediction] | None = None) -> Run:
+    """One run directory; a clear error naming the directory when a required file is missing.
+
+    ``predictions`` already in memory (the pipeline just wrote them) spare re-reading predictions.jsonl."""
     path = Path(path)
     scores_path = path / SCORES_FILE
     if not scores_path.exists():
@@ -125,7 +127,7 @@ def load_run(path: str | Path) -> Run:
         raise ValueError(f"{path / CONFIG_FILE}: no 'benchmark' section")
     meta_path = path / "run.json"
     meta = _read_json(meta_path) if meta_path.exists() else {}
-    return Run(path, config, _read_json(scores_path), meta)
+    return Run(path, config, _read_json(scores_path), meta, _predictions=predictions)
 
 
 def _natural_key(path: Path) -> list:
