@@ -103,11 +103,12 @@ def test_literal_nan_answer_is_a_hidden_answer(tmp_path):
     (lambda r: r[3].update(index=7), r"duplicated 'index' values \[7\]"),
 ])
 def test_bad_rows_name_file_and_row(tmp_path, edit, message):
+    """Under strict, a duplicated option text (upstream accepts it: test_data_odd_rows.py) is refused like these."""
     rows = circular_rows()
     edit(rows)
     path = write_tsv(tmp_path / "bad.tsv", rows)
     with pytest.raises(DataError, match=message) as err:
-        load_samples(cfg(tmp_path, source=path))
+        load_samples(cfg(tmp_path, source=path, strict=True))
     assert "bad.tsv" in str(err.value)
 
 

@@ -99,11 +99,13 @@ def test_official_json_repeated_question_ids_get_row_suffixes(tmp_path):
     ("Answer choices", ["A. 1", "B. 2"], r"row 1 .*option 'A. 1' is not of the form"),
 ])
 def test_official_json_bad_rows_name_file_and_row(tmp_path, field, value, message):
+    """Under strict, duplicated option letters / texts (upstream accepts them: test_data_odd_rows.py) are refused
+    like the rest."""
     rows = official_rows()
     rows[1][field] = value
     path, root = write_official(tmp_path, rows)
     with pytest.raises(DataError, match=message) as err:
-        load_samples(cfg(tmp_path, layout="official_json", source=str(path), image_root=str(root)))
+        load_samples(cfg(tmp_path, layout="official_json", source=str(path), image_root=str(root), strict=True))
     assert str(path) in str(err.value)
 
 

@@ -44,9 +44,10 @@ class BenchmarkConfig:
     language: str = "en"  # en | cn
     version: str = "v10"  # MMBench: v10 | v11
     split: str = "dev"  # MMBench: dev | test; MME-RealWorld: test
-    layout: str = "synthetic"  # synthetic | official_json | base64_json | tsv | parquet | hf
-    source: Optional[str] = None  # hub dataset id or local file / directory
-    revision: Optional[str] = None  # pinned hub revision
+    variant: str = "full"  # MME-RealWorld: full | lite (picks the default sources and the full item count)
+    layout: str = "synthetic"  # synthetic | official_json | base64_json | tsv | parquet | hf | hf_m4
+    source: Optional[str] = None  # hub dataset id, URL or local file / directory; None = the layout's default
+    revision: Optional[str] = None  # pinned hub revision; None = the default source's pin (docs: "Pins")
     data_files: Optional[Any] = None  # hub file pattern(s) inside ``source``
     image_root: Optional[str] = None  # image folder for the official JSON layout
     protocol: str = "official"  # official | vlmevalkit | lmms_eval | ...
@@ -58,6 +59,8 @@ class BenchmarkConfig:
     limit: Optional[int] = None  # smoke runs: the first N items (MMBench: N questions with all circular passes)
     sample_size: int = 40  # size of the embedded synthetic sample
     cache_dir: Optional[str] = None  # where generated / downloaded data is cached
+    strict: bool = False  # refuse rows that upstream toolkits accept (counted as data_warnings otherwise)
+    allow_outside_paths: bool = False  # image paths may leave image_root / the data file's folder
 
 
 @dataclass

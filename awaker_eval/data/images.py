@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PIL import Image
 
-from awaker_eval.data.errors import DataError
+from awaker_eval.data.errors import DataError, row_error
 from awaker_eval.data.tables import ArrowImage, describe, short_string_rows
 from awaker_eval.types import ImageLoadError, ImageRef, Sample
 
@@ -15,9 +16,22 @@ from awaker_eval.types import ImageLoadError, ImageRef, Sample
 MAX_REFERENCE_CHARS = 64
 
 
-def file_image_ref(key: str, root: str | Path, relative: str) -> ImageRef:
-    """A file on disk; a missing file surfaces as ``ImageLoadError`` when the image is loaded."""
-    return ImageRef(key=key, path=str(Path(root).expanduser() / relative))
+def file_image_ref(key: str, root: str | Path, relative: str, where: str = "", row: object = None,
+                   allow_outside: bool = False) -> ImageRef:
+    """A file on disk, confined to ``root``; a missing file surfaces as ``ImageLoadError`` when loaded."""
+    return ImageRef(key=key, path=str(confined_path(root, relative, where, row, allow_outside)))
+
+
+def confined_path(root: str | Path, relative: str, where: str, row: object, allow_outside: bool = False) -> Path:
+    """``root / relative``, refused (``DataError`` naming file and row) when ``..`` or an absolute path leads
+    outside ``root`` unless ``allow_outside`` (``benchmark.allow_outside_paths``). The check is lexical: links
+    placed inside the data folder by its owner are followed."""
+    base = Path(os.path.abspath(Path(root).expanduser()))
+    path = Path(os.path.normpath(base / Path(relative).expanduser()))
+    if not allow_outside and not path.is_relative_to(base):
+        raise row_error(where, row, f"image path {relative!r} resolves to {path}, outside the image folder {base} "
+                                    "(set benchmark.allow_outside_paths=true to allow it)")
+    return Path(root).expanduser() / relative
 
 
 def table_image_refs(ds, column: str, indices: list[int], where: str | None = None) -> list[ImageRef]:

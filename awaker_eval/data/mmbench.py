@@ -12,8 +12,10 @@ from typing import Any
 
 from awaker_eval.data.errors import DataError, row_error
 from awaker_eval.data.images import table_image_refs
-from awaker_eval.data.options import checked_answer, choices_from_columns, is_missing
+from awaker_eval.data.options import NA_WORDS, checked_answer, column_choices_and_dropped, is_missing, \
+    require_two_options
 from awaker_eval.data.tables import describe, iter_rows
+from awaker_eval.data.warnings import DataWarnings
 from awaker_eval.types import Sample
 
 KIND = "mmbench"
@@ -47,9 +49,14 @@ def _normalise_keys(row: dict[str, Any]) -> dict[str, Any]:
     return {k if (len(k) == 1 and k.isupper()) else k.lower(): v for k, v in row.items()}
 
 
-def load_table(ds, benchmark: str, language: str, answers_required: bool, where: str | None = None) -> list[Sample]:
-    """MMBench rows from a memory-mapped table (TSV, ``HuggingFaceM4/MMBench`` or ``lmms-lab/MMBench``)."""
+def load_table(ds, benchmark: str, language: str, answers_required: bool, where: str | None = None,
+               warnings: DataWarnings | None = None, pandas_na: bool = False) -> list[Sample]:
+    """MMBench rows from a memory-mapped table (TSV, ``HuggingFaceM4/MMBench`` or ``lmms-lab/MMBench``).
+
+    ``pandas_na``: the option columns were read raw from a TSV (``tables.open_table``), so a cell upstream's
+    pandas reads as NaN (``None``, ``N/A``...) is dropped here as VLMEvalKit drops it, and reported."""
     where = where or describe(ds)
+    warnings = warnings if warnings is not None else DataWarnings()
     rows = [_normalise_keys(r) for r in iter_rows(ds, skip=("image",))]
     indices = []
     for i, r in enumerate(rows):
@@ -62,12 +69,15 @@ def load_table(ds, benchmark: str, language: str, answers_required: bool, where:
         raise DataError(f"{where}: duplicated 'index' values {sorted(dup)[:10]}")
     images = table_image_refs(ds, "image", indices, where)
     samples = []
+    n_options: dict[str, int] = {}
     for i, (row, index, image) in enumerate(zip(rows, indices, images)):
         label = f"{i} (index {index})"
         question = row.get("question")
         if not isinstance(question, str) or not question.strip():
             raise row_error(where, label, "missing or empty 'question'")
-        choices = choices_from_columns(row, where, label)
+        odd = warnings.for_row(where, label, str(index))
+        choices, dropped = column_choices_and_dropped(row, where, label, odd, NA_WORDS if pandas_na else frozenset())
+        require_two_options(choices, len(dropped), where, label)
         hint = row.get("hint")
         group = str(index % CIRCULAR_BASE)
         samples.append(
@@ -77,7 +87,7 @@ def load_table(ds, benchmark: str, language: str, answers_required: bool, where:
                 language=language,
                 question=question,
                 choices=choices,
-                answer=checked_answer(row.get("answer"), choices, answers_required, where, label),
+                answer=checked_answer(row.get("answer"), choices, answers_required, where, label, dropped, odd),
                 images=(image,),
                 hint=None if is_missing(hint) else str(hint),
                 category=_opt_str(row.get("category")),
@@ -92,7 +102,24 @@ def load_table(ds, benchmark: str, language: str, answers_required: bool, where:
                 },
             )
         )
+        n_options[group] = max(n_options.get(group, 0), len(choices) + len(dropped))
+    _check_circular_passes(samples, n_options, where, warnings)
     return samples
+
+
+def _check_circular_passes(samples: list[Sample], n_options: dict[str, int], where: str,
+                           warnings: DataWarnings) -> None:
+    """A question needs one circular pass per option (passes 0..N-1); otherwise CircularEval would score it on
+    a subset of its rotations: reported (an error under strict)."""
+    passes: dict[str, list[int]] = {}
+    for s in samples:
+        passes.setdefault(s.group, []).append(s.extra["circular_pass"])
+    for group, found in passes.items():
+        expected = list(range(n_options[group]))
+        if sorted(found) != expected:
+            warnings.note("incomplete_circular_question", where, f"question {group}", group,
+                          f"question {group} has circular pass(es) {sorted(found)}, expected {expected} (one per "
+                          "option)")
 
 
 def _opt_str(value: Any) -> str | None:

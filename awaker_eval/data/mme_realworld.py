@@ -15,8 +15,10 @@ from typing import Any
 
 from awaker_eval.data.errors import DataError, row_error
 from awaker_eval.data.images import file_image_ref, table_image_refs
-from awaker_eval.data.options import checked_answer, is_missing, parse_labelled_options, parse_option_block
+from awaker_eval.data.options import checked_answer, is_missing, parse_labelled_options, parse_options_cell, \
+    require_two_options
 from awaker_eval.data.tables import describe, iter_rows
+from awaker_eval.data.warnings import DataWarnings
 from awaker_eval.data.taxonomy import MME_SUBTASKS, MME_TASKS, canonical_subtask, canonical_task
 from awaker_eval.types import ImageRef, Sample
 
@@ -45,10 +47,12 @@ def _text(value: Any, field: str, where: str, row: object) -> str:
 
 
 def load_official_json(
-    json_path: str | Path, image_root: str | Path, benchmark: str, language: str
+    json_path: str | Path, image_root: str | Path, benchmark: str, language: str,
+    warnings: DataWarnings | None = None, allow_outside_paths: bool = False,
 ) -> list[Sample]:
     """The official ``MME_RealWorld(_CN).json`` with images under ``image_root`` (paths from ``Image``)."""
     where = str(json_path)
+    warnings = warnings if warnings is not None else DataWarnings()
     try:
         rows = json.loads(Path(json_path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -66,9 +70,12 @@ def load_official_json(
             raise row_error(where, i, f"expected an object, got {type(row).__name__}")
         qid = _text(row.get("Question_id"), "Question_id", where, i)
         sid = f"{qid}#{i}" if qid in repeated else qid
-        task, subtask = _task_subtask(row.get("Task"), row.get("Subtask"), where, f"{i} ({qid})")
-        choices = parse_labelled_options(row.get("Answer choices"), where, f"{i} ({qid})")
+        label = f"{i} ({qid})"
+        task, subtask = _task_subtask(row.get("Task"), row.get("Subtask"), where, label)
+        choices = parse_labelled_options(row.get("Answer choices"), where, label, warnings.for_row(where, label, sid))
+        require_two_options(choices, 0, where, label)
         image = _text(row.get("Image"), "Image", where, i)
+        image_ref = file_image_ref(image, root, image, where, label, allow_outside_paths)
         extra = {"kind": KIND, "question_id": qid, "question_type": row.get("Question Type", row.get("Question type"))}
         extra.update({k: row[k] for k in ("Dataset", "Output") if k in row})
         samples.append(
@@ -78,8 +85,8 @@ def load_official_json(
                 language=language,
                 question=_text(row.get("Text"), "Text", where, i),
                 choices=choices,
-                answer=checked_answer(row.get("Ground truth"), choices, True, where, f"{i} ({qid})"),
-                images=(file_image_ref(image, root, image),),
+                answer=checked_answer(row.get("Ground truth"), choices, True, where, label),
+                images=(image_ref,),
                 task=task,
                 subtask=subtask,
                 category=row.get("Category"),
@@ -112,10 +119,12 @@ def _int_index(value: Any, where: str, row: int) -> int:
 
 
 def load_table(
-    ds, benchmark: str, language: str, image_root: str | Path | None = None, where: str | None = None
+    ds, benchmark: str, language: str, image_root: str | Path | None = None, where: str | None = None,
+    warnings: DataWarnings | None = None, allow_outside_paths: bool = False,
 ) -> list[Sample]:
     """Base64 JSON, VLMEvalKit TSV or lmms-eval parquet rows (already opened as a memory-mapped table)."""
     where = where or describe(ds)
+    warnings = warnings if warnings is not None else DataWarnings()
     image_col = _image_column(ds)
     rows = list(iter_rows(ds, skip=(image_col,)))
     indices = [_int_index(r.get("index"), where, i) for i, r in enumerate(rows)]
@@ -126,15 +135,17 @@ def load_table(
         base = Path(where)
         root = Path(image_root) if image_root else (base if base.is_dir() else base.parent)
         paths = ds["image_path"]
-        images = [file_image_ref(str(idx), root, str(p)) for idx, p in zip(indices, paths)]
+        images = [file_image_ref(str(idx), root, str(p), where, f"{i} (index {idx})", allow_outside_paths)
+                  for i, (idx, p) in enumerate(zip(indices, paths))]
     else:
         images = table_image_refs(ds, image_col, indices, where)
-    return [_table_sample(r, i, idx, img, where, benchmark, language) for i, (r, idx, img) in
+    return [_table_sample(r, i, idx, img, where, benchmark, language, warnings) for i, (r, idx, img) in
             enumerate(zip(rows, indices, images))]
 
 
 def _table_sample(
-    row: dict[str, Any], i: int, index: int, image: ImageRef, where: str, benchmark: str, language: str
+    row: dict[str, Any], i: int, index: int, image: ImageRef, where: str, benchmark: str, language: str,
+    warnings: DataWarnings,
 ) -> Sample:
     label = f"{i} (index {index})"
     category = row.get("category")
@@ -142,11 +153,9 @@ def _table_sample(
     if len(parts) < 2:
         raise row_error(where, label, f"'category' {category!r} is not '<Task>/<Subtask>'")
     task, subtask = _task_subtask(parts[0], parts[1], where, label)
-    options = row.get("multi-choice options")
-    if isinstance(options, str):  # VLMEvalKit TSV: header line + one "(X) text" per line
-        choices = parse_option_block(options, where, label)
-    else:
-        choices = parse_labelled_options(options, where, label)
+    choices = parse_options_cell(row.get("multi-choice options"), where, label,
+                                 warnings.for_row(where, label, str(index)))
+    require_two_options(choices, 0, where, label)
     fine = row.get("l2-category")
     return Sample(
         id=str(index),

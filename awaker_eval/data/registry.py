@@ -9,33 +9,34 @@ import os
 import shutil
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from awaker_eval.config.schema import BenchmarkConfig
-from awaker_eval.data import mmbench, mme_realworld
+from awaker_eval.data import json_stream, mmbench, mme_realworld
 from awaker_eval.data.errors import DataError
+from awaker_eval.data.sources import Source, resolve_source
 from awaker_eval.data.synthetic import JSON_NAME, ensure_synthetic_benchmark
 from awaker_eval.data.tables import TableSource, open_table
+from awaker_eval.data.warnings import DataWarnings, summary_lines
 from awaker_eval.types import Sample
 
 log = logging.getLogger(__name__)
 DEFAULT_CACHE = "~/.cache/awaker_eval/data"
 
-# Default hub sources when ``cfg.source`` is unset: (repo, file pattern or None) per layout and language.
-MME_HUB = {
-    ("official_json", "en"): ("yifanzhang114/MME-RealWorld", "MME_RealWorld.json"),
-    ("official_json", "cn"): ("yifanzhang114/MME-RealWorld", "MME_RealWorld_CN.json"),
-    ("base64_json", "en"): ("yifanzhang114/MME-RealWorld-Base64", "MME-RealWorld/*.json"),
-    ("base64_json", "cn"): ("yifanzhang114/MME-RealWorld-Base64", "MME-RealWorld-CN/*.json"),
-    ("parquet", "en"): ("yifanzhang114/MME-RealWorld-Lmms-eval", None),
-    ("parquet", "cn"): ("yifanzhang114/MME-RealWorld-CN-Lmms-eval", None),
-}
-# layout -> (repo, default revision, config per language, split names); both mirrors hold v1.0 only.
+# MMBench hub mirrors: layout -> (config per language, split names); both hold v1.0 only.
 MMBENCH_HF = {
-    "hf": ("lmms-lab/MMBench", None, {"en": "en", "cn": "cn"}, {"dev": "dev", "test": "test"}),  # hash unknown
-    "hf_m4": ("HuggingFaceM4/MMBench", "215b79e126bea0777a489683f239edd0a6012a8a", {"en": None},
-              {"dev": "validation", "test": "test"}),
+    "hf": ({"en": "en", "cn": "cn"}, {"dev": "dev", "test": "test"}),
+    "hf_m4": ({"en": None}, {"dev": "validation", "test": "test"}),
 }
+
+
+@dataclass(frozen=True)
+class LoadedBenchmark:
+    """The samples of one benchmark split and the upstream-accepted oddities met while loading them."""
+
+    samples: list[Sample]
+    warnings: DataWarnings
 
 
 def cache_root(cfg: BenchmarkConfig) -> Path:
@@ -46,59 +47,96 @@ def _hf_cache(cfg: BenchmarkConfig) -> str | None:
     return str(cache_root(cfg) / "hf_datasets") if cfg.cache_dir else None
 
 
-def _load_synthetic(cfg: BenchmarkConfig) -> list[Sample]:
+def _is_local(source: str) -> bool:
+    return Path(source).expanduser().exists()
+
+
+def _load_synthetic(cfg: BenchmarkConfig, warnings: DataWarnings) -> list[Sample]:
     if cfg.language != "en":
         raise DataError("the embedded synthetic sample is English only (benchmark.language=en)")
     folder = ensure_synthetic_benchmark(cache_root(cfg), n=cfg.sample_size, seed=0)
-    return mme_realworld.load_official_json(folder / JSON_NAME, folder, cfg.name, cfg.language)
+    return mme_realworld.load_official_json(folder / JSON_NAME, folder, cfg.name, cfg.language, warnings)
 
 
-def _official_json_path(cfg: BenchmarkConfig) -> Path:
-    if cfg.source and Path(cfg.source).expanduser().exists():
-        path = Path(cfg.source).expanduser()
-        return path / (cfg.data_files or JSON_NAME) if path.is_dir() else path
-    repo, default_file = MME_HUB[("official_json", cfg.language)]
+def _hub_file(src: Source, cfg: BenchmarkConfig) -> Path:
+    """One file of a hub dataset repo (downloaded once into the HF cache)."""
     from huggingface_hub import hf_hub_download
 
     try:
-        return Path(hf_hub_download(cfg.source or repo, cfg.data_files or default_file, repo_type="dataset",
-                                    revision=cfg.revision, cache_dir=_hf_cache(cfg)))
+        return Path(hf_hub_download(src.source, src.data_files, repo_type="dataset", revision=src.revision,
+                                    cache_dir=_hf_cache(cfg)))
     except Exception as exc:
-        raise DataError(f"cannot fetch {cfg.data_files or default_file} from {cfg.source or repo} "
-                        f"(revision {cfg.revision}): {type(exc).__name__}: {exc}") from exc
+        raise DataError(f"cannot fetch {src.data_files} from {src.source} (revision {src.revision}): "
+                        f"{type(exc).__name__}: {exc}") from exc
 
 
-def _load_mme_official(cfg: BenchmarkConfig) -> list[Sample]:
+def _official_json_path(cfg: BenchmarkConfig) -> Path:
+    src = resolve_source(cfg)
+    if _is_local(src.source):
+        path = Path(src.source).expanduser()
+        return path / (src.data_files or JSON_NAME) if path.is_dir() else path
+    return _hub_file(src, cfg)
+
+
+def _load_mme_official(cfg: BenchmarkConfig, warnings: DataWarnings) -> list[Sample]:
     if not cfg.image_root:
         raise DataError("layout official_json needs benchmark.image_root: the folder where the MME-RealWorld "
                         "image archives were extracted")
-    return mme_realworld.load_official_json(_official_json_path(cfg), cfg.image_root, cfg.name, cfg.language)
+    return mme_realworld.load_official_json(_official_json_path(cfg), cfg.image_root, cfg.name, cfg.language,
+                                            warnings, cfg.allow_outside_paths)
 
 
-def _load_mme_table(cfg: BenchmarkConfig) -> list[Sample]:
-    if cfg.source:
-        src = TableSource(cfg.source, cfg.revision, cfg.data_files, cache_dir=_hf_cache(cfg))
-    elif (cfg.layout, cfg.language) in MME_HUB:
-        repo, files = MME_HUB[(cfg.layout, cfg.language)]
-        src = TableSource(repo, cfg.revision, cfg.data_files or files, cache_dir=_hf_cache(cfg))
+def _json_array_files(src: Source, cfg: BenchmarkConfig) -> list[str]:
+    """The Base64 JSON files: local ones as given, hub ones downloaded (resumable) at the pinned revision."""
+    root = src.source
+    if not _is_local(root):
+        from huggingface_hub import snapshot_download
+
+        try:
+            root = snapshot_download(src.source, repo_type="dataset", revision=src.revision,
+                                     allow_patterns=src.data_files, cache_dir=_hf_cache(cfg))
+        except Exception as exc:
+            raise DataError(f"cannot download {src.data_files} from {src.source} (revision {src.revision}): "
+                            f"{type(exc).__name__}: {exc}") from exc
+    path = Path(root).expanduser()
+    if path.is_file():
+        return [str(path)]
+    patterns = [src.data_files or "*.json"] if not isinstance(src.data_files, list) else src.data_files
+    files = sorted({str(p) for pat in patterns for p in path.glob(str(pat)) if p.suffix == ".json"})
+    if not files:
+        raise DataError(f"{path}: no .json files match {patterns}")
+    return files
+
+
+def _load_mme_table(cfg: BenchmarkConfig, warnings: DataWarnings) -> list[Sample]:
+    src = resolve_source(cfg)
+    if cfg.layout == "base64_json":  # multi-GB arrays: streamed, never one block (json_stream)
+        ds = json_stream.open_json_arrays(_json_array_files(src, cfg), cache_root(cfg) / "json_arrays")
     else:
-        raise DataError(f"layout {cfg.layout!r} has no default download: set benchmark.source to the file")
-    return mme_realworld.load_table(open_table(src), cfg.name, cfg.language, cfg.image_root, src.source)
+        where = src.source
+        if cfg.layout == "tsv" and not _is_local(src.source) and src.data_files:  # a TSV in a hub repo
+            where = str(_hub_file(src, cfg))
+            src = Source(where)
+        ds = open_table(TableSource(src.source, src.revision, src.data_files, cache_dir=_hf_cache(cfg)))
+    return mme_realworld.load_table(ds, cfg.name, cfg.language, cfg.image_root, src.source, warnings,
+                                    cfg.allow_outside_paths)
 
 
-def _load_mmbench(cfg: BenchmarkConfig) -> list[Sample]:
+def _load_mmbench(cfg: BenchmarkConfig, warnings: DataWarnings) -> list[Sample]:
     name = mmbench.tsv_name(cfg.version, cfg.split, cfg.language)
+    src = resolve_source(cfg)
     if cfg.layout == "tsv":
-        source = _download(cfg.source or f"{mmbench.TSV_URL_BASE}{name}.tsv", cfg)
+        source = _download(src.source, cfg)
         _check_md5(source, mmbench.TSV_MD5[name])
-        src = TableSource(source, cfg.revision, cfg.data_files, cache_dir=_hf_cache(cfg), suffix=".tsv")
+        table = TableSource(source, src.revision, src.data_files, cache_dir=_hf_cache(cfg), suffix=".tsv")
     else:
-        repo, revision, configs, splits = MMBENCH_HF[cfg.layout]
+        configs, splits = MMBENCH_HF[cfg.layout]
         if cfg.version != "v10" or cfg.language not in configs:
-            raise DataError(f"{repo} mirrors MMBench v1.0 {sorted(configs)} only; use layout=tsv for {name}")
-        src = TableSource(cfg.source or repo, cfg.revision or revision, cfg.data_files, configs[cfg.language],
-                          splits[cfg.split], cache_dir=_hf_cache(cfg))
-    return mmbench.load_table(open_table(src), cfg.name, cfg.language, cfg.split != "test", src.source)
+            raise DataError(f"{src.source} mirrors MMBench v1.0 {sorted(configs)} only; use layout=tsv for {name}")
+        table = TableSource(src.source, src.revision, src.data_files, configs[cfg.language], splits[cfg.split],
+                            cache_dir=_hf_cache(cfg))
+    return mmbench.load_table(open_table(table), cfg.name, cfg.language, cfg.split != "test", table.source, warnings,
+                              pandas_na=cfg.layout == "tsv")
 
 
 def _download(source: str, cfg: BenchmarkConfig) -> str:
@@ -138,7 +176,7 @@ def _check_md5(path: str, expected: str) -> None:
         log.info("%s: MD5 %s matches the pinned release", file, expected)
 
 
-LOADERS: dict[tuple[str, str], Callable[[BenchmarkConfig], list[Sample]]] = {
+LOADERS: dict[tuple[str, str], Callable[[BenchmarkConfig, DataWarnings], list[Sample]]] = {
     ("mme_realworld", "synthetic"): _load_synthetic,
     ("mme_realworld", "official_json"): _load_mme_official,
     ("mme_realworld", "base64_json"): _load_mme_table,
@@ -150,15 +188,25 @@ LOADERS: dict[tuple[str, str], Callable[[BenchmarkConfig], list[Sample]]] = {
 }
 
 
-def load_samples(cfg: BenchmarkConfig) -> list[Sample]:
-    """All samples of the configured benchmark split (first ``cfg.limit`` units when set), images undecoded."""
+def load_benchmark(cfg: BenchmarkConfig) -> LoadedBenchmark:
+    """All samples of the configured benchmark split (first ``cfg.limit`` units when set), images undecoded,
+    with the oddities upstream accepts counted by kind (a ``DataError`` for the first one under ``strict``)."""
     loader = LOADERS.get((cfg.kind, cfg.layout))
     if loader is None:
         valid = ", ".join(f"{k}/{layout}" for k, layout in LOADERS)
         raise DataError(f"unknown benchmark kind/layout {cfg.kind!r}/{cfg.layout!r}; valid: {valid}")
     if cfg.language not in ("en", "cn"):
         raise DataError(f"benchmark.language must be 'en' or 'cn', got {cfg.language!r}")
-    return limited(loader(cfg), cfg.limit)
+    warnings = DataWarnings(strict=cfg.strict)
+    samples = limited(loader(cfg, warnings), cfg.limit)
+    for line in summary_lines(warnings.as_dict()):
+        log.warning("%s", line)
+    return LoadedBenchmark(samples, warnings)
+
+
+def load_samples(cfg: BenchmarkConfig) -> list[Sample]:
+    """``load_benchmark(cfg).samples``."""
+    return load_benchmark(cfg).samples
 
 
 def limited(samples: list[Sample], limit: int | None) -> list[Sample]:

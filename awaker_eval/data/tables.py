@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow.compute as pc
 
 from awaker_eval.data.errors import DataError
+from awaker_eval.data.options import NA_WORDS, OPTION_LETTERS
 from awaker_eval.types import ImageLoadError
 
 _BUILDER_BY_SUFFIX = {".json": "json", ".jsonl": "json", ".tsv": "csv", ".csv": "csv", ".parquet": "parquet"}
@@ -66,8 +67,17 @@ def _builder_kwargs(files: list[str], where: str, suffix: str | None) -> tuple[s
 
         sep = "\t" if ".tsv" in suffixes else ","
         columns = pd.read_csv(files[0], sep=sep, nrows=0).columns
-        kwargs = {"delimiter": sep, "features": datasets.Features({c: datasets.Value("string") for c in columns})}
+        kwargs = {"delimiter": sep, "features": datasets.Features({c: datasets.Value("string") for c in columns}),
+                  **_na_settings(columns)}
     return builder, kwargs
+
+
+def _na_settings(columns) -> dict[str, Any]:
+    """pandas' default NaN cells everywhere except the option columns ``A``..``Z``, where only an empty cell is
+    missing: a ``None`` / ``N/A`` option text reaches the loader, which drops and reports it as upstream does."""
+    options = set(OPTION_LETTERS)
+    na_values = {c: [""] if c in options else sorted(NA_WORDS | {""}) for c in columns}
+    return {"keep_default_na": False, "na_values": na_values}
 
 
 def open_table(src: TableSource):

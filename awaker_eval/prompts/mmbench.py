@@ -53,9 +53,10 @@ def build_default(sample: Sample) -> str:
 
 
 def build_lmms_eval(sample: Sample) -> str:
-    """lmms-eval: ``"{hint} {question} {options}"`` + ``"\\n"`` + post prompt (EN also drops a ``"nan"`` hint)."""
-    options = T.LMMS_OPTS_HEAD + option_lines(sample.choices)
-    options = options[:-1] if options.endswith("\n") else options
+    """lmms-eval: ``"{hint} {question} {options}"`` + ``"\\n"`` + post prompt (EN also drops a ``"nan"`` hint).
+    The options block leaves out empty-string options and loses every trailing newline (``rstrip("\\n")``), as
+    lmms-eval builds it."""
+    options = (T.LMMS_OPTS_HEAD + option_lines(c for c in sample.choices if c.text != "")).rstrip("\n")
     english = sample.language == "en"
     if _hint_present(sample.hint, nan_string_is_missing=english):
         query = f"{sample.hint} {sample.question} {options}"
