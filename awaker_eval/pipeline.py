@@ -61,7 +61,8 @@ def build_judge(cfg: RunConfig, run_dir: Path):
 
 def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None) -> Path:
     """Run one benchmark on one model; returns the run directory (on every rank)."""
-    from awaker_eval.data import load_samples
+    from awaker_eval.data.registry import load_benchmark
+    from awaker_eval.data.warnings import summary_lines
     from awaker_eval.engine import distributed
     from awaker_eval.engine.runner import run_inference
     from awaker_eval.models.factory import build_model
@@ -77,7 +78,11 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None) -> Path:
     run_dir = Path(distributed.broadcast_str(str(resolve_run_dir(cfg, hydra_output_dir))))
     if dist.rank == 0:
         write_config(run_dir, cfg)
-    samples = load_samples(cfg.benchmark)
+    loaded = load_benchmark(cfg.benchmark)
+    samples, data_warnings = loaded.samples, loaded.warnings.as_dict()
+    if dist.rank == 0:
+        for line in summary_lines(data_warnings):
+            print(line)
     t_data = time.perf_counter()
     model = build_model(cfg.model)
     t_model = time.perf_counter()
@@ -89,7 +94,8 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None) -> Path:
     result = run_inference(samples, encode, model, finalize, run_dir, protocol_fp, model_fp, engine_settings(cfg))
     if dist.rank == 0:
         timings = {"data_load_s": t_data - t0, "model_load_s": t_model - t_data, "total_s": time.perf_counter() - t0}
-        extra = {"judge": {"config": dataclasses.asdict(cfg.benchmark.judge), **judge.stats.as_dict()}} if judge is not None else None
+        extra = {"judge": {"config": dataclasses.asdict(cfg.benchmark.judge), **judge.stats.as_dict()}} if judge is not None else {}
+        extra["data_warnings"] = data_warnings
         write_run_outputs(cfg, run_dir, result, model, protocol_fp, model_fp, timings, extra_meta=extra)
     distributed.barrier()
     return run_dir

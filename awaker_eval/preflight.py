@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from awaker_eval.config.schema import RunConfig
+from awaker_eval.data.sources import check_benchmark_source
 from awaker_eval.models.factory import check_model_config
 from awaker_eval.models.loading import looks_like_local_path, resolve_checkpoint
 
@@ -25,6 +26,7 @@ def preflight(cfg: RunConfig) -> None:
     if b.source and looks_like_local_path(b.source):
         if not Path(b.source).expanduser().exists():
             raise ConfigError(f"benchmark.source={b.source!r} does not exist: pass an existing file/dir or a hub id")
+    check_benchmark_source(b)  # the layout's default source, or a source that matches the layout
     try:
         check_model_config(m)
     except ValueError as exc:

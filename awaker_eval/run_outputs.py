@@ -29,7 +29,7 @@ def score_run(cfg: RunConfig, predictions: list) -> dict[str, Any]:
             scores, units, kind, n_boot=cfg.runner.bootstrap_samples, seed=cfg.runner.seed
         )
     scores["benchmark"] = {
-        "name": cfg.benchmark.name, "kind": kind, "language": cfg.benchmark.language,
+        "name": cfg.benchmark.name, "kind": kind, "variant": cfg.benchmark.variant, "language": cfg.benchmark.language,
         "version": cfg.benchmark.version, "split": cfg.benchmark.split, "protocol": cfg.benchmark.protocol,
         "extractor": cfg.benchmark.extractor, "min_pixels": cfg.benchmark.min_pixels,
         "max_pixels": cfg.benchmark.max_pixels,
@@ -72,8 +72,13 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
     from awaker_eval.report.leaderboard import render_leaderboard
     from awaker_eval.report.runs import SCORES_FILE, load_run
 
+    from awaker_eval.data.warnings import summary_lines
+
     predictions = list(result.predictions)
     scores = score_run(cfg, predictions)
+    data_warnings = (extra_meta or {}).get("data_warnings")
+    if data_warnings is not None:  # upstream-accepted odd rows, by kind with their ids (also in run.json)
+        scores["data_warnings"] = data_warnings
     agreement = choice_vs_generate(cfg, run_dir, predictions)
     if agreement is not None:
         scores["choice_vs_generate"] = agreement
@@ -90,6 +95,8 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
     if agreement is not None:
         print(f"\nchoice vs generate: {agreement['agree']}/{agreement['compared']} letters agree "
               f"(other run: {agreement['other_run']})")
+    for line in summary_lines(data_warnings):
+        print(line)
     failed = scores.get("n_failed", 0)
     if failed:
         print(f"\n{failed} sample(s) failed and count as wrong; see {report}")

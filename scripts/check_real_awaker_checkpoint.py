@@ -1,6 +1,6 @@
 """Manual check of the released Awaker2.5-VL checkpoint (spec §7.8; not run in CI: it needs ~22 GB + ~16 GB).
 
-    python scripts/check_real_awaker_checkpoint.py [--checkpoint MetabrainAGI/Awaker2.5-VL] [--revision 0e6c388]
+    python scripts/check_real_awaker_checkpoint.py [--checkpoint MetabrainAGI/Awaker2.5-VL] [--revision 0e6c388c6f50d4619e709d82dec42509d459ba44]
         [--base Qwen/Qwen2-VL-7B-Instruct] [--base-revision REV] [--device auto] [--dtype bfloat16]
     python scripts/check_real_awaker_checkpoint.py --dry-run [--cache-dir DIR]   # the offline tiny Awaker instead
 
@@ -124,7 +124,7 @@ def print_report(report: dict, expected_params: int | None) -> None:
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", default="MetabrainAGI/Awaker2.5-VL", help="hub id, local .bin or converted dir")
-    p.add_argument("--revision", default="0e6c388")
+    p.add_argument("--revision", default="0e6c388c6f50d4619e709d82dec42509d459ba44")
     p.add_argument("--base", default="Qwen/Qwen2-VL-7B-Instruct", help="hub id or local dir of the base model")
     p.add_argument("--base-revision")
     p.add_argument("--device", default="auto")

@@ -89,7 +89,8 @@ def test_hydra_model_config_composes():
     with initialize_config_dir(config_dir=conf, version_base=None):
         cfg = compose("config", overrides=["model=awaker2_5_vl", "model.routing_mode=consistent"]).model
     assert (cfg.kind, cfg.path, cfg.checkpoint, cfg.checkpoint_revision) == (
-        "awaker2_5_vl", "Qwen/Qwen2-VL-7B-Instruct", "MetabrainAGI/Awaker2.5-VL", "0e6c388")
+        "awaker2_5_vl", "Qwen/Qwen2-VL-7B-Instruct", "MetabrainAGI/Awaker2.5-VL",
+        "0e6c388c6f50d4619e709d82dec42509d459ba44")
     assert (cfg.dtype, cfg.attn_implementation, cfg.routing_mode, cfg.device) == ("bfloat16", "sdpa", "consistent", "auto")
 
 

@@ -135,3 +135,10 @@ def _suffixes(source: str, data_files: object) -> set[str]:
         return set()
     patterns = [data_files] if isinstance(data_files, str) else list(data_files or ["*", "*/*"])
     return {p.suffix.lower() for pat in patterns for p in path.glob(str(pat)) if p.suffix.lower() in TABLE_SUFFIXES}
+
+
+def check_benchmark_source(cfg: BenchmarkConfig) -> None:
+    """Preflight: the layout has a default source or ``cfg.source`` matches it (known layouts only; an unknown
+    layout is reported by the loader with the valid ones)."""
+    if cfg.layout in LAYOUT_SUFFIXES:
+        resolve_source(cfg)

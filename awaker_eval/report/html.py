@@ -70,6 +70,16 @@ def _samples_html(title: str, frame: pd.DataFrame) -> str:
     return head + more + shown.to_html(index=False, escape=False)
 
 
+def _data_warnings_html(data_warnings: dict | None) -> str:
+    """Rows the data loader accepted because upstream does (``data_warnings`` of run.json), by kind."""
+    head = "<h2>Data warnings (rows upstream accepts)</h2>"
+    if not data_warnings:
+        return head + "<p>none</p>"
+    frame = pd.DataFrame([{"kind": kind, "count": w["count"], "ids": ", ".join(map(str, w.get("ids", [])[:50])),
+                           "what upstream does": w.get("upstream", "")} for kind, w in sorted(data_warnings.items())])
+    return head + frame.to_html(index=False)
+
+
 def _figure_html(png: Path, report_dir: Path) -> str:
     data = base64.b64encode(png.read_bytes()).decode("ascii")
     csv = png.with_suffix(".csv")
@@ -94,6 +104,7 @@ def render_report(run: Run, figures: list[Path], report_dir: Path, n_boot: int =
         parts.append("<h2>Leaderboard</h2>" + render_leaderboard(scores, run.label, bench, fmt="html"))
         table = breakdown_frame(run, n_boot=n_boot, seed=seed)
         parts.append("<h2>All aggregates (%, 95% clustered bootstrap interval)</h2>" + table.to_html(index=False))
+    parts.append(_data_warnings_html((run.meta or {}).get("data_warnings")))
     parts += [_figure_html(png, report_dir) for png in figures]
     failed, unparsed = problem_samples(preds)
     parts += [_samples_html("Failed samples", failed), _samples_html("Unparsable outputs", unparsed)]

@@ -17,7 +17,7 @@ from awaker_eval.config.schema import BenchmarkConfig
 from awaker_eval.report.published import TableSpec, table_for
 from awaker_eval.report.runs import benchmark_config
 
-MME_FULL_ITEMS = {"en": 23_609}
+MME_FULL_ITEMS = {("full", "en"): 23_609, ("lite", "en"): 1_919}  # (variant, language): items of the release
 VERSION_COLUMN = {"v11": "v1_1", "v10": "v1_0"}
 CI_HEADER = "95% CI (ours)"
 MARK = {"md": " ★", "html": " ★", "latex": r" $\star$", "csv": ""}
@@ -54,7 +54,7 @@ def _protocol_notes(label: str, bench: BenchmarkConfig, scores: dict) -> list[st
                      "locally; published MMBench columns are TEST-server numbers (a different question set): "
                      "not directly comparable.")
     if bench.kind == "mme_realworld":
-        full = MME_FULL_ITEMS.get(bench.language)
+        full = MME_FULL_ITEMS.get((bench.variant, bench.language))
         n = scores.get("n")
         if full and n is not None and n != full:
             notes.append(f"{label}: scored {n:,} of the {full:,} items (a subset): not comparable to the full set.")

@@ -1,7 +1,7 @@
 """Adapters: prediction files made here or elsewhere -> ``Prediction`` records for the scorers.
 
 Formats (chosen by file suffix): our ``predictions.jsonl``; the official MME-RealWorld submission JSON
-(a list of items whose ``Output`` holds the raw response); VLMEvalKit prediction tables (``.tsv`` / ``.csv`` /
+(a list of items whose ``Output`` holds the raw response; also as ``.jsonl``, one item per line); VLMEvalKit prediction tables (``.tsv`` / ``.csv`` /
 ``.xlsx`` with a ``prediction`` column), read with pandas' defaults as VLMEvalKit reads them.
 """
 
@@ -43,6 +43,8 @@ def read_predictions(path: str | Path, kind: str) -> list[Prediction]:
         raise FileNotFoundError(f"{path}: no such prediction file")
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
+        if kind == "mme_realworld" and _is_official_jsonl(path):
+            return read_official_mme_jsonl(path)
         return read_jsonl(path)
     if suffix == ".json":
         if kind != "mme_realworld":
@@ -72,6 +74,33 @@ def _external(pid: str, benchmark: str, fmt: str, **fields: Any) -> Prediction:
                       extracted="", extract_method="none", correct=None, **fields)
 
 
+def _is_official_jsonl(path: Path) -> bool:
+    """True when the first record is an official MME-RealWorld submission item (``Question_id`` / ``Answer
+    choices``), not one of our prediction records."""
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                try:
+                    first = json.loads(line)
+                except ValueError:
+                    return False
+                return isinstance(first, dict) and "Answer choices" in first and "prompt_hash" not in first
+    return False
+
+
+def read_official_mme_jsonl(path: Path) -> list[Prediction]:
+    """The official submission as ``.jsonl`` (one item per line), which ``eval_your_results.py`` also reads."""
+    items = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if line.strip():
+                try:
+                    items.append(json.loads(line))
+                except ValueError as exc:
+                    raise ValueError(f"{path}:{lineno}: not a JSON submission item ({exc})") from exc
+    return official_mme_items(items, path)
+
+
 def read_official_mme_json(path: Path) -> list[Prediction]:
     """The official submission file; an item without a string ``Output`` is a failed sample, not a skip."""
     try:
@@ -80,6 +109,11 @@ def read_official_mme_json(path: Path) -> list[Prediction]:
         raise ValueError(f"{path}: not a JSON submission file ({exc})") from exc
     if not isinstance(items, list):
         raise ValueError(f"{path}: expected a JSON list of items")
+    return official_mme_items(items, path)
+
+
+def official_mme_items(items: list, path: Path) -> list[Prediction]:
+    """Submission items (``.json`` array or ``.jsonl`` lines) -> external predictions."""
     qids = [item.get("Question_id") if isinstance(item, dict) else None for item in items]
     seen: dict[Any, int] = {}
     for q in qids:
