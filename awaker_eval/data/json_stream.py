@@ -58,9 +58,12 @@ class _Buffer:
             self.more()
 
 
-def iter_json_array(path: str | Path, read_bytes: int = READ_BYTES, max_element_bytes: int = MAX_ELEMENT_BYTES
+def iter_json_array(path: str | Path, read_bytes: int | None = None, max_element_bytes: int | None = None
                     ) -> Iterator[Any]:
-    """The elements of the JSON array in ``path``, one at a time; errors name the file and the element."""
+    """The elements of the JSON array in ``path``, one at a time; errors name the file and the element.
+    Defaults: ``READ_BYTES`` / ``MAX_ELEMENT_BYTES`` (read when called, so a test can lower them)."""
+    read_bytes = read_bytes or READ_BYTES
+    max_element_bytes = max_element_bytes or MAX_ELEMENT_BYTES
     try:
         fh = open(path, "rb")
     except OSError as exc:
@@ -148,10 +151,11 @@ def _size(value: Any) -> int:
     return 8
 
 
-def write_arrow(files: Sequence[str | Path], out: str | Path, block_bytes: int = DEFAULT_BLOCK_BYTES) -> int:
+def write_arrow(files: Sequence[str | Path], out: str | Path, block_bytes: int | None = None) -> int:
     """Stream the arrays of ``files`` (in order) into one arrow stream file; returns the number of rows.
     Columns and types come from the first element; every element must be an object with those keys (a
-    missing key is null)."""
+    missing key is null). ``block_bytes`` defaults to ``DEFAULT_BLOCK_BYTES`` (read when called)."""
+    block_bytes = block_bytes or DEFAULT_BLOCK_BYTES
     schema: pa.Schema | None = None
     writer = None
     columns: dict[str, list] = {}
@@ -203,7 +207,7 @@ def cache_key(files: Sequence[str | Path]) -> str:
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
 
 
-def open_json_arrays(files: Sequence[str | Path], cache_dir: str | Path, block_bytes: int = DEFAULT_BLOCK_BYTES):
+def open_json_arrays(files: Sequence[str | Path], cache_dir: str | Path, block_bytes: int | None = None):
     """A memory-mapped ``datasets.Dataset`` of the arrays in ``files``, converted once into ``cache_dir``."""
     import datasets
 
