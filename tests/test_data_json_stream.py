@@ -16,8 +16,8 @@ from awaker_eval.data.registry import load_samples
 
 @pytest.fixture
 def tiny_blocks(monkeypatch):
-    """A few hundred bytes per record batch and per read: every element crosses read windows and batches."""
-    monkeypatch.setattr(json_stream, "DEFAULT_BLOCK_BYTES", 600)
+    """100 bytes per record batch, 97 per read: every element crosses read windows and batches."""
+    monkeypatch.setattr(json_stream, "DEFAULT_BLOCK_BYTES", 100)
     monkeypatch.setattr(json_stream, "READ_BYTES", 97)
 
 

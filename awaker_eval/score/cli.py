@@ -79,7 +79,8 @@ def main(argv: list[str]) -> int:
     kind, _language = BENCHMARKS[args.benchmark]
     try:
         predictions = read_predictions(args.predictions, kind)
-        if args.extractor is not None or not args.predictions.endswith(".jsonl"):
+        external = any(p.protocol_fp.startswith("external:") for p in predictions)  # e.g. official .jsonl
+        if args.extractor is not None or external or not args.predictions.endswith(".jsonl"):
             reextract(predictions, kind, args.extractor)
         metrics = score_predictions(kind, predictions)
     except (ValueError, FileNotFoundError) as exc:
