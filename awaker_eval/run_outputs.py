@@ -77,7 +77,7 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
     predictions = list(result.predictions)
     scores = score_run(cfg, predictions)
     data_warnings = (extra_meta or {}).get("data_warnings")
-    if data_warnings is not None:  # upstream-accepted odd rows, by kind with their ids (also in run.json)
+    if data_warnings:  # upstream-accepted odd rows by kind with their ids (run.json always has the key)
         scores["data_warnings"] = data_warnings
     agreement = choice_vs_generate(cfg, run_dir, predictions)
     if agreement is not None:
