@@ -26,8 +26,11 @@ def confined_path(root: str | Path, relative: str, where: str, row: object, allo
     """``root / relative``, refused (``DataError`` naming file and row) when ``..`` or an absolute path leads
     outside ``root`` unless ``allow_outside`` (``benchmark.allow_outside_paths``). The check is lexical: links
     placed inside the data folder by its owner are followed."""
-    base = Path(os.path.abspath(Path(root).expanduser()))
-    path = Path(os.path.normpath(base / Path(relative).expanduser()))
+    try:
+        base = Path(os.path.abspath(Path(root).expanduser()))
+        path = Path(os.path.normpath(base / Path(relative).expanduser()))
+    except (ValueError, RuntimeError) as exc:  # an embedded NUL byte, an unknown ~user
+        raise row_error(where, row, f"image path {relative!r} is not a usable path ({exc})") from None
     if not allow_outside and not path.is_relative_to(base):
         raise row_error(where, row, f"image path {relative!r} resolves to {path}, outside the image folder {base} "
                                     "(set benchmark.allow_outside_paths=true to allow it)")

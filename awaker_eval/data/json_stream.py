@@ -36,7 +36,7 @@ class _Buffer:
 
     def __init__(self, fh, read_bytes: int):
         self.fh, self.read_bytes = fh, read_bytes
-        self.decode = codecs.getincrementaldecoder("utf-8")()
+        self.decode = codecs.getincrementaldecoder("utf-8-sig")()  # a byte-order mark is skipped
         self.text, self.pos, self.eof = "", 0, False
 
     def more(self, at_least: int = 0) -> None:
