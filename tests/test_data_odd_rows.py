@@ -143,6 +143,11 @@ def test_mmbench_incomplete_circular_question_is_a_warning(tmp_path):
     loaded = load_benchmark(mmb_cfg(tmp_path, source=path))
     assert len(loaded.samples) == 5
     assert warnings_of(loaded) == {"incomplete_circular_question": ["7"]}
+    assert warnings_of(load_benchmark(mmb_cfg(tmp_path, source=path, limit=1))) == {
+        "incomplete_circular_question": ["7"]}
+    rows = [r for r in rows if r["index"] % 1_000_000 == 9] + [r for r in rows if r["index"] % 1_000_000 == 7]
+    limited = load_benchmark(mmb_cfg(tmp_path, source=write_tsv(tmp_path / "inc2.tsv", rows), limit=1))
+    assert [s.group for s in limited.samples] == ["9", "9"] and limited.warnings.as_dict() == {}  # not run: not said
     refused_under_strict(mmb_cfg(tmp_path, source=path), "inc.tsv",
                          r"question 7: question 7 has circular pass\(es\) \[0, 1, 3\], expected \[0, 1, 2, 3\]",
                          "incomplete_circular_question")

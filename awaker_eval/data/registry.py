@@ -199,6 +199,8 @@ def load_benchmark(cfg: BenchmarkConfig) -> LoadedBenchmark:
         raise DataError(f"benchmark.language must be 'en' or 'cn', got {cfg.language!r}")
     warnings = DataWarnings(strict=cfg.strict)
     samples = limited(loader(cfg, warnings), cfg.limit)
+    if cfg.limit is not None:
+        warnings = warnings.restricted({s.id for s in samples} | {s.group for s in samples if s.group})
     for line in summary_lines(warnings.as_dict()):
         log.warning("%s", line)
     return LoadedBenchmark(samples, warnings)

@@ -51,6 +51,11 @@ class DataWarnings:
         """The ``Oddity`` callback ``(kind, detail)`` for one row, as the option parsers take it."""
         return lambda kind, detail: self.note(kind, where, row, item_id, detail)
 
+    def restricted(self, ids: set[str]) -> DataWarnings:
+        """The warnings of the rows (or circular questions) in ``ids`` only: a ``limit`` run reports its own."""
+        kept = {kind: [i for i in found if i in ids] for kind, found in self.rows.items()}
+        return DataWarnings(self.strict, {kind: found for kind, found in kept.items() if found})
+
     @property
     def total(self) -> int:
         return sum(len(ids) for ids in self.rows.values())
