@@ -29,9 +29,9 @@ def score_run(cfg: RunConfig, predictions: list) -> dict[str, Any]:
             scores, units, kind, n_boot=cfg.runner.bootstrap_samples, seed=cfg.runner.seed
         )
     scores["benchmark"] = {
-        "name": cfg.benchmark.name, "kind": kind, "variant": cfg.benchmark.variant, "language": cfg.benchmark.language,
-        "version": cfg.benchmark.version, "split": cfg.benchmark.split, "protocol": cfg.benchmark.protocol,
-        "extractor": cfg.benchmark.extractor, "min_pixels": cfg.benchmark.min_pixels,
+        "name": cfg.benchmark.name, "kind": kind, "variant": cfg.benchmark.variant,
+        "language": cfg.benchmark.language, "version": cfg.benchmark.version, "split": cfg.benchmark.split,
+        "protocol": cfg.benchmark.protocol, "extractor": cfg.benchmark.extractor, "min_pixels": cfg.benchmark.min_pixels,
         "max_pixels": cfg.benchmark.max_pixels,
     }
     scores["model"] = cfg.model.name
@@ -67,12 +67,11 @@ def choice_vs_generate(cfg: RunConfig, run_dir: Path, predictions: list) -> dict
 
 def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp: str, model_fp: str,
                       timings: dict[str, float], extra_meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    from awaker_eval.data.warnings import summary_lines
     from awaker_eval.engine.metadata import collect_run_metadata
     from awaker_eval.report.html import write_report
     from awaker_eval.report.leaderboard import render_leaderboard
     from awaker_eval.report.runs import SCORES_FILE, load_run
-
-    from awaker_eval.data.warnings import summary_lines
 
     predictions = list(result.predictions)
     scores = score_run(cfg, predictions)
