@@ -43,8 +43,8 @@ def test_each_layout_has_its_own_default_source(file, overrides, expected):
 
 def test_given_source_wins_and_keeps_the_default_pin_only_when_it_is_the_default_repo(tmp_path):
     assert resolve_source(compose(MME, "source=me/MyCopy")) == Source("me/MyCopy")
-    assert resolve_source(compose(CONF / "mmbench.yaml", "layout=hf_m4", "version=v10",
-                                  "source=HuggingFaceM4/MMBench")).revision == "215b79e126bea0777a489683f239edd0a6012a8a"
+    given = compose(CONF / "mmbench.yaml", "layout=hf_m4", "version=v10", "source=HuggingFaceM4/MMBench")
+    assert resolve_source(given).revision == "215b79e126bea0777a489683f239edd0a6012a8a"
 
 
 @pytest.mark.parametrize("overrides,message", [

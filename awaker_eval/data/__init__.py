@@ -1,6 +1,7 @@
 """Benchmark data: every supported layout normalised to ``awaker_eval.types.Sample``.
 
-Entry point: ``load_samples(cfg)`` (``awaker_eval.data.registry``), exposed here lazily so that importing
+Entry points: ``load_benchmark(cfg)`` (samples + data warnings) and ``load_samples(cfg)``
+(``awaker_eval.data.registry``), exposed here lazily so that importing
 the light modules (``taxonomy``, ``options``) does not pull in ``datasets`` / ``pyarrow``.
 """
 
@@ -10,8 +11,8 @@ from typing import Any
 
 
 def __getattr__(name: str) -> Any:
-    if name == "load_samples":
-        from awaker_eval.data.registry import load_samples
+    if name in ("load_samples", "load_benchmark"):
+        from awaker_eval.data import registry
 
-        return load_samples
+        return getattr(registry, name)
     raise AttributeError(f"module 'awaker_eval.data' has no attribute {name!r}")

@@ -1,13 +1,13 @@
 """Adapters: prediction files made here or elsewhere -> ``Prediction`` records for the scorers.
 
 Formats (chosen by file suffix): our ``predictions.jsonl``; the official MME-RealWorld submission JSON
-(a list of items whose ``Output`` holds the raw response; also as ``.jsonl``, one item per line); VLMEvalKit prediction tables (``.tsv`` / ``.csv`` /
+(a list of items whose ``Output`` holds the raw response; also as ``.jsonl``, one item per line); VLMEvalKit
+prediction tables (``.tsv`` / ``.csv`` /
 ``.xlsx`` with a ``prediction`` column), read with pandas' defaults as VLMEvalKit reads them.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
 from typing import Any, Callable
@@ -19,7 +19,7 @@ from awaker_eval.data.options import (
     choices_from_columns,
     is_missing,
     parse_labelled_options,
-    parse_option_block,
+    parse_options_cell,
 )
 from awaker_eval.engine.store import prediction_from_dict
 from awaker_eval.extract import extract_answer
@@ -159,10 +159,8 @@ def _text(value: object) -> str | None:
 
 def _mme_table_choices(rec: dict, source: str, row: object) -> tuple[Choice, ...]:
     block = rec.get("multi-choice options")
-    if isinstance(block, str) and block.lstrip().startswith("["):
-        return parse_labelled_options(ast.literal_eval(block), source, row)
-    if isinstance(block, str):
-        return parse_option_block(block, source, row)
+    if isinstance(block, str):  # the TSV's header + lines block, or the Lite TSV's Python list literal
+        return parse_options_cell(block, source, row)
     return tuple(Choice(c.letter, c.text, f"({c.letter}) {c.text}") for c in choices_from_columns(rec, source, row))
 
 
