@@ -67,6 +67,7 @@ def render(kind: str, benchmark: str, metrics: dict[str, Any]) -> str:
                  ["vanilla (pass 0)", _pct(metrics["vanilla_pass0"]), ""]]
         notes = (f"failed rows: {metrics['n_failed']}  unparsed passes: {metrics['n_unparsed_passes']}  "
                  f"Z: {metrics['n_z']}  judge: {metrics['n_judge']}  "
+                 f"judge call failed: {metrics['n_judge_failed']}  "
                  f"questions missing circular passes: {metrics['n_incomplete_questions']}")
         parts = [tabulate(head, headers=[benchmark, "acc %", "n"], disable_numparse=True)]
     cats = [[k, _pct(v)] for k, v in sorted(metrics["category"].items())]
