@@ -16,6 +16,7 @@ from tabulate import tabulate
 
 from awaker_eval.score import score_predictions
 from awaker_eval.score.common import is_correct
+from awaker_eval.score.consistency import check_predictions
 from awaker_eval.score.readers import BENCHMARKS, read_predictions, reextract
 from awaker_eval.types import Prediction
 
@@ -80,6 +81,7 @@ def main(argv: list[str]) -> int:
     kind, _language = BENCHMARKS[args.benchmark]
     try:
         predictions = read_predictions(args.predictions, kind)
+        check_predictions(predictions, kind, args.predictions)
         if args.extractor is not None or not args.predictions.endswith(".jsonl"):
             reextract(predictions, kind, args.extractor)
         metrics = score_predictions(kind, predictions)
