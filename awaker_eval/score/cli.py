@@ -60,7 +60,8 @@ def render(kind: str, benchmark: str, metrics: dict[str, Any]) -> str:
     elif metrics.get("answers_hidden"):
         return (f"{benchmark}: answers hidden (MMBench TEST): {metrics['n_questions']} questions, "
                 f"{metrics['n_rows']} rows; failed rows: {metrics['n_failed']}  unparsed passes: "
-                f"{metrics['n_unparsed_passes']}. Submit with `awaker-eval export-submission`.")
+                f"{metrics['n_unparsed_passes']}  judge call failed: {metrics['n_judge_failed']}. Submit with "
+                "`awaker-eval export-submission`.")
     else:
         head = [["Overall (CircularEval)", _pct(metrics["overall"]), metrics["n_questions"]]]
         head += [[f"  {k}", _pct(v), ""] for k, v in sorted(metrics["l2_category"].items())]
