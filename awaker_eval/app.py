@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from awaker_eval.data.errors import DataError
+from awaker_eval.extract.llm_judge import JudgeFailuresExceeded
 from awaker_eval.models.loading import CheckpointNotFound
 from awaker_eval.preflight import ConfigError
 
@@ -32,6 +33,9 @@ def _hydra_task(dict_cfg) -> None:
     except USER_ERRORS as exc:  # bad config / path / hub access: one sentence, no traceback
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except JudgeFailuresExceeded as exc:  # every output is written; the failed passes are retried on rerun
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 def main(argv: list[str] | None = None) -> int:

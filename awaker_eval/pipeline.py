@@ -56,7 +56,7 @@ def build_judge(cfg: RunConfig, run_dir: Path):
 
     settings = dataclasses.asdict(cfg.benchmark.judge)
     settings["cache_path"] = settings["cache_path"] or str(run_dir / "judge_cache.jsonl")
-    return LLMJudge(judge_config_from_dict(settings))
+    return LLMJudge(judge_config_from_dict(settings), reuse_cache=cfg.runner.resume)
 
 
 def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None) -> Path:
@@ -98,4 +98,8 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None) -> Path:
         extra["data_warnings"] = data_warnings
         write_run_outputs(cfg, run_dir, result, model, protocol_fp, model_fp, timings, extra_meta=extra)
     distributed.barrier()
+    if judge is not None:  # past benchmark.judge.max_failures: exit 1, after every output is written
+        from awaker_eval.extract.llm_judge import check_judge_failures
+
+        check_judge_failures(result.predictions, cfg.benchmark.judge.max_failures)
     return run_dir

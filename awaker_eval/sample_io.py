@@ -40,12 +40,13 @@ class PredictionBuilder:
     judge: Callable[..., Any] | None = None
 
     def __call__(self, sample: Sample, output: ModelOutput) -> Prediction:
-        from awaker_eval.extract import extract_answer
+        from awaker_eval.extract.dispatch import extract_letter
         from awaker_eval.prompts import build_prompt, prompt_hash
 
         failed = output.error is not None or output.text is None
         raw = None if failed else output.text
-        letter, method = extract_answer(self.kind, raw, sample, self.extractor, self.judge)
+        extracted = extract_letter(self.kind, raw, sample, self.extractor, self.judge)
+        letter = extracted.letter
         return Prediction.of_sample(
             sample,
             prompt_hash=prompt_hash(build_prompt(sample, self.protocol), sample),
@@ -53,9 +54,9 @@ class PredictionBuilder:
             model_fp="",
             raw_output=raw,
             extracted=letter,
-            extract_method=method,
+            extract_method=extracted.method,
             correct=None if sample.answer is None else (letter == sample.answer),
-            error=output.error,
+            error=output.error or extracted.error,  # a failed judge call fails the pass (retried on rerun)
             choice_logprobs=output.choice_logprobs,
             routing=output.routing,
         )

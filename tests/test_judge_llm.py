@@ -76,7 +76,8 @@ def test_en_prompt_exact_and_first_reply_parsed():
     assert body == {"model": "judge-m", "messages": [{"role": "user", "content": EXPECTED_EN}], "temperature": 0.0}
     assert (record.letter, record.method, record.template, record.attempts, record.replies) == (
         "B", "judge", "en", 1, ["B"])
-    assert judge.stats.as_dict() == {"calls": 1, "cache_hits": 0, "requests": 1, "failures": 0, "random_fallbacks": 0}
+    assert judge.stats.as_dict() == {"calls": 1, "cache_hits": 0, "requests": 1, "failures": 0, "random_fallbacks": 0,
+                                     "errors": 0}
 
 
 def test_cn_prompt_exact_for_a_question_with_cjk():
@@ -105,7 +106,8 @@ def test_three_unparsable_replies_return_none_and_count_a_failure(tmp_path):
     assert (record.letter, record.method, record.attempts) == (None, "failed", 3)
     assert record.replies == ["Hmm, hard to say."] * 3
     assert judge.stats.failures == 1 and judge.stats.requests == 3
-    assert rerun.stats.as_dict() == {"calls": 1, "cache_hits": 1, "requests": 0, "failures": 1, "random_fallbacks": 0}
+    assert rerun.stats.as_dict() == {"calls": 1, "cache_hits": 1, "requests": 0, "failures": 1, "random_fallbacks": 0,
+                                     "errors": 0}
 
 
 def test_random_fallback_is_explicit_and_seeded():
@@ -124,7 +126,8 @@ def test_cache_makes_reruns_free(tmp_path):
         again = [second("Which animal is shown", DOG_CAT, p) for p in ("a puppy", "a kitten")]
         assert len(server.bodies) == 2  # zero HTTP calls on the rerun
     assert letters == again == ["A", "B"]
-    assert second.stats.as_dict() == {"calls": 2, "cache_hits": 2, "requests": 0, "failures": 0, "random_fallbacks": 0}
+    assert second.stats.as_dict() == {"calls": 2, "cache_hits": 2, "requests": 0, "failures": 0, "random_fallbacks": 0,
+                                      "errors": 0}
     lines = [json.loads(line) for line in (tmp_path / "judge.jsonl").read_text().splitlines()]
     assert [(e["model"], e["replies"], e["attempts"], e["letter"]) for e in lines] == [
         ("judge-m", ["A"], 1, "A"), ("judge-m", ["B"], 1, "B")]

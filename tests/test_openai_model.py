@@ -220,3 +220,14 @@ def test_engine_stops_when_the_server_cannot_score_choices(tmp_path):
         with pytest.raises(UnsupportedMode, match="OpenAIChatModel cannot run engine mode 'choice'.*no logprobs"):
             run_inference(samples, encode, make_model(server), finalize, tmp_path / "run", "p", "m", settings)
         assert len(server.bodies) == 6  # one pass over the batch, no bisection into single-sample retries
+
+
+def test_empty_completion_is_a_failure_never_an_answer():
+    """A server returning "" (or only whitespace) failed: the MME-RealWorld extractor would score "" as A."""
+    replies = {"a": chat_reply(""), "b": chat_reply("  \n"), "c": chat_reply("B")}
+    with FakeChatServer(lambda body: replies[prompt_text(body)]) as server:
+        model = make_model(server)
+        outs = model.generate(model.prepare([text_conv("a"), text_conv("b"), text_conv("c")]), GREEDY)
+    assert [(o.text, o.error) for o in outs] == [
+        (None, "empty completion (finish_reason 'stop')"), (None, "empty completion (finish_reason 'stop')"),
+        ("B", None)]

@@ -29,6 +29,7 @@ class JudgeConfig:
     timeout_s: float = 60.0
     http_retries: int = 3  # transport retries per ask (429 / 5xx / timeouts), with exponential backoff
     backoff_s: float = 1.0
+    max_failures: int = 0  # failed judge calls tolerated before the run exits 1 (after writing every output)
 
     @property
     def enabled(self) -> bool:

@@ -1,18 +1,35 @@
 """The one entry the pipeline and the ``score`` command call per sample: raw output -> (letter, method).
 
 ``method`` records how the letter was obtained: ``"rule"`` (the benchmark's rule-based extractor),
-``"judge"`` (the optional LLM choice extractor, MMBench passes the rules cannot parse) or ``"none"``
-(no letter: failed sample or unparsed output).
+``"judge"`` (the optional LLM choice extractor, MMBench passes the rules cannot parse), ``"judge_failed"``
+(the judge call itself failed: HTTP error, timeout, empty or malformed reply; the prediction then carries the
+error, counts as failed and wrong, and a rerun retries it) or ``"none"`` (no letter: failed sample or unparsed
+output).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from awaker_eval.extract import mmbench, mme_realworld
 from awaker_eval.types import Choice, Prediction, Sample
 
 Judge = Callable[[str, list[Choice], str], "str | None"]
+JUDGE_FAILED = "judge_failed"
+
+
+class JudgeCallError(RuntimeError):
+    """The judge could not answer (endpoint error, timeout, empty or malformed reply): never an unparsed pass."""
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """One pass's extraction: ``letter`` ("" when none), ``method`` and, for ``judge_failed``, the ``error``."""
+
+    letter: str
+    method: str
+    error: str | None = None
 
 KINDS = ("mme_realworld", "mmbench")
 # Extractor names accepted per benchmark kind -> the canonical name used by the extractor module.
@@ -71,29 +88,43 @@ def extract_answer(
     extractor: str,
     judge: Judge | None = None,
 ) -> tuple[str, str]:
-    """``(letter, method)`` for one sample; a failed sample (``raw_output is None``) gives ``("", "none")``.
+    """``(letter, method)`` of ``extract_letter`` (a failed judge call gives ``("", "judge_failed")``)."""
+    result = extract_letter(kind, raw_output, sample_or_prediction, extractor, judge)
+    return result.letter, result.method
+
+
+def extract_letter(
+    kind: str,
+    raw_output: str | None,
+    sample_or_prediction: Sample | Prediction,
+    extractor: str,
+    judge: Judge | None = None,
+) -> Extraction:
+    """The extraction of one sample; a failed sample (``raw_output is None``) gives ``("", "none")``.
 
     MMBench: ``"Z"`` from the rules is a parsed answer (always wrong). ``judge(question, choices,
-    prediction)`` is consulted only when the rules parse nothing; its ``None`` leaves the pass unparsed.
+    prediction)`` is consulted only when the rules parse nothing; its ``None`` leaves the pass unparsed, its
+    ``JudgeCallError`` makes the pass ``judge_failed`` with the error.
     """
     name = resolve_extractor(kind, extractor)
     if raw_output is None:
-        return "", "none"
+        return Extraction("", "none")
     if kind == "mme_realworld":
         raws = raw_choices(sample_or_prediction) if name == "official" else None
         if name == "official" and not raws:
             raise ValueError(f"sample {sample_or_prediction.id!r}: no answer choices for the official extractor")
         letter = mme_realworld.extract(raw_output, raws, name)
-        return (letter, "rule") if letter else ("", "none")
+        return Extraction(letter, "rule") if letter else Extraction("", "none")
     choices = choices_of(sample_or_prediction)
     options = {c.letter: c.text for c in choices}
     letter = mmbench.can_infer(raw_output, options, name)
     if letter:
-        return letter, "rule"
+        return Extraction(letter, "rule")
     if judge is not None:
-        judged = judge(sample_or_prediction.question or "", choices, raw_output)
+        try:
+            judged = judge(sample_or_prediction.question or "", choices, raw_output)
+        except JudgeCallError as exc:
+            return Extraction("", JUDGE_FAILED, str(exc))
         if judged and (judged in options or judged == "Z"):
-            return judged, "judge"
-    return "", "none"
-
-
+            return Extraction(judged, "judge")
+    return Extraction("", "none")

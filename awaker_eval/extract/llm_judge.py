@@ -4,26 +4,41 @@ The VLMEvalKit flow: fill the EN (or, when the question has CJK characters, CN) 
 OpenAI-compatible judge up to ``retries`` times, parse each reply with the rule-based ``can_infer``. Unlike
 VLMEvalKit, exhausting the retries is never silently filled: the judge returns ``None`` and counts a failure
 (a seeded uniform pick among the letters + ``Z`` exists only as the explicit ``random_fallback`` option).
-Replies are cached on disk (JSONL keyed by sha256 of model + prompt), so a rerun makes no HTTP calls; every
-call is recorded (model, prompt hash, replies, attempts).
+
+A judge *call* that fails (HTTP error after the transport retries, timeout, refused connection, non-JSON body,
+no ``choices`` / no content, an empty reply) is not an unparsed pass: ``__call__`` raises ``JudgeCallError``,
+the pass is recorded as ``extract_method="judge_failed"`` with the error (so it counts as failed, and the
+engine recomputes it on the next run), it is counted in ``JudgeStats.errors`` and never cached, and the random
+fallback never applies to it. ``check_judge_failures`` makes the run exit non-zero past
+``benchmark.judge.max_failures``.
+
+Only real replies are cached on disk (JSONL keyed by sha256 of model + prompt), so a rerun makes no HTTP
+calls for them; an entry without a real reply (empty replies written by older versions) or an unreadable line
+is ignored with a warning naming ``file:line``. ``reuse_cache=False`` (``runner.resume=false``) ignores the
+existing entries (new ones are still appended, and later entries win when read back). Every call is recorded
+(model, prompt hash, replies, attempts, error).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
+import sys
 import threading
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from awaker_eval.extract.dispatch import JUDGE_FAILED, JudgeCallError
 from awaker_eval.extract.mmbench import can_infer_2024
 from awaker_eval.config.schema import JudgeConfig
 from awaker_eval.openai_client import APIError, ChatClient
 from awaker_eval.prompts.mmbench import has_cjk, option_lines
-from awaker_eval.types import Choice
+from awaker_eval.types import Choice, Prediction
 
+log = logging.getLogger(__name__)
 Parse = Callable[[str, Mapping[str, str]], "str | None"]
 
 # Byte-exact copies of the spec's JSON string literals (VLMEvalKit MCQ matching prompts); filled by str.format.
@@ -50,13 +65,15 @@ def judge_config_from_dict(values: Mapping[str, Any]) -> JudgeConfig:
 
 @dataclass
 class JudgeStats:
-    """Counts the report prints: judge calls, cache hits, HTTP requests, failures, random fallbacks."""
+    """Counts the report prints: judge calls, cache hits, HTTP requests, failures (no letter decided), errors
+    (the subset whose call failed: no real reply), random fallbacks."""
 
     calls: int = 0
     cache_hits: int = 0
     requests: int = 0
     failures: int = 0
     random_fallbacks: int = 0
+    errors: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -92,9 +109,12 @@ def build_prompt(question: str, choices: list[Choice], prediction: str) -> tuple
 class LLMJudge:
     """``judge(question, choices, prediction) -> letter | "Z" | None``; thread-safe; see the module docstring."""
 
-    def __init__(self, config: JudgeConfig, parse: Parse = can_infer_2024, client: ChatClient | None = None):
+    def __init__(self, config: JudgeConfig, parse: Parse = can_infer_2024, client: ChatClient | None = None,
+                 reuse_cache: bool = True):
         if config.retries < 1:
             raise ValueError(f"benchmark.judge.retries must be >= 1, got {config.retries}")
+        if config.max_failures < 0:
+            raise ValueError(f"benchmark.judge.max_failures must be >= 0, got {config.max_failures}")
         self.config = config
         self.parse = parse
         self.client = client or ChatClient(
@@ -103,10 +123,14 @@ class LLMJudge:
         self.stats = JudgeStats()
         self.records: list[JudgeRecord] = []
         self._lock = threading.Lock()
-        self._cache: dict[str, dict[str, Any]] = _load_cache(config.cache_path)
+        self._cache: dict[str, dict[str, Any]] = _load_cache(config.cache_path) if reuse_cache else {}
 
     def __call__(self, question: str, choices: list[Choice], prediction: str) -> str | None:
-        return self.judge(question, choices, prediction).letter
+        """The letter, ``"Z"`` or ``None`` (replies unparsable); ``JudgeCallError`` when the call failed."""
+        record = self.judge(question, choices, prediction)
+        if record.error is not None:
+            raise JudgeCallError(record.error)
+        return record.letter
 
     def judge(self, question: str, choices: list[Choice], prediction: str) -> JudgeRecord:
         """Ask (or read the cache), parse, and record one decision."""
@@ -125,12 +149,13 @@ class LLMJudge:
         else:
             self._ask(record, prompt, options)
         record.method = "judge" if record.letter else "failed"
-        if record.letter is None and self.config.random_fallback:
+        if record.letter is None and record.error is None and self.config.random_fallback:
             rng = random.Random(f"{self.config.seed}:{key}")
             record.letter, record.method = rng.choice([*options, "Z"]), "random_fallback"
         with self._lock:
             self.stats.failures += record.method != "judge"
             self.stats.random_fallbacks += record.method == "random_fallback"
+            self.stats.errors += record.error is not None
             self.records.append(record)
         return record
 
@@ -147,9 +172,13 @@ class LLMJudge:
             with self._lock:
                 self.stats.requests += 1
             try:
-                reply = self.client.chat_completion(body).text or ""
+                reply = self.client.chat_completion(body).text
             except APIError as exc:  # endpoint unusable: a failure, not cached (a rerun asks again)
-                record.error = str(exc)
+                record.error = f"judge call failed: {exc}"
+                return
+            if reply is None or not reply.strip():  # no real reply: a failure, not cached
+                record.error = "judge call failed: " + ("response without message content" if reply is None
+                                                        else "empty reply")
                 return
             record.replies.append(reply)
             letter = self.parse(reply, options)
@@ -176,20 +205,49 @@ class LLMJudge:
                     fh.write(json.dumps(entry, ensure_ascii=False).encode("utf-8") + b"\n")
 
 
+def _real_entry(entry: Any) -> bool:
+    """A cache entry holding real replies: a list of non-blank strings, one per attempt."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
+        return False
+    replies = entry.get("replies")
+    return (isinstance(replies, list) and bool(replies) and entry.get("attempts") == len(replies)
+            and all(isinstance(r, str) and r.strip() for r in replies)
+            and (entry.get("letter") is None or isinstance(entry.get("letter"), str)))
+
+
 def _load_cache(cache_path: str | None) -> dict[str, dict[str, Any]]:
-    """Read the JSONL cache; a torn last line (crash mid-write) is ignored, any other bad line is an error."""
+    """Read the JSONL cache; a torn, corrupt or reply-less line is skipped with a warning naming file:line."""
     if not cache_path or not Path(cache_path).exists():
         return {}
-    lines = Path(cache_path).read_text(encoding="utf-8").splitlines()
     cache = {}
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
+    with open(cache_path, encoding="utf-8", errors="replace") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError as exc:
+                log.warning("%s:%d: unreadable judge cache line ignored (%s)", cache_path, number, exc)
+                continue
+            if not _real_entry(entry):
+                log.warning("%s:%d: judge cache entry without a real reply ignored (asked again)", cache_path, number)
+                continue
             cache[entry["key"]] = entry
-        except (ValueError, KeyError, TypeError) as exc:
-            if number == len(lines):
-                break
-            raise ValueError(f"{cache_path}:{number}: corrupt judge cache line ({exc})") from None
     return cache
+
+
+class JudgeFailuresExceeded(RuntimeError):
+    """More judge calls failed than ``benchmark.judge.max_failures`` allows (raised after every output is written)."""
+
+
+def check_judge_failures(predictions: list[Prediction], max_failures: int) -> int:
+    """The number of passes whose judge call failed; raises ``JudgeFailuresExceeded`` above ``max_failures``,
+    else prints a warning line when there are any."""
+    failed = sum(p.extract_method == JUDGE_FAILED for p in predictions)
+    message = (f"{failed} judge call(s) failed (benchmark.judge.max_failures={max_failures}); those passes are "
+               "recorded with their error, count as wrong and are retried when you rerun the same command")
+    if failed > max_failures:
+        raise JudgeFailuresExceeded(message)
+    if failed:
+        print(f"warning: {message}", file=sys.stderr)
+    return failed

@@ -197,6 +197,9 @@ class OpenAIChatModel(VisionLanguageModel):
         extra = {"attempts": result.attempts, "finish_reason": _first_choice(result.body).get("finish_reason")}
         if text is None:
             return ModelOutput(text=None, error=f"response without message content: {result.body!r:.300}", extra=extra)
+        if not text.strip():  # a server answering nothing failed, like null content (the MME extractor maps "" to A)
+            return ModelOutput(text=None, error=f"empty completion (finish_reason {extra['finish_reason']!r})",
+                               extra=extra)
         return ModelOutput(text=text, n_prompt_tokens=_prompt_tokens(result.body), extra=extra)
 
     def _score_one(self, request: ChatRequest, letters: list[str], params: dict[str, Any]) -> ModelOutput:

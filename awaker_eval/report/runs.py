@@ -2,6 +2,11 @@
 
 A path given to ``table`` / ``compare`` / ``plot`` / ``report`` may be one run directory or any directory above
 runs (a Hydra multirun sweep, a results root): runs are found recursively by their ``scores.json``.
+
+``load_run`` is the one place these commands trust a run: it refuses predictions that are not one run of the
+configured benchmark (``score.consistency.check_predictions``: one model and one protocol fingerprint, the right
+benchmark) and re-scores the predictions; when ``scores.json`` disagrees (hand-edited, stale), the recomputed
+numbers replace it (its stored intervals are dropped and recomputed) and a warning names the file.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +55,7 @@ class Run:
     meta: dict
     _predictions: list[Prediction] | None = field(default=None, repr=False)
     _units: pd.DataFrame | None = field(default=None, repr=False)
+    warnings: list[str] = field(default_factory=list)  # what load_run found wrong and corrected (for reports)
 
     @property
     def benchmark(self) -> BenchmarkConfig:
@@ -127,7 +134,38 @@ def load_run(path: str | Path, predictions: list[Prediction] | None = None) -> R
         raise ValueError(f"{path / CONFIG_FILE}: no 'benchmark' section")
     meta_path = path / "run.json"
     meta = _read_json(meta_path) if meta_path.exists() else {}
-    return Run(path, config, _read_json(scores_path), meta, _predictions=predictions)
+    run = Run(path, config, _read_json(scores_path), meta, _predictions=predictions)
+    _verify(run)
+    return run
+
+
+def _warn(run: Run, message: str) -> None:
+    run.warnings.append(message)
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _verify(run: Run) -> None:
+    """Refuse inconsistent predictions; replace scores that disagree with them (see the module docstring)."""
+    from awaker_eval.score.consistency import check_predictions, disagreeing_keys, recompute_scores
+
+    preds_path, scores_path = run.path / MERGED_FILE, run.path / SCORES_FILE
+    if run._predictions is None and not preds_path.exists():
+        _warn(run, f"{scores_path}: no {MERGED_FILE} beside it, so its numbers cannot be checked")
+        return
+    predictions = run.predictions()
+    check_predictions(predictions, run.kind, str(preds_path))
+    try:
+        recomputed = recompute_scores(run.kind, predictions)
+    except ValueError as exc:
+        raise ValueError(f"{preds_path}: {exc}") from None
+    stale = disagreeing_keys(run.scores, recomputed)
+    if stale:
+        shown = ", ".join(f"{k} {run.scores.get(k)!r} vs {recomputed[k]!r}" if not isinstance(recomputed[k], dict)
+                          else k for k in stale[:4])
+        _warn(run, f"{scores_path} disagrees with {MERGED_FILE} ({shown}{', ...' if len(stale) > 4 else ''}): "
+                   "using the scores recomputed from the predictions")
+        kept = {k: v for k, v in run.scores.items() if k not in recomputed and k != "ci"}
+        run.scores = {**kept, **recomputed}
 
 
 def _natural_key(path: Path) -> list:

@@ -16,6 +16,7 @@ from tabulate import tabulate
 
 from awaker_eval.score import score_predictions
 from awaker_eval.score.common import is_correct
+from awaker_eval.score.consistency import check_predictions
 from awaker_eval.score.readers import BENCHMARKS, read_predictions, reextract
 from awaker_eval.types import Prediction
 
@@ -59,7 +60,8 @@ def render(kind: str, benchmark: str, metrics: dict[str, Any]) -> str:
     elif metrics.get("answers_hidden"):
         return (f"{benchmark}: answers hidden (MMBench TEST): {metrics['n_questions']} questions, "
                 f"{metrics['n_rows']} rows; failed rows: {metrics['n_failed']}  unparsed passes: "
-                f"{metrics['n_unparsed_passes']}. Submit with `awaker-eval export-submission`.")
+                f"{metrics['n_unparsed_passes']}  judge call failed: {metrics['n_judge_failed']}. Submit with "
+                "`awaker-eval export-submission`.")
     else:
         head = [["Overall (CircularEval)", _pct(metrics["overall"]), metrics["n_questions"]]]
         head += [[f"  {k}", _pct(v), ""] for k, v in sorted(metrics["l2_category"].items())]
@@ -67,6 +69,7 @@ def render(kind: str, benchmark: str, metrics: dict[str, Any]) -> str:
                  ["vanilla (pass 0)", _pct(metrics["vanilla_pass0"]), ""]]
         notes = (f"failed rows: {metrics['n_failed']}  unparsed passes: {metrics['n_unparsed_passes']}  "
                  f"Z: {metrics['n_z']}  judge: {metrics['n_judge']}  "
+                 f"judge call failed: {metrics['n_judge_failed']}  "
                  f"questions missing circular passes: {metrics['n_incomplete_questions']}")
         parts = [tabulate(head, headers=[benchmark, "acc %", "n"], disable_numparse=True)]
     cats = [[k, _pct(v)] for k, v in sorted(metrics["category"].items())]
@@ -79,6 +82,7 @@ def main(argv: list[str]) -> int:
     kind, _language = BENCHMARKS[args.benchmark]
     try:
         predictions = read_predictions(args.predictions, kind)
+        check_predictions(predictions, kind, args.predictions)
         external = any(p.protocol_fp.startswith("external:") for p in predictions)  # e.g. official .jsonl
         if args.extractor is not None or external or not args.predictions.endswith(".jsonl"):
             reextract(predictions, kind, args.extractor)

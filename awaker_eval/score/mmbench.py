@@ -13,6 +13,7 @@ import pandas as pd
 
 from awaker_eval.data.mmbench import CIRCULAR_BASE
 from awaker_eval.data.taxonomy import l2_abbreviation
+from awaker_eval.extract.dispatch import JUDGE_FAILED
 from awaker_eval.score.common import (
     UNIT_COLUMNS,
     is_correct,
@@ -102,6 +103,7 @@ def metrics(frame: pd.DataFrame) -> dict[str, Any]:
         "n_unparsed_passes": int(((frame["extracted"] == "") & ~frame["failed"]).sum()),
         "n_z": int((frame["extracted"] == "Z").sum()),
         "n_judge": int((frame["method"] == "judge").sum()),
+        "n_judge_failed": int((frame["method"] == JUDGE_FAILED).sum()),
         "n_failed": int(frame["failed"].sum()),
         "n_incomplete_questions": len(incomplete_groups(frame)),
     }
@@ -122,6 +124,7 @@ def hidden_metrics(predictions: list[Prediction]) -> dict[str, Any]:
         "n_unparsed_passes": int(((frame["extracted"] == "") & ~frame["failed"]).sum()),
         "n_z": int((frame["extracted"] == "Z").sum()),
         "n_judge": int((frame["method"] == "judge").sum()),
+        "n_judge_failed": int((frame["method"] == JUDGE_FAILED).sum()),
         "n_failed": int(frame["failed"].sum()),
         "n_incomplete_questions": len(incomplete_groups(frame)),
     }

@@ -22,7 +22,7 @@ from awaker_eval.data.options import (
     parse_options_cell,
 )
 from awaker_eval.engine.store import prediction_from_dict
-from awaker_eval.extract import extract_answer
+from awaker_eval.extract.dispatch import JUDGE_FAILED, extract_letter
 from awaker_eval.score.common import is_correct
 from awaker_eval.types import Choice, Prediction, choice_rows
 
@@ -209,7 +209,14 @@ def _table_index(value: object, path: Path, row: int) -> int:
 
 
 def reextract(predictions: list[Prediction], kind: str, extractor: str | None, judge=None) -> None:
-    """Set ``extracted`` / ``extract_method`` / ``correct`` of every prediction from its raw output."""
+    """Set ``extracted`` / ``extract_method`` / ``correct`` of every prediction from its raw output.
+
+    A stored failed judge call was an extraction error, not the model's: it is replaced by the new extraction
+    (which fails again, with its own error, when ``judge`` fails again)."""
     for p in predictions:
-        p.extracted, p.extract_method = extract_answer(kind, p.raw_output, p, extractor, judge)
+        if p.extract_method == JUDGE_FAILED:
+            p.error = None
+        result = extract_letter(kind, p.raw_output, p, extractor, judge)
+        p.extracted, p.extract_method = result.letter, result.method
+        p.error = p.error or result.error
         p.correct = is_correct(p) if p.answer else None

@@ -24,6 +24,7 @@ from awaker_eval.engine.store import MERGED_FILE
 from awaker_eval.rundir import CONFIG_FILE, read_config
 from awaker_eval.score.common import is_failed
 from awaker_eval.score.mmbench import incomplete_groups, row_frame, row_index
+from awaker_eval.score.consistency import check_predictions
 from awaker_eval.score.readers import read_jsonl
 from awaker_eval.types import Prediction
 
@@ -94,6 +95,7 @@ def main(argv: list[str]) -> int:
         predictions = read_jsonl(run_dir / MERGED_FILE)
         if not predictions:
             raise ValueError(f"{run_dir / MERGED_FILE}: no predictions")
+        check_predictions(predictions, "mmbench", str(run_dir / MERGED_FILE))  # one model, one protocol, MMBench
         frame = submission_frame(predictions, allow_failed=args.allow_failed)
         bad = incomplete_groups(row_frame(predictions, require_answers=False))
     except (ValueError, FileNotFoundError) as exc:
