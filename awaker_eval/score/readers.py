@@ -151,11 +151,13 @@ def _mmbench_table_row(rec: dict, pid: str, source: str, row: object) -> Predict
                      choices=choice_rows(choices_from_columns(rec, source, row)), extra=extra)
 
 
-def read_vlmevalkit_table(path: Path, kind: str) -> list[Prediction]:
-    """A VLMEvalKit prediction table; a missing prediction cell reads as ``"nan"``, as upstream."""
+def read_vlmevalkit_table(path: Path, kind: str,
+                          build: Callable[[dict, str, str, object], Prediction] | None = None) -> list[Prediction]:
+    """A VLMEvalKit prediction table; a missing prediction cell reads as ``"nan"``, as upstream.
+
+    ``build(record, id, file, row label)`` makes one Prediction (default: the MME-RealWorld / MMBench row)."""
     frame = _load_table(path)
-    build: Callable[[dict, str, str, object], Prediction] = (
-        _mme_table_row if kind == "mme_realworld" else _mmbench_table_row)
+    build = build or (_mme_table_row if kind == "mme_realworld" else _mmbench_table_row)
     out = []
     for row, rec in enumerate(frame.to_dict("records")):
         index = _table_index(rec["index"], path, row)

@@ -1,0 +1,88 @@
+"""MME-RealWorld(-CN) as a ``Benchmark``: pooled Perception / Reasoning / Overall (spec §1, §2).
+
+Delegates to the stage modules that implement it today (``data/mme_realworld.py``, ``prompts/mme_realworld.py``,
+``extract/mme_realworld.py``, ``score/mme_realworld.py``, ``report/published.py``); the lead moves them into
+this folder after the parallel branches are merged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from awaker_eval.extract.dispatch import extract_mme
+from awaker_eval.extract.mme_realworld import VARIANTS
+from awaker_eval.prompts import builder
+from awaker_eval.tasks.base import OVERALL, Benchmark, Level
+
+KIND = "mme_realworld"
+
+
+class MMERealWorld(Benchmark):
+    kind = KIND
+    title = "MME-RealWorld"
+    layouts = ("synthetic", "official_json", "base64_json", "tsv", "parquet")
+    protocols = builder.BUILDERS[KIND]
+    protocol_aliases = builder.ALIASES[KIND]
+    extractors = {name: name for name in VARIANTS}
+    default_extractor = "official"
+    levels = (OVERALL, Level("split", "Task"), Level("subtask", "Task / Subtask"), Level("category", "Fine category"))
+    cluster_meaning = "image"
+    heatmap_by = "subtask"
+    unit_noun = "items"
+    score_names = {"mme_realworld": "en", "mme_realworld_cn": "cn"}
+
+    def load(self, cfg):
+        from awaker_eval.data.registry import LOADERS, limited  # pyarrow / datasets off the prompt and score paths
+
+        return limited(LOADERS[(KIND, cfg.layout)](cfg), cfg.limit)
+
+    def template_text(self, protocol: str) -> tuple[str, ...]:
+        return builder.TEMPLATE_TEXT[(KIND, self.canonical_protocol(protocol))]
+
+    def extract(self, raw_output, item, extractor, judge=None):
+        return extract_mme(raw_output, item, self.resolve_extractor(extractor))
+
+    def units(self, predictions) -> pd.DataFrame:
+        from awaker_eval.score import mme_realworld
+
+        return mme_realworld.units(self._frame(predictions))
+
+    def metrics(self, predictions) -> dict[str, Any]:
+        from awaker_eval.score import mme_realworld
+
+        return mme_realworld.metrics(self._frame(predictions))
+
+    @staticmethod
+    def _frame(predictions) -> pd.DataFrame:
+        from awaker_eval.score import mme_realworld
+
+        frame = mme_realworld.item_frame(predictions)
+        if frame.empty:
+            raise ValueError(f"no {KIND} predictions to score")
+        return frame
+
+    def level_labels(self, units: pd.DataFrame, level: str) -> pd.Series:
+        if level == "subtask":
+            return units["split"].astype(str) + "/" + units["subtask"].astype(str)
+        return units[level]
+
+    def published_table(self, language: str):
+        from awaker_eval.report.published import table_for
+
+        return table_for(KIND, language)
+
+    def leaderboard_values(self, scores: dict[str, Any]) -> dict[str, float]:
+        return {k: scores[k] for k in ("overall", "perception", "reasoning") if isinstance(scores.get(k), (int, float))}
+
+    def read_predictions(self, path: str | Path):
+        from awaker_eval.score.readers import read_predictions
+
+        return read_predictions(path, KIND)
+
+    def render(self, name: str, metrics: dict[str, Any]) -> str:
+        from awaker_eval.score.cli import render
+
+        return render(KIND, name, metrics)

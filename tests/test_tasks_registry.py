@@ -1,0 +1,101 @@
+"""The benchmark registry: built-in kinds, unknown names, and a third-party benchmark added through the
+``awaker_eval.benchmarks`` entry point (a toy benchmark defined here, with no published rows)."""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import EntryPoint
+
+import pytest
+from PIL import Image
+
+from awaker_eval.config.schema import BenchmarkConfig, RunConfig
+from awaker_eval.extract import extract_can_infer
+from awaker_eval.preflight import ConfigError, preflight
+from awaker_eval.tasks import Benchmark, BenchmarkError, Level, get_benchmark, registered
+from awaker_eval.tasks import registry
+from awaker_eval.tasks.base import OVERALL
+from awaker_eval.types import Choice, ImageRef, Sample
+
+
+class ToyBenchmark(Benchmark):
+    """A whole benchmark in one class: a JSON list of {id, question, options, answer, colour, image}."""
+
+    kind = "toy"
+    title = "Toy colours"
+    layouts = ("json",)
+    protocols = {"plain": lambda s: s.question + "\n" + "\n".join(f"{c.letter}) {c.text}" for c in s.choices)
+                 + "\nAnswer with the letter."}
+    extractors = {"can_infer_2024": "can_infer_2024"}
+    default_extractor = "can_infer_2024"
+    levels = (OVERALL, Level("category", "Colour"))
+
+    def load(self, cfg):
+        items = json.loads(open(cfg.source, encoding="utf-8").read())
+        samples = [Sample(id=it["id"], benchmark=cfg.name, language="en", question=it["question"],
+                          choices=tuple(Choice(k, v, v) for k, v in it["options"].items()), answer=it["answer"],
+                          images=(ImageRef(key=it["image"], path=it["image"]),), category=it["colour"],
+                          group=it["id"], cluster=it["image"], extra={"kind": self.kind, "index": i})
+                   for i, it in enumerate(items)]
+        return samples if cfg.limit is None else samples[:cfg.limit]
+
+    def extract(self, raw_output, item, extractor, judge=None):
+        return extract_can_infer(raw_output, item, self.resolve_extractor(extractor), judge)
+
+
+@pytest.fixture
+def toy_plugin(monkeypatch):
+    """``toy`` installed as a plugin: importlib.metadata's entry points answer with it."""
+    point = EntryPoint(name="toy", value="test_tasks_registry:ToyBenchmark", group=registry.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(registry, "entry_points", lambda group: [point] if group == registry.ENTRY_POINT_GROUP else [])
+    registry.clear_cache()
+    yield
+    registry.clear_cache()
+
+
+def toy_data(folder, n=6):
+    colours = ["red", "green", "blue"]
+    items = []
+    for i in range(n):
+        colour = colours[i % 3]
+        image = folder / f"{i}.png"
+        Image.new("RGB", (32, 32), {"red": (220, 0, 0), "green": (0, 200, 0), "blue": (0, 0, 220)}[colour]).save(image)
+        items.append({"id": f"t{i}", "question": "What colour is the square?", "colour": colour,
+                      "options": {"A": "red", "B": "green", "C": "blue"}, "answer": "ABC"[i % 3], "image": str(image)})
+    path = folder / "toy.json"
+    path.write_text(json.dumps(items))
+    return path
+
+
+def test_builtin_kinds_and_unknown_name_lists_them():
+    assert registered() == ["mcq", "mmbench", "mme_realworld"]
+    assert get_benchmark("mmbench").cluster_meaning == "circular question"
+    with pytest.raises(BenchmarkError, match=r"^unknown benchmark kind 'mmmu'; registered: mcq, mmbench, mme_realworld$"):
+        get_benchmark("mmmu")
+    cfg = RunConfig(benchmark=BenchmarkConfig(kind="mmmu"))
+    with pytest.raises(ConfigError, match=r"unknown benchmark kind 'mmmu'; registered: mcq, mmbench, mme_realworld"):
+        preflight(cfg)
+    with pytest.raises(ConfigError, match=r"benchmark.layout='zip' is not a layout of mcq: use one of tsv"):
+        preflight(RunConfig(benchmark=BenchmarkConfig(kind="mcq", layout="zip", protocol="vlmevalkit_default")))
+    with pytest.raises(ConfigError, match=r"unknown prompt protocol 'lmms_eval' for mcq; valid: official, "
+                                          r"vlmevalkit_default, vlmevalkit_qwen2vl"):
+        preflight(RunConfig(benchmark=BenchmarkConfig(kind="mcq", layout="tsv", protocol="lmms_eval")))
+
+
+def test_entry_point_plugin_is_registered(toy_plugin, tmp_path):
+    assert registered() == ["mcq", "mmbench", "mme_realworld", "toy"]
+    bench = get_benchmark("toy")
+    assert isinstance(bench, ToyBenchmark) and bench.published_table("en") is None
+    samples = bench.load(BenchmarkConfig(name="toy", kind="toy", layout="json", source=str(toy_data(tmp_path))))
+    assert bench.build_prompt(samples[0], "plain") == (
+        "What colour is the square?\nA) red\nB) green\nC) blue\nAnswer with the letter.")
+    assert registry.score_targets()["toy"] == ("toy", "en")
+
+
+def test_plugin_with_the_wrong_kind_is_refused(monkeypatch):
+    point = EntryPoint(name="other", value="test_tasks_registry:ToyBenchmark", group=registry.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(registry, "entry_points", lambda group: [point])
+    registry.clear_cache()
+    with pytest.raises(BenchmarkError, match="benchmark registered as 'other' declares kind 'toy'"):
+        get_benchmark("other")
+    registry.clear_cache()
