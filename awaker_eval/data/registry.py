@@ -16,6 +16,8 @@ from awaker_eval.data import mmbench, mme_realworld
 from awaker_eval.data.errors import DataError
 from awaker_eval.data.synthetic import JSON_NAME, ensure_synthetic_benchmark
 from awaker_eval.data.tables import TableSource, open_table
+from awaker_eval.tasks.base import BenchmarkError
+from awaker_eval.tasks.registry import get_benchmark, registered
 from awaker_eval.types import Sample
 
 log = logging.getLogger(__name__)
@@ -138,6 +140,13 @@ def _check_md5(path: str, expected: str) -> None:
         log.info("%s: MD5 %s matches the pinned release", file, expected)
 
 
+def _load_mcq(cfg: BenchmarkConfig) -> list[Sample]:
+    from awaker_eval.tasks.mcq.loader import load_mcq
+
+    return load_mcq(cfg)
+
+
+# The layouts of the built-in benchmarks, read by their Benchmark objects (awaker_eval/tasks/).
 LOADERS: dict[tuple[str, str], Callable[[BenchmarkConfig], list[Sample]]] = {
     ("mme_realworld", "synthetic"): _load_synthetic,
     ("mme_realworld", "official_json"): _load_mme_official,
@@ -147,26 +156,30 @@ LOADERS: dict[tuple[str, str], Callable[[BenchmarkConfig], list[Sample]]] = {
     ("mmbench", "tsv"): _load_mmbench,
     ("mmbench", "hf"): _load_mmbench,
     ("mmbench", "hf_m4"): _load_mmbench,
+    ("mcq", "tsv"): _load_mcq,
 }
 
 
 def load_samples(cfg: BenchmarkConfig) -> list[Sample]:
-    """All samples of the configured benchmark split (first ``cfg.limit`` units when set), images undecoded."""
-    loader = LOADERS.get((cfg.kind, cfg.layout))
-    if loader is None:
-        valid = ", ".join(f"{k}/{layout}" for k, layout in LOADERS)
+    """All samples of the configured benchmark split (first ``cfg.limit`` units when set), images undecoded:
+    the benchmark object of ``cfg.kind`` loads them."""
+    try:
+        bench = get_benchmark(cfg.kind)
+    except BenchmarkError as exc:
+        raise DataError(str(exc)) from exc
+    if bench.layouts and cfg.layout not in bench.layouts:
+        valid = ", ".join(f"{k}/{layout}" for k in registered() for layout in get_benchmark(k).layouts)
         raise DataError(f"unknown benchmark kind/layout {cfg.kind!r}/{cfg.layout!r}; valid: {valid}")
     if cfg.language not in ("en", "cn"):
         raise DataError(f"benchmark.language must be 'en' or 'cn', got {cfg.language!r}")
-    return limited(loader(cfg), cfg.limit)
+    return bench.load(cfg)
 
 
 def limited(samples: list[Sample], limit: int | None) -> list[Sample]:
-    """The first ``limit`` scoring units: items, or for MMBench whole questions (every circular pass of the
-    first ``limit`` groups), so that a smoke run's CircularEval never scores a question on a subset of passes."""
+    """The first ``limit`` scoring units (``Sample.group``): for MMBench whole questions (every circular pass
+    of the first ``limit`` groups), so that a smoke run's CircularEval never scores a question on a subset of
+    passes; one item each where every sample is its own group."""
     if limit is None:
         return samples
-    if not samples or samples[0].extra.get("kind") != mmbench.KIND:
-        return samples[:limit]
     keep = set(list(dict.fromkeys(s.group for s in samples))[:limit])
     return [s for s in samples if s.group in keep]

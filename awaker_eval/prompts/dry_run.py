@@ -49,13 +49,14 @@ def sample_messages(sample: Sample, text: str, cfg: BenchmarkConfig) -> Messages
 
 def prompt_records(cfg: BenchmarkConfig) -> Iterator[dict[str, Any]]:
     """One record per sample, in the benchmark's order."""
+    from awaker_eval.data.registry import load_samples
     from awaker_eval.preflight import check_benchmark
-    from awaker_eval.tasks.registry import get_benchmark
+    from awaker_eval.sample_io import SampleEncoder
 
     check_benchmark(cfg)
-    bench = get_benchmark(cfg.kind)
-    for sample in bench.load(cfg):
-        text = bench.build_prompt(sample, cfg.protocol)
+    encode = SampleEncoder(cfg.protocol, cfg.min_pixels, cfg.max_pixels, kind=cfg.kind)  # the run's encoder
+    for sample in load_samples(cfg):
+        text = encode.prompt_text(sample)
         yield {"id": sample.id, "index": sample.extra.get("index"), "messages": sample_messages(sample, text, cfg)}
 
 

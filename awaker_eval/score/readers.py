@@ -26,13 +26,6 @@ from awaker_eval.extract import extract_answer
 from awaker_eval.score.common import is_correct
 from awaker_eval.types import Choice, Prediction, choice_rows
 
-# --benchmark NAME -> (kind, language)
-BENCHMARKS: dict[str, tuple[str, str]] = {
-    "mme_realworld": ("mme_realworld", "en"),
-    "mme_realworld_cn": ("mme_realworld", "cn"),
-    "mmbench": ("mmbench", "en"),
-    "mmbench_cn": ("mmbench", "cn"),
-}
 TABLE_SUFFIXES = (".tsv", ".csv", ".xlsx")
 
 

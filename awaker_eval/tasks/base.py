@@ -21,7 +21,8 @@ scoring                     ``units(predictions)`` (one row per scoring unit, ``
 aggregate levels            ``levels`` (``Level(key, label)``; ``overall`` first) and ``level_labels`` (the
                             group of each unit at a level): one definition for intervals, plots and compare
 published rows (optional)   ``published_table(language)`` -> ``TableSpec`` or None (then no leaderboard rows)
-leaderboard row (optional)  ``leaderboard_values(parts)``: our row's score columns from one or more runs
+leaderboard row (optional)  ``version_columns`` (one run per release merged into our row),
+                            ``leaderboard_notes`` (where our run differs from the published protocol)
 submission (optional)       ``export_submission`` (None: the benchmark has no server submission)
 chance level (optional)     ``chance_level(predictions)``: expected accuracy of uniform guessing, or None
 foreign files               ``read_predictions(path)``, ``check_predictions(predictions, source)`` (refuses a
@@ -81,6 +82,9 @@ class Benchmark:
     unit_noun: ClassVar[str] = "items"  # what ``n`` counts in tables and notes
     score_names: ClassVar[Mapping[str, str]] = {}  # ``score --benchmark NAME`` -> language; default {kind: en}
     export_submission: ClassVar[Callable[..., Any] | None] = None  # optional server-submission writer
+    # Published tables with one column per release (MMBench v1.1 / v1.0): benchmark.version -> column;
+    # our row then merges one run per version and its Overall is their mean.
+    version_columns: ClassVar[Mapping[str, str]] = {}
 
     # ---- data -------------------------------------------------------------------------------------------
     def load(self, cfg: BenchmarkConfig) -> list[Sample]:
@@ -159,9 +163,9 @@ class Benchmark:
         """The published leaderboard our runs are placed in; None: no such table (the run still finishes)."""
         return None
 
-    def leaderboard_values(self, scores: dict[str, Any]) -> dict[str, float]:
-        """Our row's score columns (fractions) from one run's scores."""
-        return {"overall": scores["overall"]} if isinstance(scores.get("overall"), (int, float)) else {}
+    def leaderboard_notes(self, label: str, cfg: BenchmarkConfig, scores: dict[str, Any]) -> list[str]:
+        """Notes under the table where our run differs from how the published rows were made."""
+        return []
 
     # ---- foreign prediction files -----------------------------------------------------------------------
     def names(self) -> dict[str, str]:

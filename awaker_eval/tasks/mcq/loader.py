@@ -115,7 +115,7 @@ def read_mcq_table(ds, benchmark: str, language: str, where: str | None = None,
 
 def load_mcq(cfg) -> list[Sample]:
     """``benchmark.source`` (local TSV or URL, downloaded once; official files MD5-checked) -> samples."""
-    from awaker_eval.data.registry import _check_md5, _download, _hf_cache
+    from awaker_eval.data.registry import _check_md5, _download, _hf_cache, limited
     from awaker_eval.data.tables import TableSource, open_table
 
     if not cfg.source:
@@ -127,4 +127,4 @@ def load_mcq(cfg) -> list[Sample]:
     suffix = None if Path(path).suffix.lower() in (".tsv", ".csv") else ".tsv"
     ds = open_table(TableSource(path, cfg.revision, cache_dir=_hf_cache(cfg), suffix=suffix))
     samples = read_mcq_table(ds, cfg.name, cfg.language, path, cfg.image_root)
-    return samples if cfg.limit is None else samples[:cfg.limit]
+    return limited(samples, cfg.limit)

@@ -40,6 +40,7 @@ class MMBench(Benchmark):
     unit_noun = "questions"
     score_names = {"mmbench": "en", "mmbench_cn": "cn"}
     export_submission = staticmethod(_export_submission)
+    version_columns = {"v11": "v1_1", "v10": "v1_0"}  # README headers MMBench_v1.1 / MMBench
 
     def load(self, cfg):
         from awaker_eval.data.registry import LOADERS, limited  # pyarrow / datasets off the prompt and score paths
@@ -88,6 +89,13 @@ class MMBench(Benchmark):
         from awaker_eval.report.published import table_for
 
         return table_for(KIND, language)
+
+    def leaderboard_notes(self, label: str, cfg, scores: dict[str, Any]) -> list[str]:
+        if cfg.split == "test":
+            return []
+        return [f"{label}: MMBench {cfg.version} numbers are {cfg.split.upper()}-split CircularEval scored "
+                "locally; published MMBench columns are TEST-server numbers (a different question set): "
+                "not directly comparable."]
 
     def read_predictions(self, path: str | Path):
         from awaker_eval.score.readers import read_predictions

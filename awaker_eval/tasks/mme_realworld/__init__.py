@@ -18,6 +18,7 @@ from awaker_eval.prompts import builder
 from awaker_eval.tasks.base import OVERALL, Benchmark, Level
 
 KIND = "mme_realworld"
+FULL_ITEMS = {"en": 23_609}  # the published EN rows are scored on every item
 
 
 class MMERealWorld(Benchmark):
@@ -74,8 +75,15 @@ class MMERealWorld(Benchmark):
 
         return table_for(KIND, language)
 
-    def leaderboard_values(self, scores: dict[str, Any]) -> dict[str, float]:
-        return {k: scores[k] for k in ("overall", "perception", "reasoning") if isinstance(scores.get(k), (int, float))}
+    def leaderboard_notes(self, label: str, cfg, scores: dict[str, Any]) -> list[str]:
+        notes = []
+        full = FULL_ITEMS.get(cfg.language)
+        n = scores.get("n")
+        if full and n is not None and n != full:
+            notes.append(f"{label}: scored {n:,} of the {full:,} items (a subset): not comparable to the full set.")
+        if cfg.language == "cn":
+            notes.append(f"{label}: the item set behind the published CN rows is unverified (5,917 vs 5,462 items).")
+        return notes
 
     def read_predictions(self, path: str | Path):
         from awaker_eval.score.readers import read_predictions
