@@ -207,3 +207,32 @@ def test_image_path_confined_to_data_folder(tmp_path):
     pd.DataFrame(rows).to_csv(tsv, sep="\t", index=False)
     with pytest.raises(DataError, match=r"paths.tsv, row 1 \(index 1\): image_path '../../etc/passwd' points outside"):
         get_benchmark("mcq").load(cfg)
+
+
+def test_mmstar_run_end_to_end_on_the_tiny_model(tmp_path, mmstar_tsv, tiny_cache_dir, capsys):
+    from test_tasks_registry import _compose
+
+    from awaker_eval.engine.store import read_jsonl_predictions
+    from awaker_eval.pipeline import evaluate
+    from awaker_eval.prompts import prompt_hash
+
+    overrides = ["benchmark=mmstar", f"benchmark.source={mmstar_tsv}", f"benchmark.cache_dir={tmp_path / 'cache'}",
+                 "benchmark.max_new_tokens=4", "benchmark.min_pixels=3136", "benchmark.max_pixels=50176",
+                 f"results_root={tmp_path / 'results'}", f"model.cache_dir={tiny_cache_dir}", "runner.progress=false",
+                 "runner.bootstrap_samples=50"]
+    run = evaluate(_compose(*overrides))
+    assert run.parent.parent.name == "mmstar"
+    preds = list(read_jsonl_predictions(run / "predictions.jsonl"))
+    assert [p.id for p in preds] == ["0", "1", "2", "3", "4"] and preds[3].answer == "D" and not preds[3].correct
+    capsys.readouterr()
+    text = _texts(_prompts(capsys, tmp_path, mmstar_tsv))[2]  # the dry run builds what the run hashed
+    assert preds[2].prompt_hash == prompt_hash(text, get_benchmark("mcq").load(_compose(*overrides).benchmark)[2])
+    scores = json.loads((run / "scores.json").read_text())
+    assert scores["overall"] == sum(bool(p.correct) for p in preds) / 5
+    assert set(scores["l2_category"]) == {"geography", "image scene and topic", "image style", "numeric commonsense"}
+    assert set(scores["ci"]["category"]) == {"coarse perception", "math", "science"}
+    assert "mmstar has no published leaderboard rows" in (run / "leaderboard.md").read_text()
+    assert score_main([str(run / "predictions.jsonl"), "--benchmark", "mmstar", "--json"]) == 0
+    rescored = json.loads(capsys.readouterr().out)
+    assert {k: rescored[k] for k in ("overall", "category", "l2_category")} == \
+        {k: scores[k] for k in ("overall", "category", "l2_category")}

@@ -99,3 +99,58 @@ def test_plugin_with_the_wrong_kind_is_refused(monkeypatch):
     with pytest.raises(BenchmarkError, match="benchmark registered as 'other' declares kind 'toy'"):
         get_benchmark("other")
     registry.clear_cache()
+
+
+def _compose(*overrides):
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from awaker_eval.app import CONF_DIR
+    from awaker_eval.config.schema import register_configs
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return OmegaConf.to_object(compose("config", overrides=list(overrides)))
+
+
+def test_toy_plugin_end_to_end_without_published_rows(toy_plugin, tmp_path, tiny_cache_dir, capsys):
+    """Run (tiny model) -> score -> table -> report -> compare, for a benchmark the harness has never heard of."""
+    from awaker_eval.engine.store import read_jsonl_predictions
+    from awaker_eval.pipeline import evaluate
+    from awaker_eval.report import compare_cli, html_cli, table_cli
+    from awaker_eval.score.cli import main as score_main
+
+    data = toy_data(tmp_path)
+    common = ["benchmark=mcq", "benchmark.kind=toy", "benchmark.name=toy", "benchmark.layout=json",
+              f"benchmark.source={data}", "benchmark.protocol=plain", "benchmark.max_new_tokens=4",
+              "benchmark.min_pixels=3136", "benchmark.max_pixels=50176", f"results_root={tmp_path / 'results'}",
+              f"model.cache_dir={tiny_cache_dir}", "runner.progress=false", "runner.bootstrap_samples=50"]
+    runs = [evaluate(_compose(*common, f"run_id={name}")) for name in ("a", "b")]
+    capsys.readouterr()
+    preds = list(read_jsonl_predictions(runs[0] / "predictions.jsonl"))
+    assert [p.id for p in preds] == [f"t{i}" for i in range(6)]
+    assert all(p.extra["kind"] == "toy" and p.extract_method in ("rule", "none") for p in preds)
+    scores = json.loads((runs[0] / "scores.json").read_text())
+    hits = [p.extracted == p.answer for p in preds]
+    assert scores["overall"] == sum(hits) / 6 and scores["n"] == 6
+    assert set(scores["category"]) == {"red", "green", "blue"} and "l2_category" not in scores
+    assert scores["chance_level"] == pytest.approx(1 / 3) and scores["ci"]["cluster"] == "image"
+    assert "no published leaderboard rows" in (runs[0] / "leaderboard.md").read_text()
+    assert (runs[0] / "report.html").is_file() and (runs[0] / "plots" / "toy_category.png").is_file()
+
+    assert score_main([str(runs[0] / "predictions.jsonl"), "--benchmark", "toy", "--json"]) == 0
+    rescored = json.loads(capsys.readouterr().out)
+    assert rescored["overall"] == scores["overall"] and rescored["category"] == scores["category"]
+
+    assert table_cli.main([str(tmp_path / "results"), "--format", "csv"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == "model,parameters,institution,overall,ours,ci_lo,ci_hi" and len(table) == 3  # ours only
+    assert table_cli.main([str(runs[0]), "--benchmark", "toy"]) == 0
+    assert capsys.readouterr().out.startswith("### toy\n")
+
+    assert html_cli.main([str(runs[1]), "--no-plots"]) == 0
+    assert "<h2>Leaderboard</h2>" in (runs[1] / "report.html").read_text()
+    capsys.readouterr()
+    assert compare_cli.main([str(runs[0]), str(runs[1])]) == 0
+    out = capsys.readouterr().out
+    assert "units matched: 6" in out and "GATE PASSED" in out and "| category | blue" in out
