@@ -168,6 +168,12 @@ def test_score_refuses_other_benchmarks(tmp_path, capsys):
                                                                                           index=False)
     assert score_main([str(table), "--benchmark", "mmstar"]) == 2
     assert "'multi-choice options' column: an MME-RealWorld table" in capsys.readouterr().err
+    circular = tmp_path / "MMBench_DEV_EN_model.tsv"
+    pd.DataFrame([{"index": i, "question": "q", "A": "x", "B": "y", "answer": "A", "prediction": "A"}
+                  for i in (5, 1_000_005)]).to_csv(circular, sep="\t", index=False)
+    assert score_main([str(circular), "--benchmark", "mcq"]) == 2
+    assert "rows [1000005] are circular copies of rows [5] (MMBench): score it with --benchmark mmbench" in \
+        capsys.readouterr().err
 
 
 def test_bad_rows_name_file_and_row(tmp_path, capsys):
@@ -189,6 +195,15 @@ def test_bad_rows_name_file_and_row(tmp_path, capsys):
     pd.DataFrame(rows).to_csv(blank, sep="\t", index=False)
     assert prompts_main([*argv, f"benchmark.source={blank}"]) == 2
     assert f"{blank}, row 2 (index 2): no ground-truth answer" in capsys.readouterr().err
+
+
+def test_unreadable_tsv_is_one_line_error(tmp_path, capsys):
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("")
+    argv = ["benchmark=mcq", f"benchmark.source={empty}", f"benchmark.cache_dir={tmp_path / 'cache'}"]
+    assert prompts_main(argv) == 2
+    assert capsys.readouterr().err == (f"awaker-eval prompts: error: {empty}: cannot read as a VLMEvalKit TSV "
+                                       "(EmptyDataError: No columns to parse from file)\n")
 
 
 def test_image_path_confined_to_data_folder(tmp_path):

@@ -74,7 +74,7 @@ def main(argv: list[str]) -> int:
         for record in prompt_records(cfg.benchmark):
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
     except (HydraException, OmegaConfBaseException, ConfigError, BenchmarkError, DataError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = " ".join(str(exc).split()) or type(exc).__name__
         print(f"awaker-eval prompts: error: {first}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `| head`: the reader has what it wanted

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from awaker_eval.data.mmbench import CIRCULAR_BASE
 from awaker_eval.extract.dispatch import MMBENCH_ALIASES, extract_can_infer
 from awaker_eval.prompts import mmbench as vlmevalkit_prompts
 from awaker_eval.prompts.builder import TEMPLATE_TEXT
@@ -46,6 +47,15 @@ class MCQBenchmark(Benchmark):
 
     def extract(self, raw_output, item, extractor, judge=None):
         return extract_can_infer(raw_output, item, self.resolve_extractor(extractor), judge)
+
+    def check_predictions(self, predictions, source: str) -> None:
+        """Also refuse MMBench's circular copies (rows ``i`` and ``i + k * 1,000,000``): CircularEval, not vanilla."""
+        super().check_predictions(predictions, source)
+        indices = {p.extra.get("index") for p in predictions if p.extra and isinstance(p.extra.get("index"), int)}
+        copies = sorted(i for i in indices if i >= CIRCULAR_BASE and i % CIRCULAR_BASE in indices)
+        if copies:
+            raise BenchmarkError(f"{source}: rows {copies[:3]} are circular copies of rows "
+                                 f"{[i % CIRCULAR_BASE for i in copies[:3]]} (MMBench): score it with --benchmark mmbench")
 
     def read_predictions(self, path: str | Path):
         path = Path(path)

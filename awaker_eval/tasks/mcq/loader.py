@@ -125,6 +125,12 @@ def load_mcq(cfg) -> list[Sample]:
     if Path(path).name in PINNED_MD5:
         _check_md5(path, PINNED_MD5[Path(path).name])
     suffix = None if Path(path).suffix.lower() in (".tsv", ".csv") else ".tsv"
-    ds = open_table(TableSource(path, cfg.revision, cache_dir=_hf_cache(cfg), suffix=suffix))
+    try:
+        ds = open_table(TableSource(path, cfg.revision, cache_dir=_hf_cache(cfg), suffix=suffix))
+    except DataError:
+        raise
+    except Exception as exc:  # pandas / datasets parse errors of many types: one line naming the file
+        raise DataError(f"{path}: cannot read as a VLMEvalKit TSV ({type(exc).__name__}: "
+                        f"{' '.join(str(exc).split())[:300]})") from exc
     samples = read_mcq_table(ds, cfg.name, cfg.language, path, cfg.image_root)
     return limited(samples, cfg.limit)
