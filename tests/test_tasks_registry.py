@@ -154,3 +154,15 @@ def test_toy_plugin_end_to_end_without_published_rows(toy_plugin, tmp_path, tiny
     assert compare_cli.main([str(runs[0]), str(runs[1])]) == 0
     out = capsys.readouterr().out
     assert "units matched: 6" in out and "GATE PASSED" in out and "| category | blue" in out
+
+
+def test_prompt_kind_comes_from_the_run_not_a_guess():
+    from awaker_eval.prompts import PromptError, build_prompt
+    from awaker_eval.sample_io import SampleEncoder
+
+    sample = Sample(id="q", benchmark="x", language="en", question="Which?", task="Perception",
+                    choices=(Choice("A", "yes", "(A) yes"), Choice("B", "no", "(B) no")), answer="A")
+    with pytest.raises(PromptError, match="sample 'q': no benchmark kind"):  # once guessed from `task`
+        build_prompt(sample, "official")
+    assert SampleEncoder("vlmevalkit_default", kind="mcq").prompt_text(sample) == (
+        "Question: Which?\nOptions:\nA. yes\nB. no\nPlease select the correct answer from the options above. \n")
