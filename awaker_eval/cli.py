@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plot": ("awaker_eval.report.plots_cli", "per-subtask / per-category bars and the expert heatmap"),
     "report": ("awaker_eval.report.html_cli", "static HTML report of one run directory"),
     "perf": ("awaker_eval.engine.perf", "throughput benchmark of the inference engine"),
+    "prompts": ("awaker_eval.prompts.dry_run", "print every sample's chat messages as a run builds them (no model)"),
 }
 
 

@@ -88,7 +88,8 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None) -> Path:
     t_model = time.perf_counter()
     protocol_fp = protocol_fingerprint_of(cfg)
     model_fp = fingerprint_hash(model.fingerprint())
-    encode = SampleEncoder(cfg.benchmark.protocol, cfg.benchmark.min_pixels, cfg.benchmark.max_pixels)
+    encode = SampleEncoder(cfg.benchmark.protocol, cfg.benchmark.min_pixels, cfg.benchmark.max_pixels,
+                           kind=cfg.benchmark.kind)
     judge = build_judge(cfg, run_dir)
     finalize = PredictionBuilder(cfg.benchmark.kind, cfg.benchmark.protocol, cfg.benchmark.extractor, judge=judge)
     result = run_inference(samples, encode, model, finalize, run_dir, protocol_fp, model_fp, engine_settings(cfg))

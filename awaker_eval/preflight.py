@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from awaker_eval.config.schema import RunConfig
+from awaker_eval.config.schema import BenchmarkConfig, RunConfig
 from awaker_eval.data.sources import check_benchmark_source
 from awaker_eval.models.factory import check_model_config
 from awaker_eval.models.loading import looks_like_local_path, resolve_checkpoint
+from awaker_eval.tasks.base import BenchmarkError
+from awaker_eval.tasks.registry import get_benchmark
 
-BENCHMARK_KINDS = ("mme_realworld", "mmbench")
 RUNNER_MODES = ("generate", "choice")
 
 
@@ -17,16 +18,23 @@ class ConfigError(ValueError):
     """A configuration that cannot work; the message names the key and the fix."""
 
 
-def preflight(cfg: RunConfig) -> None:
-    b, m = cfg.benchmark, cfg.model
-    if b.kind not in BENCHMARK_KINDS:
-        raise ConfigError(f"benchmark.kind={b.kind!r} is unknown: use one of {', '.join(BENCHMARK_KINDS)}")
-    if cfg.runner.mode not in RUNNER_MODES:
-        raise ConfigError(f"runner.mode={cfg.runner.mode!r} is unknown: use one of {', '.join(RUNNER_MODES)}")
+def check_benchmark(b: BenchmarkConfig) -> None:
+    """The benchmark settings: a registered kind, its layout / protocol / extractor, an existing local source."""
+    try:
+        get_benchmark(b.kind).check_config(b)
+    except BenchmarkError as exc:
+        raise ConfigError(str(exc)) from exc
     if b.source and looks_like_local_path(b.source):
         if not Path(b.source).expanduser().exists():
             raise ConfigError(f"benchmark.source={b.source!r} does not exist: pass an existing file/dir or a hub id")
     check_benchmark_source(b)  # the layout's default source, or a source that matches the layout
+
+
+def preflight(cfg: RunConfig) -> None:
+    m = cfg.model
+    if cfg.runner.mode not in RUNNER_MODES:
+        raise ConfigError(f"runner.mode={cfg.runner.mode!r} is unknown: use one of {', '.join(RUNNER_MODES)}")
+    check_benchmark(cfg.benchmark)
     try:
         check_model_config(m)
     except ValueError as exc:

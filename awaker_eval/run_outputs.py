@@ -82,7 +82,7 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
     if agreement is not None:
         scores["choice_vs_generate"] = agreement
     (run_dir / SCORES_FILE).write_text(json.dumps(scores, indent=2, sort_keys=True))
-    table = render_leaderboard(scores, run_label=cfg.model.name, benchmark=scores["benchmark"])
+    table = render_leaderboard(scores, run_label=cfg.model.name, benchmark=cfg.benchmark)
     (run_dir / "leaderboard.md").write_text(table)
     meta = collect_run_metadata(
         cfg=cfg, result=result, model=model, protocol_fp=protocol_fp, model_fp=model_fp, timings=timings,

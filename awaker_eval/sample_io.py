@@ -19,12 +19,19 @@ class SampleEncoder:
     protocol: str
     min_pixels: int | None = None
     max_pixels: int | None = None
+    kind: str | None = None  # the run's benchmark.kind (None: the kind the loader recorded on the sample)
+
+    def prompt_text(self, sample: Sample) -> str:
+        """The benchmark's prompt for ``sample`` (also what ``awaker-eval prompts`` prints)."""
+        from awaker_eval.prompts import build_prompt
+
+        return build_prompt(sample, self.protocol, self.kind)
 
     def __call__(self, sample: Sample) -> Messages:
         from awaker_eval.data.images import load_images
-        from awaker_eval.prompts import build_prompt, to_messages
+        from awaker_eval.prompts import to_messages
 
-        text = build_prompt(sample, self.protocol)
+        text = self.prompt_text(sample)
         images = load_images(sample)
         image = images[0] if images else None
         return to_messages(sample, text, self.min_pixels, self.max_pixels, image=image)
@@ -49,7 +56,7 @@ class PredictionBuilder:
         letter = extracted.letter
         return Prediction.of_sample(
             sample,
-            prompt_hash=prompt_hash(build_prompt(sample, self.protocol), sample),
+            prompt_hash=prompt_hash(build_prompt(sample, self.protocol, self.kind), sample),
             protocol_fp="",  # set by the engine
             model_fp="",
             raw_output=raw,

@@ -19,6 +19,8 @@ from awaker_eval.data.sources import Source, resolve_source
 from awaker_eval.data.synthetic import JSON_NAME, ensure_synthetic_benchmark
 from awaker_eval.data.tables import TableSource, open_table
 from awaker_eval.data.warnings import DataWarnings, summary_lines
+from awaker_eval.tasks.base import BenchmarkError
+from awaker_eval.tasks.registry import get_benchmark, registered
 from awaker_eval.types import Sample
 
 log = logging.getLogger(__name__)
@@ -176,6 +178,13 @@ def _check_md5(path: str, expected: str) -> None:
         log.info("%s: MD5 %s matches the pinned release", file, expected)
 
 
+def _load_mcq(cfg: BenchmarkConfig, warnings: DataWarnings) -> list[Sample]:
+    from awaker_eval.tasks.mcq.loader import load_mcq
+
+    return load_mcq(cfg, warnings)
+
+
+# The layouts of the built-in benchmarks, read by their Benchmark objects (awaker_eval/tasks/).
 LOADERS: dict[tuple[str, str], Callable[[BenchmarkConfig, DataWarnings], list[Sample]]] = {
     ("mme_realworld", "synthetic"): _load_synthetic,
     ("mme_realworld", "official_json"): _load_mme_official,
@@ -185,20 +194,25 @@ LOADERS: dict[tuple[str, str], Callable[[BenchmarkConfig, DataWarnings], list[Sa
     ("mmbench", "tsv"): _load_mmbench,
     ("mmbench", "hf"): _load_mmbench,
     ("mmbench", "hf_m4"): _load_mmbench,
+    ("mcq", "tsv"): _load_mcq,
 }
 
 
 def load_benchmark(cfg: BenchmarkConfig) -> LoadedBenchmark:
     """All samples of the configured benchmark split (first ``cfg.limit`` units when set), images undecoded,
-    with the oddities upstream accepts counted by kind (a ``DataError`` for the first one under ``strict``)."""
-    loader = LOADERS.get((cfg.kind, cfg.layout))
-    if loader is None:
-        valid = ", ".join(f"{k}/{layout}" for k, layout in LOADERS)
+    loaded by the benchmark object of ``cfg.kind``, with the oddities upstream accepts counted by kind (a
+    ``DataError`` for the first one under ``strict``)."""
+    try:
+        bench = get_benchmark(cfg.kind)
+    except BenchmarkError as exc:
+        raise DataError(str(exc)) from exc
+    if bench.layouts and cfg.layout not in bench.layouts:
+        valid = ", ".join(f"{k}/{layout}" for k in registered() for layout in get_benchmark(k).layouts)
         raise DataError(f"unknown benchmark kind/layout {cfg.kind!r}/{cfg.layout!r}; valid: {valid}")
     if cfg.language not in ("en", "cn"):
         raise DataError(f"benchmark.language must be 'en' or 'cn', got {cfg.language!r}")
     warnings = DataWarnings(strict=cfg.strict)
-    samples = limited(loader(cfg, warnings), cfg.limit)
+    samples = limited(bench.load(cfg, warnings), cfg.limit)
     if cfg.limit is not None:
         warnings = warnings.restricted({s.id for s in samples} | {s.group for s in samples if s.group})
     for line in summary_lines(warnings.as_dict()):
@@ -212,11 +226,10 @@ def load_samples(cfg: BenchmarkConfig) -> list[Sample]:
 
 
 def limited(samples: list[Sample], limit: int | None) -> list[Sample]:
-    """The first ``limit`` scoring units: items, or for MMBench whole questions (every circular pass of the
-    first ``limit`` groups), so that a smoke run's CircularEval never scores a question on a subset of passes."""
+    """The first ``limit`` scoring units (``Sample.group``): for MMBench whole questions (every circular pass
+    of the first ``limit`` groups), so that a smoke run's CircularEval never scores a question on a subset of
+    passes; one item each where every sample is its own group."""
     if limit is None:
         return samples
-    if not samples or samples[0].extra.get("kind") != mmbench.KIND:
-        return samples[:limit]
     keep = set(list(dict.fromkeys(s.group for s in samples))[:limit])
     return [s for s in samples if s.group in keep]

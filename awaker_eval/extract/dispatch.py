@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from awaker_eval.extract import mmbench, mme_realworld
+from awaker_eval.tasks.registry import get_benchmark
 from awaker_eval.types import Choice, Prediction, Sample
 
 Judge = Callable[[str, list[Choice], str], "str | None"]
@@ -31,8 +32,7 @@ class Extraction:
     method: str
     error: str | None = None
 
-KINDS = ("mme_realworld", "mmbench")
-# Extractor names accepted per benchmark kind -> the canonical name used by the extractor module.
+# Extractor names accepted by the can_infer benchmarks (MMBench, generic MCQ) -> the canonical name.
 MMBENCH_ALIASES: dict[str, str] = {
     "can_infer_2024": "can_infer_2024",
     "can_infer_head": "can_infer_head",
@@ -41,25 +41,15 @@ MMBENCH_ALIASES: dict[str, str] = {
     "fixed": "can_infer_head",
     "vlmevalkit_head": "can_infer_head",
 }
-DEFAULT_EXTRACTOR = {"mme_realworld": "official", "mmbench": "can_infer_2024"}
 
 
 def resolve_extractor(kind: str, extractor: str | None) -> str:
     """Canonical extractor name for ``kind``; ``None`` gives the benchmark's official one."""
-    check_kind(kind)
-    if extractor is None:
-        return DEFAULT_EXTRACTOR[kind]
-    if kind == "mme_realworld":
-        mme_realworld.get_variant(extractor)
-        return extractor
-    if extractor not in MMBENCH_ALIASES:
-        raise ValueError(f"unknown MMBench extractor {extractor!r}; choose one of {sorted(MMBENCH_ALIASES)}")
-    return MMBENCH_ALIASES[extractor]
+    return get_benchmark(kind).resolve_extractor(extractor)
 
 
 def check_kind(kind: str) -> None:
-    if kind not in KINDS:
-        raise ValueError(f"unknown benchmark kind {kind!r}; expected one of {KINDS}")
+    get_benchmark(kind)  # an unknown kind lists the registered ones
 
 
 def choices_of(item: Sample | Prediction) -> list[Choice]:
@@ -100,29 +90,40 @@ def extract_letter(
     extractor: str,
     judge: Judge | None = None,
 ) -> Extraction:
-    """The extraction of one sample; a failed sample (``raw_output is None``) gives ``("", "none")``.
+    """The extraction of one sample by the benchmark's own extractor; a failed sample (``raw_output is None``)
+    gives ``("", "none")``."""
+    return get_benchmark(kind).extract(raw_output, sample_or_prediction, extractor, judge)
 
-    MMBench: ``"Z"`` from the rules is a parsed answer (always wrong). ``judge(question, choices,
-    prediction)`` is consulted only when the rules parse nothing; its ``None`` leaves the pass unparsed, its
-    ``JudgeCallError`` makes the pass ``judge_failed`` with the error.
-    """
-    name = resolve_extractor(kind, extractor)
+
+def extract_mme(raw_output: str | None, item: Sample | Prediction, name: str) -> Extraction:
+    """MME-RealWorld's prefix rules (``name`` a canonical variant of ``extract/mme_realworld.py``)."""
+    mme_realworld.get_variant(name)
     if raw_output is None:
         return Extraction("", "none")
-    if kind == "mme_realworld":
-        raws = raw_choices(sample_or_prediction) if name == "official" else None
-        if name == "official" and not raws:
-            raise ValueError(f"sample {sample_or_prediction.id!r}: no answer choices for the official extractor")
-        letter = mme_realworld.extract(raw_output, raws, name)
-        return Extraction(letter, "rule") if letter else Extraction("", "none")
-    choices = choices_of(sample_or_prediction)
+    raws = raw_choices(item) if name == "official" else None
+    if name == "official" and not raws:
+        raise ValueError(f"sample {item.id!r}: no answer choices for the official extractor")
+    letter = mme_realworld.extract(raw_output, raws, name)
+    return Extraction(letter, "rule") if letter else Extraction("", "none")
+
+
+def extract_can_infer(raw_output: str | None, item: Sample | Prediction, name: str,
+                      judge: Judge | None = None) -> Extraction:
+    """VLMEvalKit's ``can_infer`` (``name`` = ``can_infer_2024`` | ``can_infer_head``), then the optional judge.
+
+    ``"Z"`` from the rules is a parsed answer (always wrong). ``judge(question, choices, prediction)`` is
+    consulted only when the rules parse nothing; its ``None`` leaves the pass unparsed, its ``JudgeCallError``
+    makes the pass ``judge_failed`` with the error."""
+    if raw_output is None:
+        return Extraction("", "none")
+    choices = choices_of(item)
     options = {c.letter: c.text for c in choices}
     letter = mmbench.can_infer(raw_output, options, name)
     if letter:
         return Extraction(letter, "rule")
     if judge is not None:
         try:
-            judged = judge(sample_or_prediction.question or "", choices, raw_output)
+            judged = judge(item.question or "", choices, raw_output)
         except JudgeCallError as exc:
             return Extraction("", JUDGE_FAILED, str(exc))
         if judged and (judged in options or judged == "Z"):

@@ -1,5 +1,6 @@
-"""Protocol registry: which prompt construction a benchmark run uses, and the fingerprints that record it.
+"""Prompt protocols: the benchmark object's prompt construction for a run, and the fingerprints that record it.
 
+The MME-RealWorld and MMBench tables below are read by their ``Benchmark`` objects (``awaker_eval/tasks/``).
 A protocol name is per benchmark kind; aliases resolve to one canonical name so equal prompts always
 get equal fingerprints (MME-RealWorld ``vlmevalkit`` = ``official``; MMBench ``official`` = the
 VLMEvalKit Qwen2-VL prompt, the official toolkit's choice for Qwen2-VL-based models).
@@ -14,6 +15,8 @@ from collections.abc import Callable
 from awaker_eval.config.schema import BenchmarkConfig
 from awaker_eval.prompts import mmbench, mme_realworld
 from awaker_eval.prompts import templates as T
+from awaker_eval.tasks.base import BenchmarkError
+from awaker_eval.tasks.registry import get_benchmark
 from awaker_eval.types import Sample
 
 
@@ -47,30 +50,37 @@ PROMPT_FORMAT_VERSION = 1  # bump when construction logic (not template text) ch
 
 def protocols(kind: str) -> list[str]:
     """Valid protocol names (canonical and aliases) for a benchmark kind."""
-    if kind not in BUILDERS:
-        raise PromptError(f"unknown benchmark kind {kind!r}; valid: {sorted(BUILDERS)}")
-    return sorted([*BUILDERS[kind], *ALIASES.get(kind, {})])
+    return _benchmark(kind).protocol_names()
+
+
+def _benchmark(kind: str):
+    try:
+        return get_benchmark(kind)
+    except BenchmarkError as exc:
+        raise PromptError(str(exc)) from exc
 
 
 def canonical_protocol(kind: str, protocol: str) -> str:
     """The canonical protocol name; a clear error listing the valid ones otherwise."""
-    name = ALIASES.get(kind, {}).get(protocol, protocol)
-    if name not in BUILDERS.get(kind, {}):
-        raise PromptError(f"unknown prompt protocol {protocol!r} for {kind}; valid: {', '.join(protocols(kind))}")
-    return name
+    try:
+        return _benchmark(kind).canonical_protocol(protocol)
+    except BenchmarkError as exc:
+        raise PromptError(str(exc)) from exc
 
 
-def sample_kind(sample: Sample) -> str:
-    """The benchmark kind recorded by the loader (fallback: MME-RealWorld items carry a task)."""
-    return sample.extra.get("kind") or ("mme_realworld" if sample.task else "mmbench")
+def build_prompt(sample: Sample, protocol: str, kind: str | None = None) -> str:
+    """The exact prompt text for ``sample`` under ``protocol`` (language taken from the sample).
 
-
-def build_prompt(sample: Sample, protocol: str) -> str:
-    """The exact prompt text for ``sample`` under ``protocol`` (language taken from the sample)."""
+    ``kind`` is the run's ``benchmark.kind``; without it, the kind the loader recorded in ``sample.extra``."""
     if sample.language not in ("en", "cn"):
         raise PromptError(f"sample {sample.id!r}: language must be 'en' or 'cn', got {sample.language!r}")
-    kind = sample_kind(sample)
-    return BUILDERS[kind][canonical_protocol(kind, protocol)](sample)
+    kind = kind or sample.extra.get("kind")
+    if not kind:
+        raise PromptError(f"sample {sample.id!r}: no benchmark kind (pass the run's benchmark.kind)")
+    try:
+        return _benchmark(kind).build_prompt(sample, protocol)
+    except BenchmarkError as exc:
+        raise PromptError(str(exc)) from exc
 
 
 def _digest(payload: object) -> str:
@@ -85,7 +95,7 @@ def protocol_fingerprint(cfg: BenchmarkConfig) -> str:
     return _digest({
         "kind": cfg.kind,
         "protocol": protocol,
-        "templates": TEMPLATE_TEXT[(cfg.kind, protocol)],
+        "templates": _benchmark(cfg.kind).template_text(protocol),
         "format_version": PROMPT_FORMAT_VERSION,
         "language": cfg.language,
         "min_pixels": cfg.min_pixels,

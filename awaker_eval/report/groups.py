@@ -1,8 +1,9 @@
 """Which aggregates a benchmark prints, as boolean masks over the per-unit table.
 
-One definition serves intervals, comparison, plots and the HTML report: MME-RealWorld prints Overall, the
-Perception / Reasoning splits, ``Split/Subtask`` and the fine category; MMBench prints Overall, the l2 ability
-(abbreviated CP, FP-S, ...) and the L3 category. Every aggregate is a pooled mean over the units it selects.
+One definition serves intervals, comparison, plots and the HTML report: the benchmark object's ``levels``
+and ``level_labels`` (e.g. MME-RealWorld: Overall, the Perception / Reasoning splits, ``Split/Subtask``, the
+fine category; MMBench: Overall, the abbreviated l2 ability, the L3 category). Every aggregate is a pooled
+mean over the units it selects.
 """
 
 from __future__ import annotations
@@ -10,27 +11,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from awaker_eval.data.taxonomy import l2_abbreviation
-
-LEVELS: dict[str, tuple[str, ...]] = {
-    "mme_realworld": ("overall", "split", "subtask", "category"),
-    "mmbench": ("overall", "l2_category", "category"),
-}
+from awaker_eval.tasks.registry import get_benchmark
 
 
 def levels_for(kind: str) -> tuple[str, ...]:
-    if kind not in LEVELS:
-        raise ValueError(f"unknown benchmark kind {kind!r}; expected one of {sorted(LEVELS)}")
-    return LEVELS[kind]
+    """The aggregate levels the benchmark prints (``Benchmark.levels``), ``overall`` first."""
+    return tuple(level.key for level in get_benchmark(kind).levels)
 
 
 def _labels(units: pd.DataFrame, kind: str, level: str) -> pd.Series:
     """The group label of every unit at ``level`` (NaN where the unit has no value there)."""
-    if level == "subtask" and kind == "mme_realworld":
-        return units["split"].astype(str) + "/" + units["subtask"].astype(str)
-    if level == "l2_category":
-        return units["l2_category"].map(lambda v: (l2_abbreviation(v) or v) if isinstance(v, str) else v)
-    return units[level]
+    return get_benchmark(kind).level_labels(units, level)
 
 
 def breakdown_masks(units: pd.DataFrame, kind: str) -> list[tuple[str, str, np.ndarray]]:

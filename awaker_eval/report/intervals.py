@@ -16,8 +16,8 @@ import pandas as pd
 
 from awaker_eval.data.taxonomy import l2_abbreviation
 from awaker_eval.report.stats import bootstrap_means, percentile_interval
+from awaker_eval.tasks.registry import get_benchmark
 
-CLUSTER_MEANING = {"mme_realworld": "image", "mmbench": "circular question"}
 MAPPINGS = ("subtask", "category", "l2_category")  # flat {name: fraction} breakdowns
 SPLIT_KEYS = {"perception": "Perception", "reasoning": "Reasoning"}
 TOLERANCE = 1e-9
@@ -87,7 +87,7 @@ def add_intervals(
     ci: dict[str, Any] = {
         "level": 1 - alpha,
         "method": "percentile bootstrap; clusters resampled with replacement",
-        "cluster": CLUSTER_MEANING.get(kind, "cluster"),
+        "cluster": get_benchmark(kind).cluster_meaning,
         "n_boot": int(n_boot),
         "seed": int(seed),
         "n_units": int(len(units)),

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from awaker_eval.config.schema import BenchmarkConfig
-from awaker_eval.report.published import TableSpec, table_for
+from awaker_eval.report.published import TableSpec, ours_only
 from awaker_eval.report.runs import benchmark_config
+from awaker_eval.tasks.registry import get_benchmark
 
-MME_FULL_ITEMS = {("full", "en"): 23_609, ("lite", "en"): 1_919}  # (variant, language): items of the release
-VERSION_COLUMN = {"v11": "v1_1", "v10": "v1_0"}
 CI_HEADER = "95% CI (ours)"
 MARK = {"md": " ★", "html": " ★", "latex": r" $\star$", "csv": ""}
 
@@ -35,9 +34,10 @@ class OurRow:
 
 def _describe(label: str, bench: BenchmarkConfig, scores: dict) -> str:
     """One line per run: what exactly was scored, so every number carries its settings and item count."""
+    task = get_benchmark(bench.kind)
     n = scores.get("n", scores.get("n_questions"))
-    what = f"{bench.name} {bench.version}" if bench.kind == "mmbench" else bench.name
-    count = f"n={n:,} {'questions' if bench.kind == 'mmbench' else 'items'}, " if isinstance(n, int) else ""
+    what = f"{bench.name} {bench.version}" if task.version_columns else bench.name
+    count = f"n={n:,} {task.unit_noun}, " if isinstance(n, int) else ""
     return (f"{label}: {what}, {bench.split} split, {count}protocol={bench.protocol}, extractor={bench.extractor}, "
             f"min_pixels={_pixels(bench.min_pixels)}, max_pixels={_pixels(bench.max_pixels)}")
 
@@ -47,45 +47,49 @@ def _pixels(value: int | None) -> str:
     return "processor default" if value is None else str(value)
 
 
-def _protocol_notes(label: str, bench: BenchmarkConfig, scores: dict) -> list[str]:
-    notes = [_describe(label, bench, scores)]
-    if bench.kind == "mmbench" and bench.split != "test":
-        notes.append(f"{label}: MMBench {bench.version} numbers are {bench.split.upper()}-split CircularEval scored "
-                     "locally; published MMBench columns are TEST-server numbers (a different question set): "
-                     "not directly comparable.")
-    if bench.kind == "mme_realworld":
-        full = MME_FULL_ITEMS.get((bench.variant, bench.language))
-        n = scores.get("n")
-        if full and n is not None and n != full:
-            notes.append(f"{label}: scored {n:,} of the {full:,} items (a subset): not comparable to the full set.")
-        if bench.language == "cn":
-            notes.append(f"{label}: the item set behind the published CN rows is unverified (5,917 vs 5,462 items).")
-    if bench.protocol != "official" or bench.extractor != "official":
+def _protocol_notes(spec: TableSpec, label: str, bench: BenchmarkConfig, scores: dict) -> list[str]:
+    notes = [_describe(label, bench, scores), *get_benchmark(bench.kind).leaderboard_notes(label, bench, scores)]
+    if not spec.published:
+        notes.append(f"{label}: {bench.name} has no published leaderboard rows: the table lists our runs only.")
+    elif bench.protocol != "official" or bench.extractor != "official":
         notes.append(f"{label}: prompt protocol '{bench.protocol}' / extractor '{bench.extractor}' differ from the "
                      "official ones behind the published MME-RealWorld rows.")
     return notes
 
 
+def table_spec(bench: BenchmarkConfig) -> TableSpec:
+    """The published table a run belongs to, or the table of our rows alone when its benchmark has none."""
+    return get_benchmark(bench.kind).published_table(bench.language) or ours_only(bench.name, bench.kind,
+                                                                                 bench.language)
+
+
 def our_row(spec: TableSpec, label: str, parts: list[tuple[BenchmarkConfig, dict]]) -> OurRow:
-    """Our row from one run (MME-RealWorld) or up to one run per MMBench version (v1.0, v1.1)."""
+    """Our row from one run, or (benchmarks with version columns, MMBench) up to one run per version."""
+    if get_benchmark(spec.kind).version_columns:
+        return _versions_row(spec, label, parts)
     row = OurRow(label, {})
-    if spec.kind == "mme_realworld":
-        bench, scores = parts[0]
-        row.values = {c.key: scores[c.key] for c in spec.columns if isinstance(scores.get(c.key), (int, float))}
-        ci = (scores.get("ci") or {}).get("overall")
-        row.ci = tuple(ci) if ci else None
-        row.notes = _protocol_notes(label, bench, scores)
-        return row
+    bench, scores = parts[0]
+    row.values = {c.key: scores[c.key] for c in spec.columns if isinstance(scores.get(c.key), (int, float))}
+    ci = (scores.get("ci") or {}).get("overall")
+    row.ci = tuple(ci) if ci else None
+    row.notes = _protocol_notes(spec, label, bench, scores)
+    return row
+
+
+def _versions_row(spec: TableSpec, label: str, parts: list[tuple[BenchmarkConfig, dict]]) -> OurRow:
+    """Version columns filled from one run each; Overall = their mean, the interval combined as independent."""
+    row = OurRow(label, {})
+    columns = get_benchmark(spec.kind).version_columns
     halves: list[float] = []
     for bench, scores in parts:
-        column = VERSION_COLUMN.get(bench.version)
+        column = columns.get(bench.version)
         if column is None or not isinstance(scores.get("overall"), (int, float)):
             raise ValueError(f"{label}: MMBench run without a v10/v11 version or an overall score")
         row.values[column] = scores["overall"]
         ci = (scores.get("ci") or {}).get("overall")
         halves.append((ci[1] - ci[0]) / 2 if ci else math.nan)
-        row.notes += _protocol_notes(label, bench, scores)
-    present = [row.values[c] for c in ("v1_1", "v1_0") if c in row.values]
+        row.notes += _protocol_notes(spec, label, bench, scores)
+    present = [row.values[c] for c in columns.values() if c in row.values]
     row.values["overall"] = sum(present) / len(present)
     if all(math.isfinite(h) for h in halves):
         half = math.sqrt(sum(h * h for h in halves)) / len(halves)
@@ -181,5 +185,5 @@ def render_leaderboard(run_scores: dict, run_label: str, benchmark: BenchmarkCon
     ``benchmark`` needs name, kind, language, version, split, protocol, extractor, min/max_pixels.
     """
     bench = benchmark_config(benchmark)
-    spec = table_for(bench.kind, bench.language)
+    spec = table_spec(bench)
     return render_table(spec, [our_row(spec, run_label, [(bench, run_scores)])], fmt)

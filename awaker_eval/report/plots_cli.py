@@ -15,8 +15,8 @@ from pathlib import Path
 from awaker_eval.report.groups import levels_for
 from awaker_eval.report.plots import plot_routing_heatmap, plot_score_bars, routing_counts, score_bars_data
 from awaker_eval.report.runs import Run, find_runs, unique_labels
+from awaker_eval.tasks.registry import get_benchmark
 
-HEATMAP_BY = {"mme_realworld": "subtask", "mmbench": "l2_category"}
 
 
 def _slug(text: str) -> str:
@@ -38,9 +38,13 @@ def write_plots(runs: list[Run], out: Path, levels: list[str] | None = None, n_b
             if level not in levels_for(kind):
                 continue
             data = score_bars_data(items, level, n_boot=n_boot, seed=seed)
-            written.append(plot_score_bars(data, out / f"{kind}_{level}.png", title=f"{kind}: {level}"))
+            title = f"{kind}: {get_benchmark(kind).level_label(level)}"
+            written.append(plot_score_bars(data, out / f"{kind}_{level}.png", title=title))
     for run in runs:
-        counts = routing_counts(run.predictions(), by=heatmap_by or HEATMAP_BY[run.kind], phase=phase)
+        by = heatmap_by or get_benchmark(run.kind).heatmap_by
+        if by is None:  # the benchmark names no heatmap rows: no figure
+            continue
+        counts = routing_counts(run.predictions(), by=by, phase=phase)
         if not counts.empty:
             png = out / f"experts_{_slug(labels[id(run)])}_{phase}.png"
             written.append(plot_routing_heatmap(counts, png, title=labels[id(run)]))

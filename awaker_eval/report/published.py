@@ -28,8 +28,15 @@ class TableSpec:
     language: str
     columns: tuple[Column, ...]
 
+    @property
+    def published(self) -> bool:
+        """False for the table of a benchmark without published rows (our runs alone)."""
+        return bool(self.csv)
+
     def load(self) -> pd.DataFrame:
         """Published rows in README order; empty score cells (README ``-``) are NaN."""
+        if not self.published:
+            return pd.DataFrame(columns=["model", "parameters", "institution", *[c.key for c in self.columns]])
         path = BENCHMARKS_DIR / self.csv
         try:
             table = pd.read_csv(path, dtype={"model": str, "parameters": str, "institution": str})
@@ -67,3 +74,8 @@ def resolve_table(name: str) -> TableSpec:
         if norm in (spec.key, spec.title.lower().replace("-", "_")):
             return spec
     raise ValueError(f"unknown benchmark table {name!r}; choose one of {', '.join(TABLES)}")
+
+
+def ours_only(name: str, kind: str, language: str) -> TableSpec:
+    """The table of a benchmark that has no published rows: our runs alone, by Overall."""
+    return TableSpec(name, name, "", kind, language, (Column("overall", "Overall", 1),))

@@ -146,14 +146,15 @@ def _warn(run: Run, message: str) -> None:
 
 def _verify(run: Run) -> None:
     """Refuse inconsistent predictions; replace scores that disagree with them (see the module docstring)."""
-    from awaker_eval.score.consistency import check_predictions, disagreeing_keys, recompute_scores
+    from awaker_eval.score.consistency import disagreeing_keys, recompute_scores
+    from awaker_eval.tasks.registry import get_benchmark
 
     preds_path, scores_path = run.path / MERGED_FILE, run.path / SCORES_FILE
     if run._predictions is None and not preds_path.exists():
         _warn(run, f"{scores_path}: no {MERGED_FILE} beside it, so its numbers cannot be checked")
         return
     predictions = run.predictions()
-    check_predictions(predictions, run.kind, str(preds_path))
+    get_benchmark(run.kind).check_predictions(predictions, str(preds_path))
     try:
         recomputed = recompute_scores(run.kind, predictions)
     except ValueError as exc:

@@ -11,9 +11,10 @@ import argparse
 import sys
 from collections import defaultdict
 
-from awaker_eval.report.leaderboard import OurRow, our_row, render_table
-from awaker_eval.report.published import TABLES, TableSpec, resolve_table, table_for
+from awaker_eval.report.leaderboard import OurRow, our_row, render_table, table_spec
+from awaker_eval.report.published import TABLES, TableSpec, resolve_table
 from awaker_eval.report.runs import Run, find_runs, unique_labels
+from awaker_eval.tasks.registry import get_benchmark
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,7 +29,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _labelled(runs: list[Run]) -> list[tuple[str, Run]]:
     """Unique row labels: runs sharing a label (and, for MMBench, a version) get their directory name added."""
-    labels = unique_labels(runs, shared=lambda run: run.benchmark.version if run.kind == "mmbench" else "")
+    labels = unique_labels(runs, shared=lambda run: run.benchmark.version if get_benchmark(run.kind).version_columns
+                           else "")
     return list(zip(labels, runs))
 
 
@@ -43,11 +45,14 @@ def rows_for(spec: TableSpec, runs: list[Run], n_boot: int = 1000, seed: int = 0
     ]
 
 
-def _by_table(runs: list[Run]) -> dict[str, list[Run]]:
-    """Scored runs per README table; a table is listed (possibly empty) for every run given."""
+def _by_table(runs: list[Run], specs: dict[str, TableSpec]) -> dict[str, list[Run]]:
+    """Scored runs per README table (``specs`` collects the tables seen); a table is listed (possibly empty)
+    for every run given. A benchmark without published rows gets a table of our runs alone."""
     by_table: dict[str, list[Run]] = {}
     for run in runs:
-        group = by_table.setdefault(table_for(run.kind, run.benchmark.language).key, [])
+        spec = table_spec(run.benchmark)
+        specs.setdefault(spec.key, spec)
+        group = by_table.setdefault(spec.key, [])
         if run.scored:
             group.append(run)
         else:
@@ -58,11 +63,15 @@ def _by_table(runs: list[Run]) -> dict[str, list[Run]]:
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
-        by_table = _by_table(find_runs(args.runs))
-        keys = [resolve_table(args.benchmark).key] if args.benchmark else list(by_table) or list(TABLES)
+        specs: dict[str, TableSpec] = dict(TABLES)
+        by_table = _by_table(find_runs(args.runs), specs)
+        if args.benchmark:
+            keys = [args.benchmark if args.benchmark in by_table else resolve_table(args.benchmark).key]
+        else:
+            keys = list(by_table) or list(TABLES)
         if args.format == "csv" and len(keys) > 1:
             raise ValueError("--format csv prints one table: choose it with --benchmark")
-        texts = [render_table(TABLES[k], rows_for(TABLES[k], by_table.get(k, []), args.n_boot, args.seed),
+        texts = [render_table(specs[k], rows_for(specs[k], by_table.get(k, []), args.n_boot, args.seed),
                               args.format) for k in keys]
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -14,17 +14,16 @@ from typing import Any
 
 from tabulate import tabulate
 
-from awaker_eval.score import score_predictions
 from awaker_eval.score.common import is_correct
-from awaker_eval.score.consistency import check_predictions
-from awaker_eval.score.readers import BENCHMARKS, read_predictions, reextract
+from awaker_eval.score.readers import reextract
+from awaker_eval.tasks.registry import get_benchmark, score_targets
 from awaker_eval.types import Prediction
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="awaker-eval score", description=__doc__.split("\n\n")[1])
     parser.add_argument("predictions", help="predictions.jsonl | MME-RealWorld submission .json | .tsv/.csv/.xlsx")
-    parser.add_argument("--benchmark", required=True, choices=sorted(BENCHMARKS))
+    parser.add_argument("--benchmark", required=True, choices=sorted(score_targets()))
     parser.add_argument("--extractor", default=None,
                         help="MME-RealWorld: official | vlmevalkit_2024 | fixed | vlmevalkit_head; "
                              "MMBench: can_infer_2024 | can_infer_head (default: the official one; "
@@ -79,18 +78,19 @@ def render(kind: str, benchmark: str, metrics: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    kind, _language = BENCHMARKS[args.benchmark]
+    kind, _language = score_targets()[args.benchmark]
+    bench = get_benchmark(kind)
     try:
-        predictions = read_predictions(args.predictions, kind)
-        check_predictions(predictions, kind, args.predictions)
+        predictions = bench.read_predictions(args.predictions)
+        bench.check_predictions(predictions, args.predictions)
         external = any(p.protocol_fp.startswith("external:") for p in predictions)  # e.g. official .jsonl
         if args.extractor is not None or external or not args.predictions.endswith(".jsonl"):
             reextract(predictions, kind, args.extractor)
-        metrics = score_predictions(kind, predictions)
+        metrics = bench.metrics(predictions)
     except (ValueError, FileNotFoundError) as exc:
         print(f"awaker-eval score: error: {exc}", file=sys.stderr)
         return 2
     if args.items_out:
         write_items(args.items_out, predictions)
-    print(json.dumps(metrics, ensure_ascii=False) if args.json else render(kind, args.benchmark, metrics))
+    print(json.dumps(metrics, ensure_ascii=False) if args.json else bench.render(args.benchmark, metrics))
     return 0

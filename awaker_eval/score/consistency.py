@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from awaker_eval.data.taxonomy import MME_TASKS
+from awaker_eval.tasks.registry import get_benchmark, registered
 from awaker_eval.types import Prediction
 
 FINGERPRINTS = (("model_fp", "model fingerprints"), ("protocol_fp", "protocol fingerprints"))
-_NAME_MARKS = {"mmbench": ("mmbench",), "mme_realworld": ("mme_realworld", "mme-realworld")}
 
 
 class InconsistentInput(ValueError):
@@ -23,27 +22,11 @@ class InconsistentInput(ValueError):
 
 
 def kind_of_name(name: str | None) -> str | None:
-    """The benchmark kind a benchmark name says (``mmbench_dev_en`` -> ``mmbench``), None when it says none."""
+    """The benchmark kind a benchmark name says (``mmbench_dev_en`` -> ``mmbench``), None when it says none or
+    several; each registered benchmark names its own marks (``Benchmark.name_marks``)."""
     low = (name or "").lower()
-    found = [kind for kind, marks in _NAME_MARKS.items() if any(m in low for m in marks)]
+    found = [kind for kind in registered() if any(m in low for m in get_benchmark(kind).name_marks())]
     return found[0] if len(found) == 1 else None
-
-
-def _shape_problem(predictions: Sequence[Prediction], kind: str) -> str | None:
-    """Positive evidence of the other benchmark in the records themselves."""
-    if kind == "mmbench":
-        mme = [p for p in predictions if p.task in MME_TASKS]
-        if mme:
-            return (f"{len(mme)} of {len(predictions)} predictions carry an MME-RealWorld task (e.g. {mme[0].id!r}: "
-                    f"task {mme[0].task!r}); MMBench rows have circular groups and categories, not tasks")
-        if not any(p.category or p.l2_category for p in predictions):
-            return "no prediction has an MMBench category or L2 category"
-    else:
-        mmb = [p for p in predictions if p.task is None and p.l2_category]
-        if mmb:
-            return (f"{len(mmb)} of {len(predictions)} predictions carry an MMBench L2 category and no task "
-                    f"(e.g. {mmb[0].id!r}: {mmb[0].l2_category!r})")
-    return None
 
 
 def check_predictions(predictions: Sequence[Prediction], kind: str, source: str) -> None:
@@ -58,18 +41,27 @@ def check_predictions(predictions: Sequence[Prediction], kind: str, source: str)
         said = kind_of_name(name)
         if said is not None and said != kind:
             raise InconsistentInput(f"{source}: predictions of benchmark {name!r} ({said}) cannot be scored as {kind}")
-    problem = _shape_problem(predictions, kind) if predictions else None
+    problem = get_benchmark(kind).shape_problem(predictions) if predictions else None
     if problem:
         raise InconsistentInput(f"{source}: not {kind} predictions: {problem}")
 
 
 def recompute_scores(kind: str, predictions: Sequence[Prediction]) -> dict[str, Any]:
-    """The metrics ``score_predictions`` gives; MME-RealWorld without any answer gives ``overall: None``."""
+    """The metrics ``score_predictions`` gives; predictions without any answer give ``overall: None``."""
     from awaker_eval.score import score_predictions
 
-    if kind == "mme_realworld" and predictions and not any(p.answer for p in predictions):
-        return {"answers_hidden": True, "overall": None}
+    if predictions and not any(p.answer for p in predictions):
+        return {"answers_hidden": True, "overall": None, **{k: v for k, v in _hidden(kind, predictions).items()}}
     return score_predictions(kind, predictions)
+
+
+def _hidden(kind: str, predictions: Sequence[Prediction]) -> dict[str, Any]:
+    """What the benchmark reports for hidden answers (MMBench TEST counts), ``{}`` when it has nothing."""
+    try:
+        out = get_benchmark(kind).metrics(list(predictions))
+    except ValueError:
+        return {}
+    return out if out.get("answers_hidden") else {}
 
 
 def disagreeing_keys(stored: dict[str, Any], recomputed: dict[str, Any]) -> list[str]:

@@ -26,13 +26,6 @@ from awaker_eval.extract.dispatch import JUDGE_FAILED, extract_letter
 from awaker_eval.score.common import is_correct
 from awaker_eval.types import Choice, Prediction, choice_rows
 
-# --benchmark NAME -> (kind, language)
-BENCHMARKS: dict[str, tuple[str, str]] = {
-    "mme_realworld": ("mme_realworld", "en"),
-    "mme_realworld_cn": ("mme_realworld", "cn"),
-    "mmbench": ("mmbench", "en"),
-    "mmbench_cn": ("mmbench", "cn"),
-}
 TABLE_SUFFIXES = (".tsv", ".csv", ".xlsx")
 
 
@@ -183,11 +176,13 @@ def _mmbench_table_row(rec: dict, pid: str, source: str, row: object) -> Predict
                      choices=choice_rows(choices_from_columns(rec, source, row)), extra=extra)
 
 
-def read_vlmevalkit_table(path: Path, kind: str) -> list[Prediction]:
-    """A VLMEvalKit prediction table; a missing prediction cell reads as ``"nan"``, as upstream."""
+def read_vlmevalkit_table(path: Path, kind: str,
+                          build: Callable[[dict, str, str, object], Prediction] | None = None) -> list[Prediction]:
+    """A VLMEvalKit prediction table; a missing prediction cell reads as ``"nan"``, as upstream.
+
+    ``build(record, id, file, row label)`` makes one Prediction (default: the MME-RealWorld / MMBench row)."""
     frame = _load_table(path)
-    build: Callable[[dict, str, str, object], Prediction] = (
-        _mme_table_row if kind == "mme_realworld" else _mmbench_table_row)
+    build = build or (_mme_table_row if kind == "mme_realworld" else _mmbench_table_row)
     out = []
     for row, rec in enumerate(frame.to_dict("records")):
         index = _table_index(rec["index"], path, row)

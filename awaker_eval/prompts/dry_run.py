@@ -1,0 +1,82 @@
+"""``awaker-eval prompts [hydra overrides]``: what the model would be sent, without loading a model.
+
+Composes the same config as a run (``conf/`` + overrides), loads the benchmark's samples and builds every
+sample's prompt and chat messages with the run's own code, then prints one JSON line per sample::
+
+    {"id": "...", "index": 12, "messages": [{"role": "user", "content": [
+        {"type": "image", "image": "<image key>", "min_pixels": ..., "max_pixels": ...},
+        {"type": "text", "text": "..."}]}]}
+
+Image parts carry the image key (no pixels are decoded). Example:
+``awaker-eval prompts benchmark=mmstar benchmark.source=MMStar.tsv benchmark.protocol=vlmevalkit_default``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from awaker_eval.config.schema import BenchmarkConfig, RunConfig
+from awaker_eval.data.errors import DataError
+from awaker_eval.models.base import Messages
+from awaker_eval.prompts.messages import to_messages
+from awaker_eval.tasks.base import BenchmarkError
+from awaker_eval.types import Sample
+
+USAGE = "usage: awaker-eval prompts [hydra overrides], e.g. benchmark=mmstar benchmark.source=MMStar.tsv"
+
+
+def compose_run_config(overrides: list[str]) -> RunConfig:
+    """The typed config a run with these overrides would get (Hydra's compose API: no run directory, no logs)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from awaker_eval.app import CONF_DIR
+    from awaker_eval.config.schema import register_configs
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return OmegaConf.to_object(compose("config", overrides=overrides))
+
+
+def sample_messages(sample: Sample, text: str, cfg: BenchmarkConfig) -> Messages:
+    """The run's chat layout, with the image key standing in for the decoded image."""
+    key = sample.images[0].key if sample.images else None
+    return to_messages(sample, text, cfg.min_pixels, cfg.max_pixels, image=key)
+
+
+def prompt_records(cfg: BenchmarkConfig) -> Iterator[dict[str, Any]]:
+    """One record per sample, in the benchmark's order."""
+    from awaker_eval.data.registry import load_samples
+    from awaker_eval.preflight import check_benchmark
+    from awaker_eval.sample_io import SampleEncoder
+
+    check_benchmark(cfg)
+    encode = SampleEncoder(cfg.protocol, cfg.min_pixels, cfg.max_pixels, kind=cfg.kind)  # the run's encoder
+    for sample in load_samples(cfg):
+        text = encode.prompt_text(sample)
+        yield {"id": sample.id, "index": sample.extra.get("index"), "messages": sample_messages(sample, text, cfg)}
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__.strip() + "\n\n" + USAGE)
+        return 0
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from awaker_eval.preflight import ConfigError
+
+    try:
+        cfg = compose_run_config(list(argv))
+        for record in prompt_records(cfg.benchmark):
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+    except (HydraException, OmegaConfBaseException, ConfigError, BenchmarkError, DataError) as exc:
+        first = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"awaker-eval prompts: error: {first}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        return 0
+    return 0

@@ -1,0 +1,213 @@
+"""The one ``Benchmark`` contract: everything the harness knows about a benchmark, in one object.
+
+Core stages (preflight, pipeline, prompts, extraction, scoring, tables, intervals, plots, compare, report) hold
+no benchmark names: they look the object up by ``BenchmarkConfig.kind`` (``awaker_eval.tasks.registry``) and
+ask it. A benchmark is a subclass that fills in the class attributes and overrides what differs from the
+defaults here, which implement a plain multiple-choice benchmark scored by vanilla accuracy:
+
+==========================  ===================================================================================
+what                        member
+==========================  ===================================================================================
+registry name               ``kind`` (the value of ``benchmark.kind`` in the config)
+config defaults             ``conf/benchmark/<name>.yaml`` (one YAML per dataset/split); ``layouts`` it reads
+data -> ``Sample``          ``load(cfg)`` (validates, resolves image refs, applies ``cfg.limit`` by unit)
+prompt protocols            ``protocols`` (canonical name -> ``Sample -> str``), ``protocol_aliases``,
+                            ``template_text(protocol)`` (the text a protocol is made of, for fingerprints)
+answer extractors           ``extractors`` (accepted name -> canonical), ``default_extractor``,
+                            ``extract(raw, item, extractor, judge)`` -> ``Extraction(letter, method, error)``
+scoring                     ``units(predictions)`` (one row per scoring unit, ``UNIT_COLUMNS``) and
+                            ``metrics(predictions)`` (JSON-ready, unrounded fractions): pooled, CircularEval
+                            or vanilla, as the benchmark's official scorer computes them
+aggregate levels            ``levels`` (``Level(key, label)``; ``overall`` first) and ``level_labels`` (the
+                            group of each unit at a level): one definition for intervals, plots and compare
+published rows (optional)   ``published_table(language)`` -> ``TableSpec`` or None (then no leaderboard rows)
+leaderboard row (optional)  ``version_columns`` (one run per release merged into our row),
+                            ``leaderboard_notes`` (where our run differs from the published protocol)
+submission (optional)       ``export_submission`` (None: the benchmark has no server submission)
+chance level (optional)     ``chance_level(predictions)``: expected accuracy of uniform guessing, or None
+foreign files               ``read_predictions(path)``, ``check_predictions(predictions, source)`` (refuses a
+                            file that belongs to another benchmark), ``render(name, metrics)`` (score text)
+==========================  ===================================================================================
+
+Naming: ``awaker_eval/tasks/`` holds the benchmark *code* (one folder per benchmark); the top-level
+``benchmarks/`` folder holds reference *data* (published leaderboard rows, taxonomies).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:  # type names only; the modules behind them import pandas
+    from awaker_eval.data.warnings import DataWarnings
+    from awaker_eval.extract.dispatch import Extraction
+    import pandas as pd
+
+    from awaker_eval.config.schema import BenchmarkConfig
+    from awaker_eval.report.published import TableSpec
+    from awaker_eval.types import Prediction, Sample
+
+PromptBuilder = Callable[["Sample"], str]
+Judge = Callable[..., Any]
+
+
+class BenchmarkError(ValueError):
+    """A benchmark name, protocol, extractor or file that does not fit; the message names the valid ones."""
+
+
+@dataclass(frozen=True)
+class Level:
+    """One aggregate level: ``key`` is the per-unit column and the ``scores.json`` key; ``label`` is for people."""
+
+    key: str
+    label: str
+
+
+OVERALL = Level("overall", "Overall")
+
+
+class Benchmark:
+    """Base class of every benchmark (see the module docstring for the contract)."""
+
+    kind: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    layouts: ClassVar[tuple[str, ...]] = ()
+    protocols: ClassVar[Mapping[str, PromptBuilder]] = {}
+    protocol_aliases: ClassVar[Mapping[str, str]] = {}
+    extractors: ClassVar[Mapping[str, str]] = {}
+    default_extractor: ClassVar[str] = ""
+    levels: ClassVar[tuple[Level, ...]] = (OVERALL, Level("category", "Category"))
+    cluster_meaning: ClassVar[str] = "image"  # what the bootstrap resamples (units sharing it are dependent)
+    heatmap_by: ClassVar[str | None] = "category"  # Prediction field naming the expert-heatmap rows
+    unit_noun: ClassVar[str] = "items"  # what ``n`` counts in tables and notes
+    score_names: ClassVar[Mapping[str, str]] = {}  # ``score --benchmark NAME`` -> language; default {kind: en}
+    export_submission: ClassVar[Callable[..., Any] | None] = None  # optional server-submission writer
+    # Published tables with one column per release (MMBench v1.1 / v1.0): benchmark.version -> column;
+    # our row then merges one run per version and its Overall is their mean.
+    version_columns: ClassVar[Mapping[str, str]] = {}
+
+    # ---- data -------------------------------------------------------------------------------------------
+    def load(self, cfg: BenchmarkConfig, warnings: DataWarnings) -> list[Sample]:
+        """All samples of the configured split, images undecoded (the caller applies ``cfg.limit``); the
+        oddities upstream accepts are noted in ``warnings`` (``warnings.for_row(file, row, id)(kind, detail)``)."""
+        raise NotImplementedError(f"{type(self).__name__}.load")
+
+    def check_config(self, cfg: BenchmarkConfig) -> None:
+        """Fail before anything heavy loads when ``cfg`` cannot work for this benchmark."""
+        if self.layouts and cfg.layout not in self.layouts:
+            raise BenchmarkError(f"benchmark.layout={cfg.layout!r} is not a layout of {self.kind}: use one of "
+                                 f"{', '.join(self.layouts)}")
+        self.canonical_protocol(cfg.protocol)
+        self.resolve_extractor(cfg.extractor)
+
+    # ---- prompts ----------------------------------------------------------------------------------------
+    def protocol_names(self) -> list[str]:
+        return sorted([*self.protocols, *self.protocol_aliases])
+
+    def canonical_protocol(self, protocol: str) -> str:
+        name = self.protocol_aliases.get(protocol, protocol)
+        if name not in self.protocols:
+            raise BenchmarkError(f"unknown prompt protocol {protocol!r} for {self.kind}; valid: "
+                                 f"{', '.join(self.protocol_names())}")
+        return name
+
+    def build_prompt(self, sample: Sample, protocol: str) -> str:
+        """The exact prompt text for ``sample`` under ``protocol``."""
+        return self.protocols[self.canonical_protocol(protocol)](sample)
+
+    def template_text(self, protocol: str) -> tuple[str, ...]:
+        """The constant text a protocol is made of: part of the protocol fingerprint (edit it, new runs)."""
+        return (self.canonical_protocol(protocol),)
+
+    # ---- extraction -------------------------------------------------------------------------------------
+    def resolve_extractor(self, extractor: str | None) -> str:
+        if extractor is None:
+            return self.default_extractor
+        if extractor not in self.extractors:
+            raise BenchmarkError(f"unknown {self.kind} extractor {extractor!r}; choose one of {sorted(self.extractors)}")
+        return self.extractors[extractor]
+
+    def extract(self, raw_output: str | None, item: Sample | Prediction, extractor: str | None,
+                judge: Judge | None = None) -> "Extraction":
+        """``Extraction(letter, method, error)``: method ``rule`` | ``judge`` | ``judge_failed`` | ``none``; a
+        failed sample gives ``Extraction("", "none")``."""
+        raise NotImplementedError(f"{type(self).__name__}.extract")
+
+    # ---- scoring ----------------------------------------------------------------------------------------
+    def units(self, predictions: list[Prediction]) -> pd.DataFrame:
+        """One row per scoring unit (``awaker_eval.score.common.UNIT_COLUMNS``); default: one per prediction."""
+        from awaker_eval.tasks.vanilla import vanilla_units
+
+        return vanilla_units(predictions, self.kind)
+
+    def metrics(self, predictions: list[Prediction]) -> dict[str, Any]:
+        """The official aggregates; default: vanilla accuracy, Overall plus one mapping per non-overall level."""
+        from awaker_eval.tasks.vanilla import vanilla_metrics
+
+        keys = [lvl.key for lvl in self.levels if lvl is not OVERALL]
+        return {**vanilla_metrics(predictions, self.units(predictions), keys),
+                "chance_level": self.chance_level(predictions)}
+
+    def level_labels(self, units: pd.DataFrame, level: str) -> pd.Series:
+        """The group name of every unit at ``level`` (missing where the unit has no value there)."""
+        return units[level]
+
+    def level_label(self, key: str) -> str:
+        return next((lvl.label for lvl in self.levels if lvl.key == key), key)
+
+    def chance_level(self, predictions: list[Prediction]) -> float | None:
+        """Expected accuracy of a uniform guess among each item's options (None when it is not defined)."""
+        counts = [len(p.choices) for p in predictions]
+        return sum(1 / n for n in counts) / len(counts) if counts and all(counts) else None
+
+    # ---- published rows (optional) ----------------------------------------------------------------------
+    def published_table(self, language: str) -> TableSpec | None:
+        """The published leaderboard our runs are placed in; None: no such table (the run still finishes)."""
+        return None
+
+    def leaderboard_notes(self, label: str, cfg: BenchmarkConfig, scores: dict[str, Any]) -> list[str]:
+        """Notes under the table where our run differs from how the published rows were made."""
+        return []
+
+    # ---- foreign prediction files -----------------------------------------------------------------------
+    def names(self) -> dict[str, str]:
+        """``score --benchmark`` names of this benchmark -> language."""
+        return dict(self.score_names) or {self.kind: "en"}
+
+    def read_predictions(self, path: str | Path) -> list[Prediction]:
+        """Predictions from our ``predictions.jsonl``; subclasses add the benchmark's foreign formats."""
+        from awaker_eval.score.readers import read_jsonl
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such prediction file")
+        if path.suffix.lower() != ".jsonl":
+            raise BenchmarkError(f"{path}: {self.kind} reads predictions.jsonl only")
+        return read_jsonl(path)
+
+    def name_marks(self) -> tuple[str, ...]:
+        """Substrings of a benchmark name that say it is this benchmark (``mmbench_dev_en`` -> mmbench)."""
+        return tuple(dict.fromkeys([self.kind, self.kind.replace("_", "-"), *self.names()]))
+
+    def shape_problem(self, predictions: list[Prediction]) -> str | None:
+        """Positive evidence in the records that they belong to another benchmark; None when they fit."""
+        return None
+
+    def check_predictions(self, predictions: list[Prediction], source: str) -> None:
+        """Refuse predictions that are not one run of this benchmark: two model or protocol fingerprints, a
+        benchmark name or shape of another benchmark, or records of another benchmark kind."""
+        from awaker_eval.score.consistency import check_predictions
+
+        check_predictions(predictions, self.kind, source)
+        kinds = sorted({str(p.extra.get("kind")) for p in predictions if p.extra and p.extra.get("kind")} - {self.kind})
+        if kinds:
+            raise BenchmarkError(f"{source}: predictions of benchmark kind {', '.join(kinds)}, not {self.kind}: "
+                                 f"score them with that benchmark's --benchmark name")
+
+    def render(self, name: str, metrics: dict[str, Any]) -> str:
+        """Readable summary for ``awaker-eval score``."""
+        from awaker_eval.tasks.vanilla import render_vanilla
+
+        return render_vanilla(name, metrics, [(lvl.key, lvl.label) for lvl in self.levels if lvl is not OVERALL])

@@ -1,0 +1,117 @@
+"""MMBench(-CN) v1.0 / v1.1 as a ``Benchmark``: CircularEval over every circular pass (spec §3, §4).
+
+Delegates to the stage modules that implement it today (``data/mmbench.py``, ``prompts/mmbench.py``,
+``extract/mmbench.py``, ``score/mmbench.py``, ``score/submission.py``, ``report/published.py``); the lead moves
+them into this folder after the parallel branches are merged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from awaker_eval.data.taxonomy import MME_TASKS, l2_abbreviation
+from awaker_eval.extract.dispatch import MMBENCH_ALIASES, extract_can_infer
+from awaker_eval.prompts import builder
+from awaker_eval.tasks.base import OVERALL, Benchmark, Level
+
+KIND = "mmbench"
+
+
+def _export_submission(argv: list[str]) -> int:
+    from awaker_eval.score.submission import main
+
+    return main(argv)
+
+
+class MMBench(Benchmark):
+    kind = KIND
+    title = "MMBench"
+    layouts = ("tsv", "hf", "hf_m4")
+    protocols = builder.BUILDERS[KIND]
+    protocol_aliases = builder.ALIASES[KIND]
+    extractors = MMBENCH_ALIASES
+    default_extractor = "can_infer_2024"
+    levels = (OVERALL, Level("l2_category", "Ability (L2)"), Level("category", "Ability (L3)"))
+    cluster_meaning = "circular question"
+    heatmap_by = "l2_category"
+    unit_noun = "questions"
+    score_names = {"mmbench": "en", "mmbench_cn": "cn"}
+    export_submission = staticmethod(_export_submission)
+    version_columns = {"v11": "v1_1", "v10": "v1_0"}  # README headers MMBench_v1.1 / MMBench
+
+    def shape_problem(self, predictions):
+        mme = [p for p in predictions if p.task in MME_TASKS]
+        if mme:
+            return (f"{len(mme)} of {len(predictions)} predictions carry an MME-RealWorld task (e.g. {mme[0].id!r}: "
+                    f"task {mme[0].task!r}); MMBench rows have circular groups and categories, not tasks")
+        if not any(p.category or p.l2_category for p in predictions):
+            return "no prediction has an MMBench category or L2 category"
+        return None
+
+    def load(self, cfg, warnings):
+        from awaker_eval.data.registry import LOADERS  # pyarrow / datasets off the prompt and score paths
+
+        return LOADERS[(KIND, cfg.layout)](cfg, warnings)
+
+    def template_text(self, protocol: str) -> tuple[str, ...]:
+        return builder.TEMPLATE_TEXT[(KIND, self.canonical_protocol(protocol))]
+
+    def extract(self, raw_output, item, extractor, judge=None):
+        return extract_can_infer(raw_output, item, self.resolve_extractor(extractor), judge)
+
+    def units(self, predictions) -> pd.DataFrame:
+        from awaker_eval.score import mmbench
+
+        return mmbench.units(self._frame(predictions))
+
+    def metrics(self, predictions) -> dict[str, Any]:
+        """CircularEval; TEST (every answer hidden) gives ``{"answers_hidden": True, "overall": None, ...}``."""
+        from awaker_eval.score import mmbench
+
+        predictions = list(predictions)
+        if predictions and not any(p.answer for p in predictions):
+            return mmbench.hidden_metrics(predictions)
+        return mmbench.metrics(self._frame(predictions))
+
+    @staticmethod
+    def _frame(predictions) -> pd.DataFrame:
+        from awaker_eval.score import mmbench
+
+        frame = mmbench.row_frame(predictions)
+        if frame.empty:
+            raise ValueError(f"no {KIND} predictions to score")
+        return frame
+
+    def level_labels(self, units: pd.DataFrame, level: str) -> pd.Series:
+        if level == "l2_category":
+            return units[level].map(lambda v: (l2_abbreviation(v) or v) if isinstance(v, str) else v)
+        return units[level]
+
+    def chance_level(self, predictions) -> float | None:
+        """Not a simple ratio under CircularEval (a guess must hit every rotation): not reported."""
+        return None
+
+    def published_table(self, language: str):
+        from awaker_eval.report.published import table_for
+
+        return table_for(KIND, language)
+
+    def leaderboard_notes(self, label: str, cfg, scores: dict[str, Any]) -> list[str]:
+        if cfg.split == "test":
+            return []
+        return [f"{label}: MMBench {cfg.version} numbers are {cfg.split.upper()}-split CircularEval scored "
+                "locally; published MMBench columns are TEST-server numbers (a different question set): "
+                "not directly comparable."]
+
+    def read_predictions(self, path: str | Path):
+        from awaker_eval.score.readers import read_predictions
+
+        return read_predictions(path, KIND)
+
+    def render(self, name: str, metrics: dict[str, Any]) -> str:
+        from awaker_eval.score.cli import render
+
+        return render(KIND, name, metrics)

@@ -1,0 +1,103 @@
+"""MME-RealWorld(-CN) as a ``Benchmark``: pooled Perception / Reasoning / Overall (spec §1, §2).
+
+Delegates to the stage modules that implement it today (``data/mme_realworld.py``, ``prompts/mme_realworld.py``,
+``extract/mme_realworld.py``, ``score/mme_realworld.py``, ``report/published.py``); the lead moves them into
+this folder after the parallel branches are merged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from awaker_eval.extract.dispatch import extract_mme
+from awaker_eval.extract.mme_realworld import VARIANTS
+from awaker_eval.prompts import builder
+from awaker_eval.tasks.base import OVERALL, Benchmark, Level
+
+KIND = "mme_realworld"
+FULL_ITEMS = {("full", "en"): 23_609, ("lite", "en"): 1_919}  # (variant, language): items of the release
+
+
+class MMERealWorld(Benchmark):
+    kind = KIND
+    title = "MME-RealWorld"
+    layouts = ("synthetic", "official_json", "base64_json", "tsv", "parquet")
+    protocols = builder.BUILDERS[KIND]
+    protocol_aliases = builder.ALIASES[KIND]
+    extractors = {name: name for name in VARIANTS}
+    default_extractor = "official"
+    levels = (OVERALL, Level("split", "Task"), Level("subtask", "Task / Subtask"), Level("category", "Fine category"))
+    cluster_meaning = "image"
+    heatmap_by = "subtask"
+    unit_noun = "items"
+    score_names = {"mme_realworld": "en", "mme_realworld_cn": "cn"}
+
+    def shape_problem(self, predictions):
+        mmb = [p for p in predictions if p.task is None and p.l2_category]
+        if mmb:
+            return (f"{len(mmb)} of {len(predictions)} predictions carry an MMBench L2 category and no task "
+                    f"(e.g. {mmb[0].id!r}: {mmb[0].l2_category!r})")
+        return None
+
+    def load(self, cfg, warnings):
+        from awaker_eval.data.registry import LOADERS  # pyarrow / datasets off the prompt and score paths
+
+        return LOADERS[(KIND, cfg.layout)](cfg, warnings)
+
+    def template_text(self, protocol: str) -> tuple[str, ...]:
+        return builder.TEMPLATE_TEXT[(KIND, self.canonical_protocol(protocol))]
+
+    def extract(self, raw_output, item, extractor, judge=None):
+        return extract_mme(raw_output, item, self.resolve_extractor(extractor))
+
+    def units(self, predictions) -> pd.DataFrame:
+        from awaker_eval.score import mme_realworld
+
+        return mme_realworld.units(self._frame(predictions))
+
+    def metrics(self, predictions) -> dict[str, Any]:
+        from awaker_eval.score import mme_realworld
+
+        return mme_realworld.metrics(self._frame(predictions))
+
+    @staticmethod
+    def _frame(predictions) -> pd.DataFrame:
+        from awaker_eval.score import mme_realworld
+
+        frame = mme_realworld.item_frame(predictions)
+        if frame.empty:
+            raise ValueError(f"no {KIND} predictions to score")
+        return frame
+
+    def level_labels(self, units: pd.DataFrame, level: str) -> pd.Series:
+        if level == "subtask":
+            return units["split"].astype(str) + "/" + units["subtask"].astype(str)
+        return units[level]
+
+    def published_table(self, language: str):
+        from awaker_eval.report.published import table_for
+
+        return table_for(KIND, language)
+
+    def leaderboard_notes(self, label: str, cfg, scores: dict[str, Any]) -> list[str]:
+        notes = []
+        full = FULL_ITEMS.get((cfg.variant, cfg.language))
+        n = scores.get("n")
+        if full and n is not None and n != full:
+            notes.append(f"{label}: scored {n:,} of the {full:,} items (a subset): not comparable to the full set.")
+        if cfg.language == "cn":
+            notes.append(f"{label}: the item set behind the published CN rows is unverified (5,917 vs 5,462 items).")
+        return notes
+
+    def read_predictions(self, path: str | Path):
+        from awaker_eval.score.readers import read_predictions
+
+        return read_predictions(path, KIND)
+
+    def render(self, name: str, metrics: dict[str, Any]) -> str:
+        from awaker_eval.score.cli import render
+
+        return render(KIND, name, metrics)
