@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from awaker_eval.data.errors import DataError
+from awaker_eval.data.warnings import DataWarnings
 from awaker_eval.prompts.dry_run import main as prompts_main
 from awaker_eval.score.cli import main as score_main
 from awaker_eval.tasks import get_benchmark
@@ -97,20 +98,24 @@ def test_ai2d_config_and_generic_mcq_name(capsys, tmp_path, mmstar_tsv):
 
 def test_loaded_samples_and_nan_option_answer(tmp_path, mmstar_tsv):
     from awaker_eval.config.schema import BenchmarkConfig
+    from awaker_eval.extract.dispatch import Extraction
 
     cfg = BenchmarkConfig(name="mmstar", kind="mcq", layout="tsv", source=str(mmstar_tsv),
                           cache_dir=str(tmp_path / "cache"))
-    samples = get_benchmark("mcq").load(cfg)
+    warnings = DataWarnings()
+    samples = get_benchmark("mcq").load(cfg, warnings)
     assert [s.letters for s in samples] == [list("ABCD"), list("AB"), list("ABC"), list("ABC"), list("AB")]
     odd = samples[3]
-    assert odd.answer == "D" and odd.extra["data_warning"].startswith("answer on a missing (NaN) option")
+    assert odd.answer == "D"
+    assert {k: v["ids"] for k, v in warnings.as_dict().items()} == {"na_option_dropped": ["3"],
+                                                                     "answer_on_na_option": ["3"]}
     assert (samples[0].hint, samples[1].hint) == (None, "Look at the sky.")
     assert (samples[2].category, samples[2].l2_category) == ("math", "numeric commonsense")
     assert [s.cluster for s in samples] == ["0", "0", "2", "2", "0"]
     bench = get_benchmark("mcq")
     # VLMEvalKit: the answer names an option that is not offered, so no prediction can be right
-    assert bench.extract("D", odd, None) == ("", "none")
-    assert bench.extract("B. 两只", samples[2], None) == ("B", "rule")
+    assert bench.extract("D", odd, None) == Extraction("", "none")
+    assert bench.extract("B. 两只", samples[2], None) == Extraction("B", "rule")
 
 
 def _result_table(rows, predictions) -> pd.DataFrame:
@@ -216,12 +221,12 @@ def test_image_path_confined_to_data_folder(tmp_path):
     tsv = tmp_path / "paths.tsv"
     pd.DataFrame(rows).to_csv(tsv, sep="\t", index=False)
     cfg = BenchmarkConfig(name="p", kind="mcq", layout="tsv", source=str(tsv), cache_dir=str(tmp_path / "c"))
-    samples = get_benchmark("mcq").load(cfg)
+    samples = get_benchmark("mcq").load(cfg, DataWarnings())
     assert samples[0].images[0].path == str(tmp_path / "img" / "a.png") and samples[0].cluster == "img/a.png"
     rows[1]["image_path"] = "../../etc/passwd"
     pd.DataFrame(rows).to_csv(tsv, sep="\t", index=False)
-    with pytest.raises(DataError, match=r"paths.tsv, row 1 \(index 1\): image_path '../../etc/passwd' points outside"):
-        get_benchmark("mcq").load(cfg)
+    with pytest.raises(DataError, match=r"paths.tsv, row 1 \(index 1\): image path '../../etc/passwd' resolves to .* outside the image folder"):
+        get_benchmark("mcq").load(cfg, DataWarnings())
 
 
 def test_mmstar_run_end_to_end_on_the_tiny_model(tmp_path, mmstar_tsv, tiny_cache_dir, capsys):

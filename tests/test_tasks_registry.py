@@ -12,6 +12,7 @@ from PIL import Image
 from awaker_eval.config.schema import BenchmarkConfig, RunConfig
 from awaker_eval.extract import extract_can_infer
 from awaker_eval.preflight import ConfigError, preflight
+from awaker_eval.data.warnings import DataWarnings
 from awaker_eval.tasks import Benchmark, BenchmarkError, Level, get_benchmark, registered
 from awaker_eval.tasks import registry
 from awaker_eval.tasks.base import OVERALL
@@ -30,7 +31,7 @@ class ToyBenchmark(Benchmark):
     default_extractor = "can_infer_2024"
     levels = (OVERALL, Level("category", "Colour"))
 
-    def load(self, cfg):
+    def load(self, cfg, warnings):
         items = json.loads(open(cfg.source, encoding="utf-8").read())
         samples = [Sample(id=it["id"], benchmark=cfg.name, language="en", question=it["question"],
                           choices=tuple(Choice(k, v, v) for k, v in it["options"].items()), answer=it["answer"],
@@ -86,7 +87,8 @@ def test_entry_point_plugin_is_registered(toy_plugin, tmp_path):
     assert registered() == ["mcq", "mmbench", "mme_realworld", "toy"]
     bench = get_benchmark("toy")
     assert isinstance(bench, ToyBenchmark) and bench.published_table("en") is None
-    samples = bench.load(BenchmarkConfig(name="toy", kind="toy", layout="json", source=str(toy_data(tmp_path))))
+    samples = bench.load(BenchmarkConfig(name="toy", kind="toy", layout="json", source=str(toy_data(tmp_path))),
+                         DataWarnings())
     assert bench.build_prompt(samples[0], "plain") == (
         "What colour is the square?\nA) red\nB) green\nC) blue\nAnswer with the letter.")
     assert registry.score_targets()["toy"] == ("toy", "en")

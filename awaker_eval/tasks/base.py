@@ -89,7 +89,14 @@ class Benchmark:
     version_columns: ClassVar[Mapping[str, str]] = {}
 
     # ---- data -------------------------------------------------------------------------------------------
-    def load(self, cfg: BenchmarkConfig, warnings: DataWarnings) -> list[Sample]:
+    @staticmethod
+    def warnings_for(cfg: BenchmarkConfig, warnings: DataWarnings | None) -> DataWarnings:
+        """``warnings``, or a fresh collector honouring ``benchmark.strict`` when the caller passes none."""
+        from awaker_eval.data.warnings import DataWarnings
+
+        return warnings if warnings is not None else DataWarnings(strict=cfg.strict)
+
+    def load(self, cfg: BenchmarkConfig, warnings: DataWarnings | None = None) -> list[Sample]:
         """All samples of the configured split, images undecoded (the caller applies ``cfg.limit``); the
         oddities upstream accepts are noted in ``warnings`` (``warnings.for_row(file, row, id)(kind, detail)``)."""
         raise NotImplementedError(f"{type(self).__name__}.load")
@@ -200,11 +207,11 @@ class Benchmark:
         benchmark name or shape of another benchmark, or records of another benchmark kind."""
         from awaker_eval.score.consistency import check_predictions
 
-        check_predictions(predictions, self.kind, source)
         kinds = sorted({str(p.extra.get("kind")) for p in predictions if p.extra and p.extra.get("kind")} - {self.kind})
         if kinds:
             raise BenchmarkError(f"{source}: predictions of benchmark kind {', '.join(kinds)}, not {self.kind}: "
                                  f"score them with that benchmark's --benchmark name")
+        check_predictions(predictions, self.kind, source)
 
     def render(self, name: str, metrics: dict[str, Any]) -> str:
         """Readable summary for ``awaker-eval score``."""

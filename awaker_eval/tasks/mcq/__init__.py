@@ -38,7 +38,8 @@ class MCQBenchmark(Benchmark):
     unit_noun = "items"
     score_names = {"mcq": "en", "mmstar": "en", "ai2d": "en"}
 
-    def load(self, cfg, warnings):
+    def load(self, cfg, warnings=None):
+        warnings = self.warnings_for(cfg, warnings)
         from awaker_eval.tasks.mcq.loader import load_mcq  # datasets / pyarrow off the prompt and score paths
 
         return load_mcq(cfg, warnings)

@@ -51,7 +51,8 @@ class MMBench(Benchmark):
             return "no prediction has an MMBench category or L2 category"
         return None
 
-    def load(self, cfg, warnings):
+    def load(self, cfg, warnings=None):
+        warnings = self.warnings_for(cfg, warnings)
         from awaker_eval.data.registry import LOADERS  # pyarrow / datasets off the prompt and score paths
 
         return LOADERS[(KIND, cfg.layout)](cfg, warnings)

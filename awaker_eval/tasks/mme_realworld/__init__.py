@@ -42,7 +42,8 @@ class MMERealWorld(Benchmark):
                     f"(e.g. {mmb[0].id!r}: {mmb[0].l2_category!r})")
         return None
 
-    def load(self, cfg, warnings):
+    def load(self, cfg, warnings=None):
+        warnings = self.warnings_for(cfg, warnings)
         from awaker_eval.data.registry import LOADERS  # pyarrow / datasets off the prompt and score paths
 
         return LOADERS[(KIND, cfg.layout)](cfg, warnings)
