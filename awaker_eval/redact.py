@@ -21,6 +21,7 @@ SECRET_PARAMS = frozenset({
 })
 SECRET_SUFFIXES = ("token", "_key", "-key", "apikey", "secret", "signature", "password", "credential")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>\\]+")
+_PARAM = re.compile(r"([?&])([A-Za-z0-9_.\-]+)=([^&\s'\"<>#]*)")
 
 
 def _secret_param(name: str) -> bool:
@@ -48,8 +49,14 @@ def redact_url(url: str) -> str:
 
 
 def redact_text(text: str) -> str:
-    """Every URL inside free text (an error message, a log line) redacted."""
-    return _URL.sub(lambda m: redact_url(m.group(0)), text) if "://" in text else text
+    """Every URL inside free text (an error message, a log line) redacted, and secret ``?name=value`` /
+    ``&name=value`` pieces without a scheme too (a server echoing the request path)."""
+    if "://" in text:
+        text = _URL.sub(lambda m: redact_url(m.group(0)), text)
+    if "=" in text:
+        text = _PARAM.sub(lambda m: f"{m.group(1)}{m.group(2)}={MASK}" if _secret_param(m.group(2)) else m.group(0),
+                          text)
+    return text
 
 
 def redact(value: Any) -> Any:
