@@ -134,3 +134,21 @@ def test_ctrl_c_during_a_run_stops_cleanly(tmp_path, tiny_cache_dir):
     assert "Traceback" not in err
     assert not (run_dir / "scores.json").exists()
     assert json.loads((run_dir / "shards").glob("*.jsonl").__next__().read_text().splitlines()[0])["id"]
+
+
+@pytest.mark.parametrize("content, cause", [
+    (b"", "EmptyDataError: No columns to parse from file"),
+    (b"index\tquestion\n1\t\xff\xfe bad\n", "UnicodeDecodeError: 'utf-8' codec can't decode byte 0xff in position 0: "
+                                            "invalid start byte"),
+])
+def test_empty_or_non_utf8_tsv_is_one_line(capsys, tmp_path, content, cause):
+    tsv = tmp_path / "bench.tsv"
+    tsv.write_bytes(content)
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["benchmark=mmbench", "benchmark.layout=tsv", f"benchmark.source={tsv}",
+                  f"benchmark.cache_dir={tmp_path / 'cache'}", f"results_root={tmp_path / 'results'}"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"error: {tsv}: cannot read the table ({cause}); the file must be a non-empty UTF-8 file in the format its "
+        "suffix names")
+    assert not (tmp_path / "results").exists()
