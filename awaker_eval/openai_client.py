@@ -123,7 +123,9 @@ class ChatClient:
             ) from None
         except (TimeoutError, urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise APIError(f"request to {shown} failed: {type(reason).__name__}: {redact_text(str(reason))}", None, True) from None
+            raise APIError(
+                f"request to {shown} failed: {type(reason).__name__}: {redact_text(str(reason))}", None, True
+            ) from None
         try:
             parsed = json.loads(raw)
         except ValueError:

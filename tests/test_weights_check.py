@@ -24,7 +24,9 @@ LM_HEAD = "lm_head.weight"
 @pytest.fixture
 def tiny_copy(tiny_cache_dir, tmp_path):
     """A private copy of the tiny Qwen2-VL checkpoint directory and its tensors."""
-    src = next((tiny_cache_dir / "models").iterdir())
+    from awaker_eval.models.tiny import ensure_tiny_checkpoint
+
+    src = ensure_tiny_checkpoint(tiny_cache_dir)
     dst = tmp_path / "ckpt"
     shutil.copytree(src, dst)
     return dst, load_file(dst / "model.safetensors")

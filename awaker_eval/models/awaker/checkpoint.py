@@ -108,15 +108,9 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def key_problems(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> dict[str, list[str]]:
-    """``missing keys`` / ``unexpected keys`` / ``mis-shaped tensors`` / integer tensors where the model holds
-    floats, of ``state`` against the model's state_dict."""
+    """``missing keys`` / ``unexpected keys`` / ``mis-shaped tensors`` of ``state`` against the model's state_dict."""
     expected = model.state_dict()
     return {
-        "integer tensors where floating-point weights are expected": [
-            f"{k} ({str(state[k].dtype).replace('torch.', '')})"
-            for k, v in expected.items()
-            if k in state and v.is_floating_point() and not state[k].is_floating_point()
-        ],
         "missing keys": [k for k in expected if k not in state],
         "unexpected keys": [k for k in state if k not in expected],
         "mis-shaped tensors": [
@@ -127,9 +121,18 @@ def key_problems(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> d
     }
 
 
+def dtype_problems(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> list[str]:
+    """Tensors stored as integers / bool where the model holds floating-point values (quantised or corrupt)."""
+    expected = model.state_dict()
+    return [f"{k} ({str(state[k].dtype).replace('torch.', '')})" for k, v in expected.items()
+            if k in state and v.is_floating_point() and not state[k].is_floating_point()]
+
+
 def check_against(model: torch.nn.Module, state: Mapping[str, torch.Tensor], where: str) -> None:
     """Strict key and shape check against the model's state_dict (meta tensors are fine)."""
-    problems = [_listing(title, items) for title, items in key_problems(model, state).items() if items]
+    found = key_problems(model, state)
+    found["integer tensors where floating-point weights are expected"] = dtype_problems(model, state)
+    problems = [_listing(title, items) for title, items in found.items() if items]
     if problems:
         raise CheckpointError(f"{where}: checkpoint does not match the model; " + "; ".join(problems))
 
