@@ -64,15 +64,22 @@ def describe(exc: BaseException) -> str:
     return redact_text(" ".join(text.split()))
 
 
+def _saved_text(saved: Callable[[], str] | None) -> str:
+    """What is already on disk; a failure to count it must not replace the message being printed."""
+    try:
+        return saved() if saved else "work finished so far is kept"
+    except Exception:  # noqa: BLE001 - the original error is what the user needs to see
+        return "work finished so far is kept"
+
+
 def report(exc: BaseException, saved: Callable[[], str] | None = None, prog: str = "error") -> int:
     """Print the one line for a user error / interrupt / full disk and return its exit status."""
     if isinstance(exc, KeyboardInterrupt):
-        done = saved() if saved else "work finished so far is kept"
-        print(f"interrupted: {done}, rerun the same command to resume", file=sys.stderr)
+        print(f"interrupted: {_saved_text(saved)}, rerun the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     line = f"{prog}: {describe(exc)}"
-    if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS and saved is not None:
-        line += f" (disk full or not writable; {saved()}; free space or fix permissions and rerun)"
+    if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+        line += f" (disk full or not writable; {_saved_text(saved)}; free space or fix permissions and rerun)"
     print(line, file=sys.stderr)
     return EXIT_USER_ERROR
 
