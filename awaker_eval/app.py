@@ -1,7 +1,8 @@
 """The Hydra application: ``python -m awaker_eval [overrides]`` / ``awaker-eval run [overrides]``.
 
 Config files live in the repository's ``conf/`` folder; the schemas in ``awaker_eval.config.schema`` are
-registered right before Hydra composes, so a typo in a key fails with Hydra's own message.
+registered right before Hydra composes, so a typo in a key fails with Hydra's own message, and a key added with
+``+`` that the schema does not declare is refused here (Hydra would accept it and the dataclass would drop it).
 """
 
 from __future__ import annotations
@@ -9,13 +10,20 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from awaker_eval.data.errors import DataError
-from awaker_eval.extract.llm_judge import JudgeFailuresExceeded
-from awaker_eval.models.loading import CheckpointNotFound
-from awaker_eval.preflight import ConfigError
+from awaker_eval.config.schema import RunConfig, unknown_keys
+from awaker_eval.user_errors import EXIT_USER_ERROR, run_reported
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-USER_ERRORS = (ConfigError, CheckpointNotFound, DataError)  # all raised before any model is loaded
+
+
+def predictions_saved(cfg: RunConfig, hydra_output_dir: str | None) -> str:
+    """What an interrupted / failed run leaves behind, for its one-line message."""
+    from awaker_eval.engine.store import SHARD_DIR, load_predictions
+    from awaker_eval.rundir import resolve_run_dir
+
+    run_dir = resolve_run_dir(cfg, hydra_output_dir)
+    n = len(load_predictions(run_dir)) if (run_dir / SHARD_DIR).is_dir() else 0
+    return f"{n} predictions saved" + (f" in {run_dir}" if n else "")
 
 
 def _hydra_task(dict_cfg) -> None:
@@ -24,18 +32,21 @@ def _hydra_task(dict_cfg) -> None:
     from omegaconf import OmegaConf
 
     from awaker_eval.pipeline import evaluate
+    from awaker_eval.redact import install_log_redaction
 
+    unknown = unknown_keys(dict_cfg)
+    if unknown:
+        print(f"error: unknown config key(s) {', '.join(unknown)}: not in the schema (awaker_eval/config/schema.py);"
+              " check the spelling (`python -m awaker_eval --cfg job` lists every key)", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
     cfg = OmegaConf.to_object(dict_cfg)  # the RunConfig dataclass, no DictConfig past this point
     hydra_cfg = HydraConfig.get()
     sweep_dir = hydra_cfg.runtime.output_dir if hydra_cfg.mode == RunMode.MULTIRUN else None
-    try:
-        evaluate(cfg, hydra_output_dir=sweep_dir)
-    except USER_ERRORS as exc:  # bad config / path / hub access: one sentence, no traceback
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except JudgeFailuresExceeded as exc:  # every output is written; the failed passes are retried on rerun
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+    install_log_redaction()
+    code = run_reported(lambda: evaluate(cfg, hydra_output_dir=sweep_dir) and None,
+                        saved=lambda: predictions_saved(cfg, sweep_dir))
+    if code:  # bad config / path / data / weights, full disk, Ctrl-C: one line printed, no traceback
+        sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,13 +1,16 @@
 """Command-line entry: ``awaker-eval <command> ...``; ``python -m awaker_eval [hydra overrides]`` runs.
 
 Each subcommand lives in the module of its stage and exposes ``main(argv: list[str]) -> int``; this table
-only dispatches (imports are lazy so ``--help`` is instant and nothing heavy loads at import).
+only dispatches (imports are lazy so ``--help`` is instant and nothing heavy loads at import) and reports user
+errors in one line through ``user_errors.run_reported``.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+
+from awaker_eval.user_errors import run_reported
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("awaker_eval.app", "run benchmark inference + scoring (Hydra overrides follow)"),
@@ -41,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         name, rest = "run", argv
     module = importlib.import_module(COMMANDS[name][0])
-    return int(module.main(rest) or 0)
+    return run_reported(lambda: module.main(rest))  # user errors / Ctrl-C: one line, exit 2 / 130
 
 
 if __name__ == "__main__":

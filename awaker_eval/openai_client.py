@@ -18,6 +18,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from awaker_eval.redact import redact_text, redact_url
 
 RETRYABLE_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 
@@ -74,7 +77,9 @@ class ChatClient:
 
     @property
     def url(self) -> str:
-        return self.base_url.rstrip("/") + "/chat/completions"
+        """``{base_url}/chat/completions``, any query string of the base URL kept after the path."""
+        parts = urlsplit(self.base_url)
+        return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/chat/completions"))
 
     def chat_completion(self, body: dict[str, Any]) -> ChatResult:
         """Send one request; retry transient failures; raise ``APIError`` when it cannot succeed."""
@@ -106,24 +111,27 @@ class ChatClient:
 
     def _post_once(self, data: bytes) -> dict[str, Any]:
         request = urllib.request.Request(self.url, data=data, headers=self._headers(), method="POST")
+        shown = redact_url(self.url)  # error messages are recorded per sample and printed: no URL secrets
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
-            detail = _snippet(exc.read() if exc.fp is not None else b"")
+            detail = redact_text(_snippet(exc.read() if exc.fp is not None else b""))
             wait = _retry_after(exc.headers.get("Retry-After") if exc.headers else None)
             raise APIError(
-                f"HTTP {exc.code} from {self.url}: {detail}", exc.code, exc.code in RETRYABLE_STATUS, wait
+                f"HTTP {exc.code} from {shown}: {detail}", exc.code, exc.code in RETRYABLE_STATUS, wait
             ) from None
         except (TimeoutError, urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise APIError(f"request to {self.url} failed: {type(reason).__name__}: {reason}", None, True) from None
+            raise APIError(
+                f"request to {shown} failed: {type(reason).__name__}: {redact_text(str(reason))}", None, True
+            ) from None
         try:
             parsed = json.loads(raw)
         except ValueError:
-            raise APIError(f"non-JSON response from {self.url}: {_snippet(raw)}") from None
+            raise APIError(f"non-JSON response from {shown}: {redact_text(_snippet(raw))}") from None
         if not isinstance(parsed, dict):
-            raise APIError(f"unexpected response from {self.url}: {_snippet(raw)}")
+            raise APIError(f"unexpected response from {shown}: {redact_text(_snippet(raw))}")
         return parsed
 
 

@@ -67,23 +67,24 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None) -> Path:
     from awaker_eval.engine.runner import run_inference
     from awaker_eval.models.factory import build_model
     from awaker_eval.models.loading import fingerprint_hash
-    from awaker_eval.preflight import preflight
+    from awaker_eval.preflight import check_samples, preflight
     from awaker_eval.rundir import resolve_run_dir, write_config
     from awaker_eval.run_outputs import write_run_outputs
     from awaker_eval.sample_io import PredictionBuilder, SampleEncoder
 
     t0 = time.perf_counter()
     preflight(cfg)
-    dist = distributed.init_distributed()
-    run_dir = Path(distributed.broadcast_str(str(resolve_run_dir(cfg, hydra_output_dir))))
-    if dist.rank == 0:
-        write_config(run_dir, cfg)
     loaded = load_benchmark(cfg.benchmark)
     samples, data_warnings = loaded.samples, loaded.warnings.as_dict()
+    check_samples(cfg, samples)  # nothing is written before the config and the data are known to be usable
+    t_data = time.perf_counter()
+    dist = distributed.init_distributed()
     if dist.rank == 0:
         for line in summary_lines(data_warnings):
             print(line)
-    t_data = time.perf_counter()
+    run_dir = Path(distributed.broadcast_str(str(resolve_run_dir(cfg, hydra_output_dir))))
+    if dist.rank == 0:
+        write_config(run_dir, cfg)
     model = build_model(cfg.model)
     t_model = time.perf_counter()
     protocol_fp = protocol_fingerprint_of(cfg)

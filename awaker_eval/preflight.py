@@ -1,44 +1,164 @@
-"""Checks that run before any data or model is loaded, each failing with one sentence saying what to fix."""
+"""Checks over the whole typed config that run before anything is loaded or written, each failing with one sentence
+naming the key and the fix (``ConfigError``): enums, ranges, pixel bounds, device availability, endpoint reachability,
+paths. ``check_samples`` runs right after data loading, before the model loads.
+
+Why here and not in each stage: a value found bad only after the model loaded (or, worse, never: a 0-token budget
+fails every sample and scores 0.0 with exit 0) costs minutes and can leave a wrong number behind.
+"""
 
 from __future__ import annotations
 
+import math
+import re
+import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from awaker_eval.config.schema import BenchmarkConfig, RunConfig
+from awaker_eval.config.schema import BenchmarkConfig, JudgeConfig, ModelConfig, RunConfig, RunnerConfig
 from awaker_eval.data.sources import check_benchmark_source
 from awaker_eval.models.factory import check_model_config
 from awaker_eval.models.loading import looks_like_local_path, resolve_checkpoint
+from awaker_eval.redact import redact_url
 from awaker_eval.tasks.base import BenchmarkError
 from awaker_eval.tasks.registry import get_benchmark
 
 RUNNER_MODES = ("generate", "choice")
+LANGUAGES = ("en", "cn")
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+PROBE_TIMEOUT_S = 3.0  # a reachable server accepts a TCP connection in milliseconds
 
 
 class ConfigError(ValueError):
     """A configuration that cannot work; the message names the key and the fix."""
 
 
+def _one_of(key: str, value: object, valid: list[str] | tuple[str, ...], scope: str = "") -> None:
+    if value not in valid:
+        raise ConfigError(f"{key}={value!r} is unknown{scope}: use one of {', '.join(map(str, valid))}")
+
+
+def _at_least(key: str, value: float | None, low: float, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if value is None or not math.isfinite(value) or value < low:
+        bound = f">= {low}" + (" or null" if optional else "")
+        raise ConfigError(f"{key}={value!r} is out of range: it must be {bound}")
+
+
+def _positive(key: str, value: float | None) -> None:
+    if value is None or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{key}={value!r} is out of range: it must be a number > 0")
+
+
 def check_benchmark(b: BenchmarkConfig) -> None:
-    """The benchmark settings: a registered kind, its layout / protocol / extractor, an existing local source."""
+    """The benchmark settings: a registered kind with its layout / protocol / extractor (asked of the benchmark
+    object), ranges, resolution bounds, an existing local source that matches the layout, the judge."""
     try:
-        get_benchmark(b.kind).check_config(b)
+        bench = get_benchmark(b.kind)
+    except BenchmarkError as exc:
+        raise ConfigError(f"benchmark.kind: {exc}") from exc
+    _one_of("benchmark.language", b.language, LANGUAGES)
+    _one_of("benchmark.protocol", b.protocol, bench.protocol_names(), f" for {b.kind}")
+    _one_of("benchmark.extractor", b.extractor, sorted(bench.extractors), f" for {b.kind}")
+    try:
+        bench.check_config(b)
     except BenchmarkError as exc:
         raise ConfigError(str(exc)) from exc
-    if b.source and looks_like_local_path(b.source):
-        if not Path(b.source).expanduser().exists():
-            raise ConfigError(f"benchmark.source={b.source!r} does not exist: pass an existing file/dir or a hub id")
+    _at_least("benchmark.limit", b.limit, 1, optional=True)
+    _at_least("benchmark.max_new_tokens", b.max_new_tokens, 1)
+    _at_least("benchmark.sample_size", b.sample_size, 1)
+    _at_least("benchmark.min_pixels", b.min_pixels, 1, optional=True)
+    _at_least("benchmark.max_pixels", b.max_pixels, 1, optional=True)
+    if b.min_pixels is not None and b.max_pixels is not None and b.min_pixels > b.max_pixels:
+        raise ConfigError(f"benchmark.min_pixels={b.min_pixels} is larger than benchmark.max_pixels={b.max_pixels}: "
+                          "lower min_pixels or raise max_pixels")
+    if b.source and looks_like_local_path(b.source) and not Path(b.source).expanduser().exists():
+        raise ConfigError(f"benchmark.source={b.source!r} does not exist: pass an existing file/dir or a hub id")
     check_benchmark_source(b)  # the layout's default source, or a source that matches the layout
+    if b.judge.enabled:
+        check_judge(b.judge)
 
 
-def preflight(cfg: RunConfig) -> None:
-    m = cfg.model
-    if cfg.runner.mode not in RUNNER_MODES:
-        raise ConfigError(f"runner.mode={cfg.runner.mode!r} is unknown: use one of {', '.join(RUNNER_MODES)}")
-    check_benchmark(cfg.benchmark)
+def check_judge(j: JudgeConfig) -> None:
+    if not j.model:
+        raise ConfigError("benchmark.judge.model is not set: the judge needs benchmark.judge.model=NAME with base_url")
+    _at_least("benchmark.judge.retries", j.retries, 1)
+    _at_least("benchmark.judge.http_retries", j.http_retries, 0)
+    _positive("benchmark.judge.timeout_s", j.timeout_s)
+    _at_least("benchmark.judge.backoff_s", j.backoff_s, 0)
+    _at_least("benchmark.judge.temperature", j.temperature, 0)
+    _at_least("benchmark.judge.max_tokens", j.max_tokens, 1, optional=True)
+    _at_least("benchmark.judge.max_failures", j.max_failures, 0)
+
+
+def check_runner(r: RunnerConfig) -> None:
+    _one_of("runner.mode", r.mode, RUNNER_MODES)
+    _at_least("runner.batch_size", r.batch_size, 1)
+    _at_least("runner.max_batch_visual_tokens", r.max_batch_visual_tokens, 1, optional=True)
+    _at_least("runner.num_workers", r.num_workers, 0)
+    _at_least("runner.bootstrap_samples", r.bootstrap_samples, 0)
+    _positive("runner.repetition_penalty", r.repetition_penalty)
+
+
+def check_model(m: ModelConfig) -> None:
+    """Kind, backend enums and ranges; the local backends' name lists come from their modules (loaded lazily:
+    they import torch, which a run on such a backend needs anyway)."""
     try:
         check_model_config(m)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+    if m.kind == "openai_api":
+        _at_least("model.max_concurrency", m.max_concurrency, 1)
+        _at_least("model.max_retries", m.max_retries, 0)
+        _positive("model.timeout_s", m.timeout_s)
+        return
+    from awaker_eval.models.qwen2_vl import DTYPES
+
+    _one_of("model.dtype", m.dtype, sorted(DTYPES))
+    if not DEVICE_PATTERN.fullmatch(m.device):
+        raise ConfigError(f"model.device={m.device!r} is unknown: use auto, cpu, cuda or cuda:N")
+    if m.kind == "awaker2_5_vl":
+        from awaker_eval.models.awaker.build import ADAPTER_DTYPE_MODES
+        from awaker_eval.models.awaker.routing import ROUTING_MODES
+
+        _one_of("model.routing_mode", m.routing_mode, ROUTING_MODES)
+        _one_of("model.adapter_dtype_mode", m.adapter_dtype_mode, ADAPTER_DTYPE_MODES)
+    check_device(m.device)
+
+
+def check_device(device: str) -> None:
+    """``cuda`` / ``cuda:N`` only where that GPU exists (``auto`` falls back to the CPU by design)."""
+    if not device.startswith("cuda"):
+        return
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = int(device.partition(":")[2] or 0)
+    if index >= count:
+        found = f"{count} CUDA device(s) are visible" if count else "no CUDA device is available"
+        raise ConfigError(f"model.device={device!r} cannot be used: {found}; use model.device=cpu or auto")
+
+
+def check_endpoint(key: str, url: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """A TCP connection to ``url``'s host and port, so an unreachable server fails now, not after every sample."""
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise ConfigError(f"{key}={shown!r} is not a valid URL ({exc})") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{key}={shown!r} is not an http(s):// URL with a host")
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, socket.timeout) else (exc.strerror or type(exc).__name__)
+        raise ConfigError(f"{key}={shown!r}: cannot connect to {parts.hostname}:{port} ({reason}): start the "
+                          "server or fix the URL") from exc
+
+
+def check_paths(m: ModelConfig) -> None:
     if m.kind in ("qwen2_vl", "awaker2_5_vl") and m.path:
         local = resolve_checkpoint(m.path, m.revision, what="model.path", allow_patterns=["config.json"])  # raises CheckpointNotFound with the fix
         if looks_like_local_path(m.path) and not (Path(local) / "config.json").is_file():
@@ -46,3 +166,23 @@ def preflight(cfg: RunConfig) -> None:
                               "directory: pass the folder that holds config.json, the weights and the processor")
     if m.kind == "awaker2_5_vl" and m.checkpoint and looks_like_local_path(m.checkpoint):
         resolve_checkpoint(m.checkpoint, m.checkpoint_revision, what="model.checkpoint", allow_patterns=["*.json"])
+
+
+def preflight(cfg: RunConfig) -> None:
+    """Every check that needs neither the data nor the model; raises ``ConfigError`` (or ``CheckpointNotFound``)."""
+    check_benchmark(cfg.benchmark)
+    check_runner(cfg.runner)
+    check_model(cfg.model)
+    if cfg.model.kind == "openai_api":
+        check_endpoint("model.base_url", cfg.model.base_url)
+    if cfg.benchmark.judge.enabled:
+        check_endpoint("benchmark.judge.base_url", cfg.benchmark.judge.base_url)
+    check_paths(cfg.model)
+
+
+def check_samples(cfg: RunConfig, samples: list) -> None:
+    """After loading the data, before the model: an empty benchmark would score 0 of 0 and look like a result."""
+    if not samples:
+        b = cfg.benchmark
+        raise ConfigError(f"benchmark {b.name!r} (source {b.source or 'embedded sample'}, split {b.split}) has 0 "
+                          "samples after loading: check benchmark.source / split / data_files")

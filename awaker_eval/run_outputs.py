@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from awaker_eval.config.schema import RunConfig
+from awaker_eval.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
         cfg=cfg, result=result, model=model, protocol_fp=protocol_fp, model_fp=model_fp, timings=timings,
         extra=extra_meta,
     )
-    (run_dir / "run.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
+    (run_dir / "run.json").write_text(json.dumps(redact(meta), indent=2, sort_keys=True, default=str))
     report = write_report(load_run(run_dir, predictions), n_boot=cfg.runner.bootstrap_samples, seed=cfg.runner.seed)
     print(table)
     if agreement is not None:

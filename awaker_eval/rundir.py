@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from awaker_eval.config.schema import RunConfig
+from awaker_eval.redact import redact
 
 CONFIG_FILE = "config.yaml"
 
@@ -49,7 +50,7 @@ def write_config(run_dir: Path, cfg: RunConfig) -> Path:
 
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / CONFIG_FILE
-    path.write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+    path.write_text(OmegaConf.to_yaml(OmegaConf.structured(redact(cfg))))  # URL secrets -> ***
     return path
 
 

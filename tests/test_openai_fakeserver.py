@@ -91,7 +91,7 @@ class FakeChatServer:
                     server.inflight += 1
                     server.max_inflight = max(server.max_inflight, server.inflight)
                 try:
-                    if self.path != "/v1/chat/completions":
+                    if self.path.split("?")[0] != "/v1/chat/completions":  # a query string is the base URL's
                         reply = Reply(404, {"error": {"message": f"no route {self.path}"}})
                     else:
                         reply = server.respond(body)

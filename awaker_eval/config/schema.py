@@ -6,8 +6,9 @@ so a misspelt key fails at compose time with Hydra's own message.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 
 @dataclass
@@ -119,6 +120,32 @@ class RunConfig:
     results_root: str = "results"
     run_id: Optional[str] = None  # default: a timestamp
     output_dir: Optional[str] = None  # default: <results_root>/<benchmark.name>/<model.name>/<run_id>
+
+
+def unknown_keys(node: Mapping[str, Any], schema: type = None, prefix: str = "") -> list[str]:
+    """Dotted keys of a composed config that its dataclass schema does not declare (``+runner.batchsize=4``).
+
+    Hydra's ``+`` adds keys even to a struct config and ``OmegaConf.to_object`` then drops them silently, so a
+    setting the user believes applied would be ignored; this walks the composed mapping against the schema's fields
+    (nested dataclass fields recursively; ``Any``-typed fields such as ``data_files`` hold free-form values)."""
+    schema = schema or RunConfig
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    found = []
+    for key in node.keys():
+        name = f"{prefix}{key}"
+        if key not in fields:
+            found.append(name)
+            continue
+        child_type = _dataclass_type(fields[key])
+        if child_type is not None and isinstance(node[key], Mapping):
+            found += unknown_keys(node[key], child_type, prefix=f"{name}.")
+    return found
+
+
+def _dataclass_type(f: dataclasses.Field) -> type | None:
+    """The dataclass a field holds (a nested section), else None."""
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    return type(default) if dataclasses.is_dataclass(default) else None
 
 
 def register_configs() -> None:

@@ -86,8 +86,17 @@ def open_table(src: TableSource):
 
     if src.is_remote_file or Path(src.source).expanduser().exists():
         files = [src.source] if src.is_remote_file else _local_files(src)
-        builder, kwargs = _builder_kwargs(files, src.source, src.suffix)
-        ds = datasets.load_dataset(builder, data_files=files, split="train", cache_dir=src.cache_dir, **kwargs)
+        try:
+            builder, kwargs = _builder_kwargs(files, src.source, src.suffix)
+            ds = datasets.load_dataset(builder, data_files=files, split="train", cache_dir=src.cache_dir, **kwargs)
+        except DataError:
+            raise
+        except Exception as exc:  # empty, non-UTF-8 or malformed file: one sentence naming it and the root cause
+            root = exc
+            while root.__cause__ is not None:
+                root = root.__cause__
+            raise DataError(f"{src.source}: cannot read the table ({type(root).__name__}: {root}); the file must be "
+                            "a non-empty UTF-8 file in the format its suffix names") from exc
     else:
         try:
             ds = datasets.load_dataset(

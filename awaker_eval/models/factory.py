@@ -18,18 +18,29 @@ def check_model_config(cfg: ModelConfig) -> None:
         raise ValueError("model=openai_api needs model.base_url=... and model.api_model=...")
 
 
-def build_model(cfg: ModelConfig) -> VisionLanguageModel:
-    check_model_config(cfg)
+def _checked_qwen2_vl(cfg: ModelConfig) -> VisionLanguageModel:
+    """A Qwen2-VL checkpoint with its weights checked: checksums and header dtypes before ``from_pretrained``,
+    finite values of every loaded parameter right after (one reduction per tensor, on the model's device)."""
+    from awaker_eval.models.loading import resolve_checkpoint
+    from awaker_eval.models.qwen2_vl import Qwen2VLModel
+    from awaker_eval.models.weights_check import check_checkpoint_dir, check_finite
+
     if cfg.kind == "tiny":
-        from awaker_eval.models.qwen2_vl import Qwen2VLModel
         from awaker_eval.models.tiny import ensure_tiny_checkpoint
 
-        path = ensure_tiny_checkpoint(cfg.cache_dir, seed=cfg.seed)
-        return Qwen2VLModel(cfg, local_path=str(path))
-    if cfg.kind == "qwen2_vl":
-        from awaker_eval.models.qwen2_vl import Qwen2VLModel
+        path = str(ensure_tiny_checkpoint(cfg.cache_dir, seed=cfg.seed))
+    else:
+        path = resolve_checkpoint(cfg.path, cfg.revision, what="model.path")
+    check_checkpoint_dir(path)
+    model = Qwen2VLModel(cfg, local_path=path)
+    check_finite(model.hf_model.named_parameters(), where=path)
+    return model
 
-        return Qwen2VLModel(cfg)
+
+def build_model(cfg: ModelConfig) -> VisionLanguageModel:
+    check_model_config(cfg)
+    if cfg.kind in ("tiny", "qwen2_vl"):
+        return _checked_qwen2_vl(cfg)
     if cfg.kind == "awaker2_5_vl":
         from awaker_eval.models.awaker.backend import AwakerModel
 

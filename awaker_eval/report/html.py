@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from awaker_eval.redact import redact
 from awaker_eval.report.groups import breakdown_masks
 from awaker_eval.report.leaderboard import render_leaderboard
 from awaker_eval.report.runs import Run
@@ -98,7 +99,7 @@ def render_report(run: Run, figures: list[Path], report_dir: Path, n_boot: int =
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(run.label)} on "
              f"{html.escape(bench.name)}</title><style>{STYLE}</style></head><body>",
              f"<h1>{html.escape(run.label)} on {html.escape(bench.name)}</h1>",
-             f"<h2>Settings</h2><pre>{html.escape(json.dumps(settings, indent=2, default=str))}</pre>"]
+             f"<h2>Settings</h2><pre>{html.escape(json.dumps(redact(settings), indent=2, default=str))}</pre>"]
     scores = run.scores_with_ci(n_boot=n_boot, seed=seed)
     if run.scored:
         parts.append("<h2>Leaderboard</h2>" + render_leaderboard(scores, run.label, bench, fmt="html"))
@@ -109,7 +110,7 @@ def render_report(run: Run, figures: list[Path], report_dir: Path, n_boot: int =
     failed, unparsed = problem_samples(preds)
     parts += [_samples_html("Failed samples", failed), _samples_html("Unparsable outputs", unparsed)]
     if run.meta:
-        parts.append(f"<h2>run.json</h2><pre>{html.escape(json.dumps(run.meta, indent=2, default=str))}</pre>")
+        parts.append(f"<h2>run.json</h2><pre>{html.escape(json.dumps(redact(run.meta), indent=2, default=str))}</pre>")
     parts.append("</body></html>")
     return "\n".join(parts)
 

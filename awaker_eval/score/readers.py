@@ -56,7 +56,10 @@ def read_jsonl(path: Path) -> list[Prediction]:
             if not line.strip():
                 continue
             try:
-                out.append(prediction_from_dict(json.loads(line)))
+                obj = json.loads(line)
+                if not isinstance(obj, dict):  # a list / string / number / null line is not a record
+                    raise TypeError(f"expected a JSON object, got {type(obj).__name__}")
+                out.append(prediction_from_dict(obj))
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"{path}:{lineno}: not a prediction record ({exc})") from exc
     return out

@@ -14,6 +14,7 @@ from typing import Callable, Mapping
 import torch
 
 from awaker_eval.models.awaker import keymap
+from awaker_eval.models.weights_check import CorruptWeights, check_finite, verify_checksums
 
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 SAFETENSORS_SINGLE = "model.safetensors"
@@ -59,14 +60,29 @@ def safetensors_files(directory: Path) -> list[Path]:
 
 def read_safetensors(files: list[Path], device: str = "cpu") -> dict[str, torch.Tensor]:
     """Tensors of one or more safetensors shards (zero-copy memory map on CPU)."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     out: dict[str, torch.Tensor] = {}
     for file in files:
-        with safe_open(str(file), framework="pt", device=device) as fh:
-            for key in fh.keys():
-                out[key] = fh.get_tensor(key)
+        try:
+            with safe_open(str(file), framework="pt", device=device) as fh:
+                for key in fh.keys():
+                    out[key] = fh.get_tensor(key)
+        except SafetensorError as exc:  # e.g. a flipped byte in the header
+            raise CheckpointError(f"{file}: not a readable safetensors file ({exc})") from exc
     return out
+
+
+def checkpoint_files(path: Path) -> list[Path]:
+    """The weight file(s) behind a checkpoint reference: a ``.bin``, a ``.safetensors`` file or a converted dir."""
+    if path.is_dir():
+        bins = sorted(path.glob("*.bin"))
+        if list(path.glob("*.safetensors")) or not bins:
+            return safetensors_files(path)
+        if len(bins) == 1:
+            return bins
+        raise CheckpointError(f"{path}: several .bin files {[b.name for b in bins]}; pass the file itself")
+    return [path]
 
 
 def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
@@ -74,18 +90,12 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: checkpoint not found")
-    if path.is_dir():
-        bins = sorted(path.glob("*.bin"))
-        if list(path.glob("*.safetensors")) or not bins:
-            state = read_safetensors(safetensors_files(path))
-        elif len(bins) == 1:
-            state = read_bin(bins[0])
-        else:
-            raise CheckpointError(f"{path}: several .bin files {[b.name for b in bins]}; pass the file itself")
-    elif path.suffix == ".safetensors":
-        state = read_safetensors([path])
-    else:
-        state = read_bin(path)
+    files = checkpoint_files(path)
+    try:
+        verify_checksums(files)  # only where a sidecar .sha256 or the hub cache gives the expected digest
+    except CorruptWeights as exc:
+        raise CheckpointError(str(exc)) from exc
+    state = read_safetensors(files) if files[0].suffix == ".safetensors" else read_bin(files[0])
     if not state:
         raise CheckpointError(f"{path}: the checkpoint holds no tensors")
     try:
@@ -111,9 +121,18 @@ def key_problems(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> d
     }
 
 
+def dtype_problems(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> list[str]:
+    """Tensors stored as integers / bool where the model holds floating-point values (quantised or corrupt)."""
+    expected = model.state_dict()
+    return [f"{k} ({str(state[k].dtype).replace('torch.', '')})" for k, v in expected.items()
+            if k in state and v.is_floating_point() and not state[k].is_floating_point()]
+
+
 def check_against(model: torch.nn.Module, state: Mapping[str, torch.Tensor], where: str) -> None:
     """Strict key and shape check against the model's state_dict (meta tensors are fine)."""
-    problems = [_listing(title, items) for title, items in key_problems(model, state).items() if items]
+    found = key_problems(model, state)
+    found["integer tensors where floating-point weights are expected"] = dtype_problems(model, state)
+    problems = [_listing(title, items) for title, items in found.items() if items]
     if problems:
         raise CheckpointError(f"{where}: checkpoint does not match the model; " + "; ".join(problems))
 
@@ -124,12 +143,17 @@ def load_into(
     target: Callable[[str], tuple[torch.dtype, torch.device]],
     where: str,
 ) -> None:
-    """Strict ``load_state_dict(assign=True)`` after moving each tensor to its target dtype/device one by one."""
+    """Strict ``load_state_dict(assign=True)`` after moving each tensor to its target dtype/device one by one; each
+    placed tensor is checked for NaN / Inf on its device (one reduction each) before the model is assembled."""
     check_against(model, state, where)
     placed = {}
     for key, tensor in state.items():
         dtype, device = target(key)
         placed[key] = tensor.to(device=device, dtype=dtype)
+    try:
+        check_finite(placed.items(), where)
+    except CorruptWeights as exc:
+        raise CheckpointError(str(exc)) from exc
     model.load_state_dict(placed, strict=True, assign=True)
 
 

@@ -14,6 +14,8 @@ import sys
 import time
 from collections import defaultdict
 
+from safetensors import SafetensorError
+
 from awaker_eval.models.awaker.golden_checks import CheckRow, can_substitute, check_case
 from awaker_eval.models.awaker.golden_io import RUN_OF_DTYPE, GoldenFormatError, load_fixture
 
@@ -147,6 +149,10 @@ def main(argv: list[str]) -> int:
                                    args.substitute_image_features)
     except (GoldenFormatError, FileNotFoundError) as exc:
         print(f"verify-golden: {exc}", file=sys.stderr)
+        return 2
+    except SafetensorError as exc:  # its message names no file: name the fixture's tensor files
+        print(f"verify-golden: {args.directory}: inputs.safetensors or expected.safetensors is unreadable ({exc})",
+              file=sys.stderr)
         return 2
     print_table(rows, args.all_rows)
     if substituted:
