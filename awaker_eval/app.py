@@ -31,6 +31,7 @@ def _hydra_task(dict_cfg) -> None:
     from hydra.types import RunMode
     from omegaconf import OmegaConf
 
+    from awaker_eval.extract.llm_judge import JudgeFailuresExceeded
     from awaker_eval.pipeline import evaluate
     from awaker_eval.redact import install_log_redaction
 
@@ -43,8 +44,16 @@ def _hydra_task(dict_cfg) -> None:
     hydra_cfg = HydraConfig.get()
     sweep_dir = hydra_cfg.runtime.output_dir if hydra_cfg.mode == RunMode.MULTIRUN else None
     install_log_redaction()
-    code = run_reported(lambda: evaluate(cfg, hydra_output_dir=sweep_dir) and None,
-                        saved=lambda: predictions_saved(cfg, sweep_dir))
+
+    def run() -> int | None:
+        try:
+            evaluate(cfg, hydra_output_dir=sweep_dir)
+        except JudgeFailuresExceeded as exc:  # every output is written; the failed passes are retried on rerun
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return None
+
+    code = run_reported(run, saved=lambda: predictions_saved(cfg, sweep_dir))
     if code:  # bad config / path / data / weights, full disk, Ctrl-C: one line printed, no traceback
         sys.exit(code)
 

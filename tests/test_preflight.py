@@ -82,10 +82,13 @@ def test_preflight_names_the_key(overrides, message):
     assert str(err.value) == message
 
 
-def test_every_shipped_option_passes_preflight():
+def test_every_shipped_option_passes_preflight(tmp_path):
+    tsv = tmp_path / "any.tsv"
+    tsv.write_text("index\tquestion\tA\tB\tanswer\timage\n")
+    needs_source = {"mcq": [f"benchmark.source={tsv}"]}  # the generic MCQ benchmark has no default file
     for group in ("benchmark", "preset", "runner"):
         for option in sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")):
-            preflight(_compose([f"{group}={option}"]))
+            preflight(_compose([f"{group}={option}", *needs_source.get(option, [])]))
     preflight(_compose(["model=awaker_tiny"]))
 
 

@@ -78,7 +78,7 @@ def test_builtin_kinds_and_unknown_name_lists_them():
         preflight(cfg)
     with pytest.raises(ConfigError, match=r"benchmark.layout='zip' is not a layout of mcq: use one of tsv"):
         preflight(RunConfig(benchmark=BenchmarkConfig(kind="mcq", layout="zip", protocol="vlmevalkit_default")))
-    with pytest.raises(ConfigError, match=r"unknown prompt protocol 'lmms_eval' for mcq; valid: official, "
+    with pytest.raises(ConfigError, match=r"benchmark.protocol='lmms_eval' is unknown for mcq: use one of official, "
                                           r"vlmevalkit_default, vlmevalkit_qwen2vl"):
         preflight(RunConfig(benchmark=BenchmarkConfig(kind="mcq", layout="tsv", protocol="lmms_eval")))
 
