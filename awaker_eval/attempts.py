@@ -2,8 +2,9 @@
 
 Why: a resume, a rerun with other engine settings or a crashed invocation must not wipe what the earlier ones
 did. Each entry holds the settings that differ from ``config.yaml`` (the first settings, never overwritten), the
-counts (done / skipped / invalidated by reason / failed), timings, the outcome and when. The rest of ``run.json``
-describes the latest successful invocation.
+counts (done / skipped / invalidated by reason / failed), timings, the outcome and when. An attempt is listed as
+``running`` when it starts; one that never finished (SIGKILL) is marked ``killed`` by the next. The rest of
+``run.json`` describes the latest successful invocation.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class Attempt:
                timings: dict[str, float] | None = None) -> dict[str, Any]:
         """The JSON entry: ``status`` is ok | failed | interrupted; ``result`` an EngineResult when inference ran."""
         entry: dict[str, Any] = {
-            "id": self.id, "started": self.started, "finished": _now(), "pid": self.pid, "host": self.host,
+            "id": self.id, "started": self.started, "finished": None if status == "running" else _now(), "pid": self.pid, "host": self.host,
             "status": status, "error": error, "settings_diff": self.settings_diff,
             "wall_s": time.perf_counter() - self.t0, "timings_s": dict(timings or {}),
         }
@@ -75,13 +76,23 @@ def read_run_json(run_dir: Path) -> dict[str, Any]:
 
 def write_run_json(run_dir: Path, meta: dict[str, Any] | None, entry: dict[str, Any]) -> dict[str, Any]:
     """Write run.json: ``meta`` (None keeps the previous top-level facts, for a failed attempt) plus every
-    earlier attempt and ``entry`` (replacing an entry with the same id, so an attempt is listed once)."""
+    earlier attempt and ``entry`` (replacing an entry with the same id, so an attempt is listed once). Called
+    only while holding the directory's lock, so an earlier entry still ``running`` belongs to an invocation that
+    died without a final record (SIGKILL, power loss): it is marked ``killed``."""
     old = read_run_json(run_dir)
     attempts = [a for a in old.get("attempts", []) if isinstance(a, dict) and a.get("id") != entry["id"]]
+    for a in attempts:
+        if a.get("status") == "running":
+            a.update(status="killed", error="ended without a final record (killed, or the machine stopped)")
     data = {k: v for k, v in old.items() if k != "attempts"} if meta is None else dict(meta)
     data["attempts"] = attempts + [entry]
     write_text_atomic(Path(run_dir) / RUN_FILE, json.dumps(data, indent=2, sort_keys=True, default=str))
     return data
+
+
+def record_start(run_dir: Path, attempt: Attempt) -> None:
+    """List the attempt as ``running`` as soon as it holds the lock, so that even a SIGKILLed one is recorded."""
+    write_run_json(run_dir, None, attempt.record("running"))
 
 
 def record_failure(run_dir: Path, attempt: Attempt, exc: BaseException, result: Any = None) -> None:

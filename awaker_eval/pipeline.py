@@ -82,7 +82,7 @@ def hold_run_dir(run_dir: Path, rank: int) -> Iterator[None]:
 
 def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None) -> Path:
     """Run one benchmark on one model; returns the run directory (on every rank)."""
-    from awaker_eval.attempts import Attempt, record_failure
+    from awaker_eval.attempts import Attempt, record_failure, record_start
     from awaker_eval.data import load_samples
     from awaker_eval.engine import distributed
     from awaker_eval.engine.identity import data_digest
@@ -108,6 +108,8 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None) -> Path:
         check_same_results(run_dir, attempt.settings_diff)  # before anything is loaded or written
         result = None
         try:
+            if dist.rank == 0:
+                record_start(run_dir, attempt)
             model = build_model(cfg.model)
             t_model = time.perf_counter()
             protocol_fp = protocol_fingerprint_of(cfg)

@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from awaker_eval.app import CONF_DIR
+from awaker_eval.attempts import Attempt, record_failure, record_start
 from awaker_eval.config.schema import RunConfig, register_configs
 from awaker_eval.data import load_samples
 from awaker_eval.engine.identity import data_digest
@@ -205,3 +206,25 @@ def test_a_second_invocation_on_a_locked_run_directory_exits_2_naming_the_holder
     assert "Traceback" not in out.stderr
     assert snapshot(run_dir) == files
     assert len(run_json(run_dir)["attempts"]) == 1
+
+
+def test_an_attempt_that_died_without_a_record_is_marked_killed_by_the_next(tmp_path):
+    (tmp_path / "run.json").write_text(json.dumps({"counts": {"done": 5}, "attempts": [
+        {"id": "a", "status": "ok"}, {"id": "b", "status": "running", "pid": 1}]}))
+    attempt = Attempt(settings_diff={"runner.batch_size": [8, 4]})
+    record_start(tmp_path, attempt)
+    meta = run_json(tmp_path)
+    assert [(a["id"], a["status"]) for a in meta["attempts"]] == [("a", "ok"), ("b", "killed"), (attempt.id, "running")]
+    assert meta["counts"] == {"done": 5} and meta["attempts"][2]["finished"] is None
+    record_failure(tmp_path, attempt, KeyboardInterrupt())
+    meta = run_json(tmp_path)
+    assert [(a["id"], a["status"]) for a in meta["attempts"]] == [("a", "ok"), ("b", "killed"), (attempt.id, "interrupted")]
+    assert meta["attempts"][1]["error"] == "ended without a final record (killed, or the machine stopped)"
+    assert meta["attempts"][2]["settings_diff"] == {"runner.batch_size": [8, 4]}
+
+
+def test_a_corrupt_run_json_does_not_stop_the_record(tmp_path, caplog):
+    (tmp_path / "run.json").write_text("{torn")
+    record_start(tmp_path, Attempt(settings_diff={}))
+    assert [a["status"] for a in run_json(tmp_path)["attempts"]] == ["running"]
+    assert "run.json is unreadable" in caplog.text
