@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Mapping, Sequence
 
 from awaker_eval.engine.store import better_entry
+from awaker_eval.models.loading import FileDigests
 from awaker_eval.types import ImageRef, Prediction, Sample, choice_rows
 
 # Why a stored prediction was not reused, checked in this order (the first that applies is counted).
@@ -24,9 +26,31 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
-def image_digest(ref: ImageRef) -> str:
-    """SHA-256 of the encoded image bytes (raises ImageLoadError when they cannot be read)."""
+def image_digest(ref: ImageRef, files: FileDigests | None = None) -> str:
+    """SHA-256 of the encoded image bytes (raises ImageLoadError / OSError when they cannot be read). A file on
+    disk goes through ``files``, which remembers digests by (path, size, mtime, ctime, inode)."""
+    if ref.path is not None and files is not None:
+        return files.digest(ref.path)
     return hashlib.sha256(ref.encoded_bytes()).hexdigest()
+
+
+def image_digests(refs: Iterable[ImageRef], workers: int = 8) -> dict[ImageRef, str]:
+    """Digest of each distinct image, hashed in a thread pool (hashlib releases the GIL on large buffers, and
+    reads overlap). An unreadable image gets a digest naming the failure, so its sample is recomputed (and fails
+    there, recorded) instead of stopping the run here."""
+    files = FileDigests()
+
+    def one(ref: ImageRef) -> str:
+        try:
+            return image_digest(ref, files)
+        except Exception as exc:  # recorded when the encoder meets it; never reused as "unchanged"
+            return f"unreadable:{type(exc).__name__}:{exc}"
+
+    distinct = list(dict.fromkeys(refs))
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(distinct)))) as pool:
+        digests = dict(zip(distinct, pool.map(one, distinct)))
+    files.save()
+    return digests
 
 
 def sample_fields_text(sample: Sample) -> str:
@@ -37,19 +61,9 @@ def sample_fields_text(sample: Sample) -> str:
 
 
 def prompt_keys(samples: Sequence[Sample], prompt_text: Callable[[Sample], str]) -> dict[str, str]:
-    """Sample id -> key of (prompt text, image byte digests). An unreadable image gets a key naming the failure,
-    so the sample is recomputed (and fails there, recorded) instead of stopping the run here."""
-    images: dict[ImageRef, str] = {}
-
-    def image_id(ref: ImageRef) -> str:
-        if ref not in images:
-            try:
-                images[ref] = image_digest(ref)
-            except Exception as exc:  # recorded when the encoder meets it; never reused as "unchanged"
-                images[ref] = f"unreadable:{type(exc).__name__}:{exc}"
-        return images[ref]
-
-    return {s.id: _digest({"text": prompt_text(s), "images": [image_id(r) for r in s.images]}) for s in samples}
+    """Sample id -> key of (prompt text, image byte digests)."""
+    images = image_digests(ref for s in samples for ref in s.images)
+    return {s.id: _digest({"text": prompt_text(s), "images": [images[r] for r in s.images]}) for s in samples}
 
 
 def data_digest(samples: Sequence[Sample], keys: Mapping[str, str]) -> str:
