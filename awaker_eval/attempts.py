@@ -45,9 +45,11 @@ class Attempt:
 
     def record(self, status: str, error: str | None = None, result: Any = None,
                timings: dict[str, float] | None = None) -> dict[str, Any]:
-        """The JSON entry: ``status`` is ok | failed | interrupted; ``result`` an EngineResult when inference ran."""
+        """The JSON entry: ``status`` is running | ok | failed | interrupted (``killed`` is set by a later
+        attempt); ``result`` an EngineResult when inference ran."""
         entry: dict[str, Any] = {
-            "id": self.id, "started": self.started, "finished": None if status == "running" else _now(), "pid": self.pid, "host": self.host,
+            "id": self.id, "started": self.started, "finished": None if status == "running" else _now(),
+            "pid": self.pid, "host": self.host,
             "status": status, "error": error, "settings_diff": self.settings_diff,
             "wall_s": time.perf_counter() - self.t0, "timings_s": dict(timings or {}),
         }

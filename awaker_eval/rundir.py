@@ -95,8 +95,10 @@ def is_result_setting(key: str) -> bool:
 
 def check_same_results(run_dir: Path, diff: dict[str, list[Any]]) -> None:
     """Refuse an invocation whose result settings differ from the directory's config.yaml: its numbers would be
-    filed under another run's settings."""
-    changed = [k for k in diff if is_result_setting(k)]
+    filed under another run's settings. Keys the saved config lacks (settings added by a newer version) are
+    recorded in the diff but not refused, so an upgrade does not strand existing runs."""
+    saved = _flatten(read_config(run_dir) or {})
+    changed = [k for k in diff if is_result_setting(k) and k in saved]
     if changed:
         shown = "; ".join(f"{k}: {diff[k][0]!r} there, {diff[k][1]!r} now" for k in changed[:3])
         more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""

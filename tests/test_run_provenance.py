@@ -91,7 +91,7 @@ def test_edited_answer_is_recomputed_and_scored_against_the_new_answer(copy, tmp
     run_dir, tsv, cfg = copy
     original = write_tsv(tmp_path / "orig.tsv", rows())
     stored = [json.loads(line) for line in (run_dir / "predictions.jsonl").read_text().splitlines()]
-    new_answer = next(letter for letter in "ABCDE" if letter != stored[0]["answer"] and letter != stored[0]["extracted"])
+    new_answer = next(x for x in "ABCDE" if x not in (stored[0]["answer"], stored[0]["extracted"]))
     edited_answers = new_answer + "BE"
     write_tsv(tsv, rows(answers=edited_answers))
     try:
@@ -218,7 +218,8 @@ def test_an_attempt_that_died_without_a_record_is_marked_killed_by_the_next(tmp_
     assert meta["counts"] == {"done": 5} and meta["attempts"][2]["finished"] is None
     record_failure(tmp_path, attempt, KeyboardInterrupt())
     meta = run_json(tmp_path)
-    assert [(a["id"], a["status"]) for a in meta["attempts"]] == [("a", "ok"), ("b", "killed"), (attempt.id, "interrupted")]
+    assert [(a["id"], a["status"]) for a in meta["attempts"]] == [
+        ("a", "ok"), ("b", "killed"), (attempt.id, "interrupted")]
     assert meta["attempts"][1]["error"] == "ended without a final record (killed, or the machine stopped)"
     assert meta["attempts"][2]["settings_diff"] == {"runner.batch_size": [8, 4]}
 
@@ -228,3 +229,19 @@ def test_a_corrupt_run_json_does_not_stop_the_record(tmp_path, caplog):
     record_start(tmp_path, Attempt(settings_diff={}))
     assert [a["status"] for a in run_json(tmp_path)["attempts"]] == ["running"]
     assert "run.json is unreadable" in caplog.text
+
+
+def test_settings_added_by_a_newer_version_do_not_strand_a_run(copy):
+    run_dir, _, cfg = copy
+    config = run_dir / "config.yaml"
+    text = config.read_text()
+    assert "  protocol: official\n" in text and text.count("  mode: generate\n") == 1
+    config.write_text(text.replace("  mode: generate\n", ""))  # as if written before runner.mode existed
+    from awaker_eval.rundir import check_same_results, settings_diff
+
+    diff = settings_diff(run_dir, cfg())
+    assert diff["runner.mode"] == [None, "generate"]
+    check_same_results(run_dir, diff)
+    config.write_text(text.replace("  protocol: official\n", "  protocol: lmms_eval\n"))
+    with pytest.raises(RunDirMismatch, match="benchmark.protocol: 'lmms_eval' there, 'official' now"):
+        check_same_results(run_dir, settings_diff(run_dir, cfg()))

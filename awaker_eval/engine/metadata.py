@@ -82,7 +82,8 @@ def collect_run_metadata(
     """The run.json dict: git commit + dirty flag, package versions, device, dtype, fingerprints (hashes and the
     model's full fingerprint dict), timings (the pipeline's ``timings`` plus the engine's), throughput, counts,
     stale predictions recomputed by reason (``invalidated``) and failures by type. ``cfg`` is the resolved
-    RunConfig dataclass (secrets are never in it: keys come from the environment), ``result`` an EngineResult, ``model`` the loaded VisionLanguageModel."""
+    RunConfig dataclass (secrets are never in it: keys come from the environment), ``result`` an EngineResult,
+    ``model`` the loaded VisionLanguageModel."""
     device = getattr(model, "device", None)
     dtype = getattr(model, "dtype", None)
     meta: dict[str, Any] = {

@@ -1,8 +1,9 @@
 """The inference engine: samples in, one Prediction per sample out, crash-safe and resumable, on one or many ranks.
 
 Flow per rank: read every shard file (resume) -> keep the samples without a successful prediction made from the
-same content (prompt text + image bytes, answer, options, protocol fp, model fp; ``engine.identity``) -> take this rank's share -> sort by estimated prompt length and cut token-budget batches -> encode +
-prepare in DataLoader workers -> model (OOM / error isolation) -> ``finalize`` -> append to this rank's shard file
+same content (prompt text + image bytes, answer, options, protocol fp, model fp; ``engine.identity``) -> take
+this rank's share -> sort by estimated prompt length and cut token-budget batches -> encode + prepare in
+DataLoader workers -> model (OOM / error isolation) -> ``finalize`` -> append to this rank's shard file
 (fsync per batch). Then rank 0 merges all shard files into ``predictions.jsonl`` in sample order.
 
 Fingerprints: the engine stamps ``prompt_hash`` (the content key), ``protocol_fp`` and ``model_fp`` on every
@@ -161,11 +162,13 @@ def run_inference(
     torchrun group call this. ``prompt_keys`` (sample id -> key of prompt text + image bytes) comes from the
     encoder that builds the prompts (``SampleEncoder.prompt_keys``); without it the key covers the sample's
     prompt fields and image bytes."""
+    samples = list(samples)
+    _check_unique_ids(samples)
+    # the content keys belong to the data stage (evaluate times them with data loading), not to engine timings
+    keys = dict(prompt_keys) if prompt_keys is not None else content_prompt_keys(samples, sample_fields_text)
     t_start = time.perf_counter()
     dist = D.dist_info()
     run_dir = Path(run_dir)
-    samples = list(samples)
-    _check_unique_ids(samples)
     timings = EngineTimings()
 
     if not settings.resume and dist.is_main:
@@ -173,7 +176,6 @@ def run_inference(
         if moved is not None:
             log.info("resume disabled: previous shard files moved to %s", moved)
     D.barrier()
-    keys = dict(prompt_keys) if prompt_keys is not None else content_prompt_keys(samples, sample_fields_text)
 
     def current() -> tuple[dict[str, Prediction], dict[str, int]]:
         return current_predictions(samples, iter_stored(run_dir), keys, protocol_fp, model_fp)
