@@ -25,6 +25,10 @@ class RunDirBusy(ConfigError):
     """Another invocation holds the run directory's lock; the message names it."""
 
 
+class RunDirUnusable(ConfigError):
+    """The run directory cannot be created or locked (read-only, not a directory...)."""
+
+
 def _holder(fh: IO[str]) -> str:
     fh.seek(0)
     try:
@@ -40,9 +44,13 @@ def _holder(fh: IO[str]) -> str:
 def run_dir_lock(run_dir: Path) -> Iterator[Path]:
     """Hold ``<run_dir>/.lock`` (creating the directory) until the block ends; RunDirBusy when another holds it."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / LOCK_FILE
-    fh = open(path, "a+", encoding="utf-8")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fh = open(path, "a+", encoding="utf-8")
+    except OSError as exc:
+        raise RunDirUnusable(f"cannot lock {path} ({exc.strerror or exc}): the run directory must be writable; "
+                             f"pass another output_dir or results_root") from None
     try:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -24,7 +24,7 @@ from awaker_eval.config.schema import RunConfig, register_configs
 from awaker_eval.data import load_samples
 from awaker_eval.engine.identity import data_digest
 from awaker_eval.pipeline import evaluate
-from awaker_eval.run_lock import RunDirBusy, run_dir_lock
+from awaker_eval.run_lock import RunDirBusy, RunDirUnusable, run_dir_lock
 from awaker_eval.rundir import RunDirMismatch, default_run_id
 from awaker_eval.sample_io import SampleEncoder
 
@@ -245,3 +245,17 @@ def test_settings_added_by_a_newer_version_do_not_strand_a_run(copy):
     config.write_text(text.replace("  protocol: official\n", "  protocol: lmms_eval\n"))
     with pytest.raises(RunDirMismatch, match="benchmark.protocol: 'lmms_eval' there, 'official' now"):
         check_same_results(run_dir, settings_diff(run_dir, cfg()))
+
+
+def test_a_run_directory_that_cannot_be_locked_is_one_clear_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RunDirUnusable, match=r"cannot lock .*file/run/.lock \(Not a directory\): the run "
+                                             r"directory must be writable"):
+        with run_dir_lock(tmp_path / "file" / "run"):
+            pass
+    lock = tmp_path / "ok"
+    with run_dir_lock(lock) as path:
+        info = json.loads(path.read_text())
+        assert info["pid"] == os.getpid() and info["host"] == socket.gethostname()
+    with run_dir_lock(lock):  # released when the block ended
+        pass
