@@ -11,7 +11,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from awaker_eval.atomic_io import write_text_atomic
+from awaker_eval.attempts import Attempt, write_run_json
 from awaker_eval.config.schema import RunConfig
+from awaker_eval.engine.identity import stale_line
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +74,6 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
                       timings: dict[str, float], extra_meta: dict[str, Any] | None = None, attempt=None,
                       data_digest: str | None = None) -> dict[str, Any]:
     """scores.json, leaderboard.md, run.json (with this invocation appended to its ``attempts``), report.html."""
-    from awaker_eval.atomic_io import write_text_atomic
-    from awaker_eval.attempts import Attempt, write_run_json
-    from awaker_eval.engine.identity import stale_line
     from awaker_eval.engine.metadata import collect_run_metadata
     from awaker_eval.report.html import write_report
     from awaker_eval.report.leaderboard import render_leaderboard

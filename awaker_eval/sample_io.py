@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from awaker_eval.engine.identity import prompt_keys as content_keys
 from awaker_eval.models.base import Messages, ModelOutput
 from awaker_eval.types import Prediction, Sample
 
@@ -32,11 +33,10 @@ class SampleEncoder:
 
     def prompt_keys(self, samples: Sequence[Sample]) -> dict[str, str]:
         """Sample id -> key of (prompt text, image bytes), building and keeping each prompt text once."""
-        from awaker_eval.engine.identity import prompt_keys
         from awaker_eval.prompts import build_prompt
 
         self.prompts.update({s.id: build_prompt(s, self.protocol) for s in samples})
-        return prompt_keys(samples, self.prompt_text)
+        return content_keys(samples, self.prompt_text)
 
     def __call__(self, sample: Sample) -> Messages:
         from awaker_eval.data.images import load_images

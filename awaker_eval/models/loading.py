@@ -10,6 +10,8 @@ import json
 import os
 from pathlib import Path
 
+from awaker_eval.atomic_io import write_text_atomic
+
 
 class CheckpointNotFound(RuntimeError):
     """A model path / hub id cannot be resolved; the message says what to fix."""
@@ -107,8 +109,6 @@ class FileDigests:
     def save(self) -> None:
         if not self._dirty or self._entries is None:
             return
-        from awaker_eval.atomic_io import write_text_atomic
-
         live = {k: v for k, v in self._entries.items() if os.path.exists(k.split("|", 1)[0])}
         try:
             self.cache_path.parent.mkdir(parents=True, exist_ok=True)
