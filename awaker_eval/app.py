@@ -16,12 +16,12 @@ from awaker_eval.user_errors import EXIT_USER_ERROR, run_reported
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
-def predictions_saved(cfg: RunConfig, hydra_output_dir: str | None) -> str:
+def predictions_saved(run_dir: Path | None) -> str:
     """What an interrupted / failed run leaves behind, for its one-line message."""
     from awaker_eval.engine.store import SHARD_DIR, load_predictions
-    from awaker_eval.rundir import resolve_run_dir
 
-    run_dir = resolve_run_dir(cfg, hydra_output_dir)
+    if run_dir is None:  # stopped before the run directory was chosen: nothing was written
+        return "0 predictions saved"
     n = len(load_predictions(run_dir)) if (run_dir / SHARD_DIR).is_dir() else 0
     return f"{n} predictions saved" + (f" in {run_dir}" if n else "")
 
@@ -45,15 +45,17 @@ def _hydra_task(dict_cfg) -> None:
     sweep_dir = hydra_cfg.runtime.output_dir if hydra_cfg.mode == RunMode.MULTIRUN else None
     install_log_redaction()
 
+    run_dirs: list[Path] = []
+
     def run() -> int | None:
         try:
-            evaluate(cfg, hydra_output_dir=sweep_dir)
+            evaluate(cfg, hydra_output_dir=sweep_dir, on_run_dir=run_dirs.append)
         except JudgeFailuresExceeded as exc:  # every output is written; the failed passes are retried on rerun
             print(f"error: {exc}", file=sys.stderr)
             return 1
         return None
 
-    code = run_reported(run, saved=lambda: predictions_saved(cfg, sweep_dir))
+    code = run_reported(run, saved=lambda: predictions_saved(run_dirs[-1] if run_dirs else None))
     if code:  # bad config / path / data / weights, full disk, Ctrl-C: one line printed, no traceback
         sys.exit(code)
 

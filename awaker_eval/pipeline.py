@@ -5,10 +5,12 @@ This module only wires the stages together; each stage lives in its own package.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
 from pathlib import Path
+from typing import Callable, Iterator
 
 from awaker_eval.config.schema import RunConfig
 
@@ -59,16 +61,39 @@ def build_judge(cfg: RunConfig, run_dir: Path):
     return LLMJudge(judge_config_from_dict(settings), reuse_cache=cfg.runner.resume)
 
 
-def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None) -> Path:
-    """Run one benchmark on one model; returns the run directory (on every rank)."""
+@contextlib.contextmanager
+def hold_run_dir(run_dir: Path, rank: int) -> Iterator[None]:
+    """Rank 0 holds the run directory's lock for the whole run; every rank stops when another run holds it."""
+    from awaker_eval.engine import distributed
+    from awaker_eval.run_lock import RunDirBusy, run_dir_lock
+
+    with contextlib.ExitStack() as stack:
+        busy = ""
+        if rank == 0:
+            try:
+                stack.enter_context(run_dir_lock(run_dir))
+            except RunDirBusy as exc:
+                busy = str(exc)
+        busy = distributed.broadcast_str(busy)
+        if busy:
+            raise RunDirBusy(busy)
+        yield
+
+
+def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None,
+             on_run_dir: Callable[[Path], None] | None = None) -> Path:
+    """Run one benchmark on one model; returns the run directory (on every rank). ``on_run_dir`` is told the
+    directory as soon as it is known (the app names it when a run is interrupted)."""
+    from awaker_eval.attempts import Attempt, record_failure, record_start
     from awaker_eval.data.registry import load_benchmark
     from awaker_eval.data.warnings import summary_lines
     from awaker_eval.engine import distributed
+    from awaker_eval.engine.identity import data_digest
     from awaker_eval.engine.runner import run_inference
     from awaker_eval.models.factory import build_model
     from awaker_eval.models.loading import fingerprint_hash
     from awaker_eval.preflight import check_samples, preflight
-    from awaker_eval.rundir import resolve_run_dir, write_config
+    from awaker_eval.rundir import check_same_results, resolve_run_dir, settings_diff, write_config
     from awaker_eval.run_outputs import write_run_outputs
     from awaker_eval.sample_io import PredictionBuilder, SampleEncoder
 
@@ -77,28 +102,49 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None) -> Path:
     loaded = load_benchmark(cfg.benchmark)
     samples, data_warnings = loaded.samples, loaded.warnings.as_dict()
     check_samples(cfg, samples)  # nothing is written before the config and the data are known to be usable
+    encode = SampleEncoder(cfg.benchmark.protocol, cfg.benchmark.min_pixels, cfg.benchmark.max_pixels,
+                           kind=cfg.benchmark.kind)
+    prompt_keys = encode.prompt_keys(samples)  # each prompt built once; image bytes hashed once per image
+    digest = data_digest(samples, prompt_keys)
     t_data = time.perf_counter()
     dist = distributed.init_distributed()
     if dist.rank == 0:
         for line in summary_lines(data_warnings):
             print(line)
-    run_dir = Path(distributed.broadcast_str(str(resolve_run_dir(cfg, hydra_output_dir))))
-    if dist.rank == 0:
-        write_config(run_dir, cfg)
-    model = build_model(cfg.model)
-    t_model = time.perf_counter()
-    protocol_fp = protocol_fingerprint_of(cfg)
-    model_fp = fingerprint_hash(model.fingerprint())
-    encode = SampleEncoder(cfg.benchmark.protocol, cfg.benchmark.min_pixels, cfg.benchmark.max_pixels,
-                           kind=cfg.benchmark.kind)
-    judge = build_judge(cfg, run_dir)
-    finalize = PredictionBuilder(cfg.benchmark.kind, cfg.benchmark.protocol, cfg.benchmark.extractor, judge=judge)
-    result = run_inference(samples, encode, model, finalize, run_dir, protocol_fp, model_fp, engine_settings(cfg))
-    if dist.rank == 0:
-        timings = {"data_load_s": t_data - t0, "model_load_s": t_model - t_data, "total_s": time.perf_counter() - t0}
-        extra = {"judge": {"config": dataclasses.asdict(cfg.benchmark.judge), **judge.stats.as_dict()}} if judge is not None else {}
-        extra["data_warnings"] = data_warnings
-        write_run_outputs(cfg, run_dir, result, model, protocol_fp, model_fp, timings, extra_meta=extra)
+    run_dir = Path(distributed.broadcast_str(str(resolve_run_dir(cfg, hydra_output_dir, digest))))
+    if on_run_dir is not None:
+        on_run_dir(run_dir)
+    judge = None
+    with hold_run_dir(run_dir, dist.rank):
+        attempt = Attempt(settings_diff(run_dir, cfg))
+        check_same_results(run_dir, attempt.settings_diff)  # before anything is loaded or written
+        result = None
+        try:
+            if dist.rank == 0:
+                record_start(run_dir, attempt)
+            model = build_model(cfg.model)
+            t_model = time.perf_counter()
+            protocol_fp = protocol_fingerprint_of(cfg)
+            model_fp = fingerprint_hash(model.fingerprint())
+            judge = build_judge(cfg, run_dir)
+            finalize = PredictionBuilder(cfg.benchmark.kind, cfg.benchmark.protocol, cfg.benchmark.extractor,
+                                         judge=judge)
+            if dist.rank == 0:
+                write_config(run_dir, cfg)  # the run starts now: first settings only, never overwritten
+            result = run_inference(samples, encode, model, finalize, run_dir, protocol_fp, model_fp,
+                                   engine_settings(cfg), prompt_keys=prompt_keys)
+            if dist.rank == 0:
+                timings = {"data_load_s": t_data - t0, "model_load_s": t_model - t_data,
+                           "total_s": time.perf_counter() - t0}
+                extra = {"judge": {"config": dataclasses.asdict(cfg.benchmark.judge), **judge.stats.as_dict()}} \
+                    if judge is not None else {}
+                extra["data_warnings"] = data_warnings
+                write_run_outputs(cfg, run_dir, result, model, protocol_fp, model_fp, timings, extra_meta=extra,
+                                  attempt=attempt, data_digest=digest)
+        except BaseException as exc:
+            if dist.rank == 0:
+                record_failure(run_dir, attempt, exc, result)
+            raise
     distributed.barrier()
     if judge is not None:  # past benchmark.judge.max_failures: exit 1, after every output is written
         from awaker_eval.extract.llm_judge import check_judge_failures

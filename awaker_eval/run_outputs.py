@@ -11,8 +11,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from awaker_eval.atomic_io import write_text_atomic
+from awaker_eval.attempts import Attempt, write_run_json
 from awaker_eval.config.schema import RunConfig
 from awaker_eval.redact import redact
+from awaker_eval.engine.identity import stale_line
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +43,9 @@ def score_run(cfg: RunConfig, predictions: list) -> dict[str, Any]:
     return scores
 
 
-def sibling_mode_run(cfg: RunConfig, run_dir: Path) -> Path | None:
-    """The same benchmark + model run in the other mode (generate <-> choice), when it exists beside this one."""
+def sibling_mode_run(cfg: RunConfig, run_dir: Path, data_digest: str | None = None) -> Path | None:
+    """The same benchmark + model run on the same data in the other mode (generate <-> choice), when it exists
+    beside this one."""
     from awaker_eval.engine.store import MERGED_FILE
     from awaker_eval.rundir import resolve_run_dir
 
@@ -49,16 +53,17 @@ def sibling_mode_run(cfg: RunConfig, run_dir: Path) -> Path | None:
         return None
     other = "choice" if cfg.runner.mode == "generate" else "generate"
     twin = dataclasses.replace(cfg, runner=dataclasses.replace(cfg.runner, mode=other))
-    path = resolve_run_dir(twin)
+    path = resolve_run_dir(twin, data_digest=data_digest)
     return path if path != run_dir and (path / MERGED_FILE).is_file() else None
 
 
-def choice_vs_generate(cfg: RunConfig, run_dir: Path, predictions: list) -> dict[str, Any] | None:
+def choice_vs_generate(cfg: RunConfig, run_dir: Path, predictions: list,
+                       data_digest: str | None = None) -> dict[str, Any] | None:
     """How often choice-by-scoring agrees with generation, when both runs of this benchmark + model exist."""
     from awaker_eval.engine.choice import choice_agreement
     from awaker_eval.engine.store import MERGED_FILE, read_jsonl_predictions
 
-    twin = sibling_mode_run(cfg, run_dir)
+    twin = sibling_mode_run(cfg, run_dir, data_digest)
     if twin is None:
         return None
     other = list(read_jsonl_predictions(twin / MERGED_FILE))
@@ -67,7 +72,9 @@ def choice_vs_generate(cfg: RunConfig, run_dir: Path, predictions: list) -> dict
 
 
 def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp: str, model_fp: str,
-                      timings: dict[str, float], extra_meta: dict[str, Any] | None = None) -> dict[str, Any]:
+                      timings: dict[str, float], extra_meta: dict[str, Any] | None = None, attempt=None,
+                      data_digest: str | None = None) -> dict[str, Any]:
+    """scores.json, leaderboard.md, run.json (with this invocation appended to its ``attempts``), report.html."""
     from awaker_eval.data.warnings import summary_lines
     from awaker_eval.engine.metadata import collect_run_metadata
     from awaker_eval.report.html import write_report
@@ -79,17 +86,19 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
     data_warnings = (extra_meta or {}).get("data_warnings")
     if data_warnings:  # upstream-accepted odd rows by kind with their ids (run.json always has the key)
         scores["data_warnings"] = data_warnings
-    agreement = choice_vs_generate(cfg, run_dir, predictions)
+    agreement = choice_vs_generate(cfg, run_dir, predictions, data_digest)
     if agreement is not None:
         scores["choice_vs_generate"] = agreement
-    (run_dir / SCORES_FILE).write_text(json.dumps(scores, indent=2, sort_keys=True))
+    write_text_atomic(run_dir / SCORES_FILE, json.dumps(scores, indent=2, sort_keys=True))
     table = render_leaderboard(scores, run_label=cfg.model.name, benchmark=cfg.benchmark)
-    (run_dir / "leaderboard.md").write_text(table)
+    write_text_atomic(run_dir / "leaderboard.md", table)
     meta = collect_run_metadata(
         cfg=cfg, result=result, model=model, protocol_fp=protocol_fp, model_fp=model_fp, timings=timings,
         extra=extra_meta,
     )
-    (run_dir / "run.json").write_text(json.dumps(redact(meta), indent=2, sort_keys=True, default=str))
+    meta["data_digest"] = data_digest
+    attempt = attempt or Attempt(settings_diff={})
+    write_run_json(run_dir, redact(meta), attempt.record("ok", result=result, timings=timings))
     report = write_report(load_run(run_dir, predictions), n_boot=cfg.runner.bootstrap_samples, seed=cfg.runner.seed)
     print(table)
     if agreement is not None:
@@ -97,6 +106,9 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
               f"(other run: {agreement['other_run']})")
     for line in summary_lines(data_warnings):
         print(line)
+    stale = stale_line(result.invalidated)
+    if stale:
+        print(f"\n{stale}")
     failed = scores.get("n_failed", 0)
     if failed:
         print(f"\n{failed} sample(s) failed and count as wrong; see {report}")

@@ -1,7 +1,9 @@
 """Where a run writes: ``<results_root>/<benchmark>/<model>/<run_id>/`` plus the resolved config saved there.
 
-The default run id is a hash of the benchmark + model + generation settings, so rerunning the same command lands in
-the same directory and resumes; anything that changes predictions changes the directory (and the store's keys).
+The default run id is a hash of the benchmark + model + generation settings and of the loaded data's content, so
+rerunning the same command on the same data lands in the same directory and resumes; anything that changes
+predictions changes the directory (and the store's content keys). ``config.yaml`` holds the first settings that
+ran in a directory and is never overwritten; a later invocation whose result settings differ is refused.
 """
 
 from __future__ import annotations
@@ -14,44 +16,97 @@ from typing import Any
 
 import yaml
 
+from awaker_eval.atomic_io import write_text_atomic
 from awaker_eval.config.schema import RunConfig
 from awaker_eval.redact import redact
+from awaker_eval.preflight import ConfigError
 
 CONFIG_FILE = "config.yaml"
+
+
+class RunDirMismatch(ConfigError):
+    """The run directory holds a run made with other result settings."""
 
 # Runner fields that change predictions (others, such as batch size or workers, must not).
 _RESULT_RUNNER_FIELDS = ("mode", "repetition_penalty")
 
 
-def default_run_id(cfg: RunConfig) -> str:
+def default_run_id(cfg: RunConfig, data_digest: str | None = None) -> str:
+    """``run-<hash>`` of the result settings and (when given) the content digest of the loaded samples."""
     runner = {k: getattr(cfg.runner, k) for k in _RESULT_RUNNER_FIELDS}
     payload = {
         "benchmark": dataclasses.asdict(cfg.benchmark),
         "model": dataclasses.asdict(cfg.model),
         "runner": runner,
     }
+    if data_digest is not None:
+        payload["data"] = data_digest
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return f"run-{digest}"
 
 
-def resolve_run_dir(cfg: RunConfig, hydra_output_dir: str | None = None) -> Path:
+def resolve_run_dir(cfg: RunConfig, hydra_output_dir: str | None = None, data_digest: str | None = None) -> Path:
     """Explicit ``output_dir`` > Hydra multirun job dir > ``results_root/benchmark/model/run_id``."""
     if cfg.output_dir:
         return Path(cfg.output_dir)
     if hydra_output_dir:
         return Path(hydra_output_dir)
-    run_id = cfg.run_id or default_run_id(cfg)
+    run_id = cfg.run_id or default_run_id(cfg, data_digest)
     return Path(cfg.results_root) / cfg.benchmark.name / cfg.model.name / run_id
 
 
-def write_config(run_dir: Path, cfg: RunConfig) -> Path:
-    """Save the resolved config as YAML (the exact settings behind every number in the directory)."""
+def config_yaml(cfg: RunConfig) -> str:
     from omegaconf import OmegaConf
 
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def write_config(run_dir: Path, cfg: RunConfig) -> Path:
+    """Save the resolved config as YAML (the exact settings behind every number in the directory), once: the
+    first settings that ran here are never overwritten (later ones are recorded in run.json's attempts)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / CONFIG_FILE
-    path.write_text(OmegaConf.to_yaml(OmegaConf.structured(redact(cfg))))  # URL secrets -> ***
+    if not path.exists():
+        write_text_atomic(path, config_yaml(redact(cfg)))  # URL secrets -> ***
     return path
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(data, dict):
+        return {prefix[:-1]: data}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out.update(_flatten(value, f"{prefix}{key}."))
+    return out
+
+
+def settings_diff(run_dir: Path, cfg: RunConfig) -> dict[str, list[Any]]:
+    """``{dotted key: [first value, this invocation's value]}`` against the directory's config.yaml ({} if none)."""
+    first = read_config(run_dir)
+    if first is None:
+        return {}
+    old, new = _flatten(first), _flatten(yaml.safe_load(config_yaml(cfg)) or {})
+    return {k: [old.get(k), new.get(k)] for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)}
+
+
+def is_result_setting(key: str) -> bool:
+    """Settings that change predictions or scores (the ones the default run id hashes)."""
+    return key.startswith(("benchmark.", "model.")) or key in {f"runner.{k}" for k in _RESULT_RUNNER_FIELDS}
+
+
+def check_same_results(run_dir: Path, diff: dict[str, list[Any]]) -> None:
+    """Refuse an invocation whose result settings differ from the directory's config.yaml: its numbers would be
+    filed under another run's settings. Keys the saved config lacks (settings added by a newer version) are
+    recorded in the diff but not refused, so an upgrade does not strand existing runs."""
+    saved = _flatten(read_config(run_dir) or {})
+    changed = [k for k in diff if is_result_setting(k) and k in saved]
+    if changed:
+        shown = "; ".join(f"{k}: {diff[k][0]!r} there, {diff[k][1]!r} now" for k in changed[:3])
+        more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
+        raise RunDirMismatch(
+            f"{run_dir / CONFIG_FILE} was made with other settings ({shown}{more}): pass another output_dir, "
+            f"or remove that directory to start over"
+        )
 
 
 def read_config(run_dir: Path) -> Any:

@@ -5,27 +5,40 @@ Both are small picklable dataclasses so the engine can run the encoder in DataLo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
 
+from awaker_eval.engine.identity import prompt_keys as content_keys
 from awaker_eval.models.base import Messages, ModelOutput
 from awaker_eval.types import Prediction, Sample
 
 
 @dataclass(frozen=True)
 class SampleEncoder:
-    """Builds the benchmark prompt and the chat messages, decoding the image (raises ImageLoadError)."""
+    """Builds the benchmark prompt and the chat messages, decoding the image (raises ImageLoadError).
+
+    ``prompt_keys`` builds every prompt text once, before inference, for the content keys the store compares;
+    the texts are kept (``prompts``) so that encoding, in the workers, uses them instead of building them again."""
 
     protocol: str
     min_pixels: int | None = None
     max_pixels: int | None = None
     kind: str | None = None  # the run's benchmark.kind (None: the kind the loader recorded on the sample)
+    prompts: dict[str, str] = field(default_factory=dict, compare=False, repr=False)  # sample id -> prompt text
 
     def prompt_text(self, sample: Sample) -> str:
-        """The benchmark's prompt for ``sample`` (also what ``awaker-eval prompts`` prints)."""
+        """The benchmark's prompt for ``sample`` (also what ``awaker-eval prompts`` prints), built once."""
         from awaker_eval.prompts import build_prompt
 
-        return build_prompt(sample, self.protocol, self.kind)
+        text = self.prompts.get(sample.id)
+        return build_prompt(sample, self.protocol, self.kind) if text is None else text
+
+    def prompt_keys(self, samples: Sequence[Sample]) -> dict[str, str]:
+        """Sample id -> key of (prompt text, image bytes), building and keeping each prompt text once."""
+        from awaker_eval.prompts import build_prompt
+
+        self.prompts.update({s.id: build_prompt(s, self.protocol, self.kind) for s in samples})
+        return content_keys(samples, self.prompt_text)
 
     def __call__(self, sample: Sample) -> Messages:
         from awaker_eval.data.images import load_images
@@ -39,7 +52,8 @@ class SampleEncoder:
 
 @dataclass
 class PredictionBuilder:
-    """Extracts the letter with the configured rule (and optional judge) and records everything to re-score."""
+    """Extracts the letter with the configured rule (and optional judge) and records everything to re-score
+    (the engine stamps the content key and fingerprints)."""
 
     kind: str
     protocol: str
@@ -48,7 +62,6 @@ class PredictionBuilder:
 
     def __call__(self, sample: Sample, output: ModelOutput) -> Prediction:
         from awaker_eval.extract.dispatch import extract_letter
-        from awaker_eval.prompts import build_prompt, prompt_hash
 
         failed = output.error is not None or output.text is None
         raw = None if failed else output.text
@@ -56,8 +69,8 @@ class PredictionBuilder:
         letter = extracted.letter
         return Prediction.of_sample(
             sample,
-            prompt_hash=prompt_hash(build_prompt(sample, self.protocol, self.kind), sample),
-            protocol_fp="",  # set by the engine
+            prompt_hash="",  # set by the engine
+            protocol_fp="",
             model_fp="",
             raw_output=raw,
             extracted=letter,

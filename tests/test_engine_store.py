@@ -83,3 +83,13 @@ def test_set_aside_moves_old_shards(tmp_path):
         w.append([pred("a")])
     moved = store.set_aside_shards(tmp_path)
     assert moved.name == "shards.old1" and store.load_predictions(tmp_path) == {}
+
+
+def test_merge_uses_a_unique_temp_file_beside_the_target(tmp_path):
+    """Two writers never share a temp name: a stale ``predictions.jsonl.tmp`` (here a directory another
+    invocation left) neither blocks the merge nor is written through."""
+    (tmp_path / "predictions.jsonl.tmp").mkdir()
+    preds = {s: pred(s) for s in ["a", "b"]}
+    out = store.write_merged(tmp_path, ["a", "b"], preds)
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["a", "b"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["predictions.jsonl", "predictions.jsonl.tmp"]

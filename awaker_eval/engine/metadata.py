@@ -80,9 +80,10 @@ def collect_run_metadata(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The run.json dict: git commit + dirty flag, package versions, device, dtype, fingerprints (hashes and the
-    model's full fingerprint dict), timings (the pipeline's ``timings`` plus the engine's), throughput, counts and
-    failures by type. ``cfg`` is the resolved RunConfig dataclass (secrets are never in it: keys come from the
-    environment), ``result`` an EngineResult, ``model`` the loaded VisionLanguageModel."""
+    model's full fingerprint dict), timings (the pipeline's ``timings`` plus the engine's), throughput, counts,
+    stale predictions recomputed by reason (``invalidated``) and failures by type. ``cfg`` is the resolved
+    RunConfig dataclass (secrets are never in it: keys come from the environment), ``result`` an EngineResult,
+    ``model`` the loaded VisionLanguageModel."""
     device = getattr(model, "device", None)
     dtype = getattr(model, "dtype", None)
     meta: dict[str, Any] = {
@@ -101,6 +102,7 @@ def collect_run_metadata(
         meta["timings_s"].update({f"engine_{k}": v for k, v in engine.pop("timings_s").items()})
         meta["throughput_samples_per_s"] = engine.pop("samples_per_s")
         meta["counts"] = engine.pop("counts")
+        meta["invalidated"] = engine.pop("invalidated")
         meta["failures_by_type"] = failure_summary(result.predictions)
         meta["engine"] = engine
     if cfg is not None:

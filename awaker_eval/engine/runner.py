@@ -1,11 +1,13 @@
 """The inference engine: samples in, one Prediction per sample out, crash-safe and resumable, on one or many ranks.
 
-Flow per rank: read every shard file (resume) -> keep the samples without a successful prediction for these
-fingerprints -> take this rank's share -> sort by estimated prompt length and cut token-budget batches -> encode +
-prepare in DataLoader workers -> model (OOM / error isolation) -> ``finalize`` -> append to this rank's shard file
+Flow per rank: read every shard file (resume) -> keep the samples without a successful prediction made from the
+same content (prompt text + image bytes, answer, options, protocol fp, model fp; ``engine.identity``) -> take
+this rank's share -> sort by estimated prompt length and cut token-budget batches -> encode + prepare in
+DataLoader workers -> model (OOM / error isolation) -> ``finalize`` -> append to this rank's shard file
 (fsync per batch). Then rank 0 merges all shard files into ``predictions.jsonl`` in sample order.
 
-Fingerprints: the engine stamps ``protocol_fp`` / ``model_fp`` on every Prediction (``finalize`` need not set them).
+Fingerprints: the engine stamps ``prompt_hash`` (the content key), ``protocol_fp`` and ``model_fp`` on every
+Prediction (``finalize`` need not set them); stale stored entries are counted by reason in ``invalidated``.
 Failed samples (corrupt image, OOM alone, over-long prompt...) are passed to ``finalize`` as
 ``ModelOutput(text=None, error=...)``, stored, and count as wrong; a rerun retries them (``retry_failed``).
 """
@@ -17,17 +19,20 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from tqdm.auto import tqdm
 
 from awaker_eval.engine import distributed as D
 from awaker_eval.engine.batching import estimate_cost, order_by_cost, plan_batches
 from awaker_eval.engine.execute import BatchExecutor
+from awaker_eval.engine.identity import (
+    current_predictions, prompt_keys as content_prompt_keys, sample_fields_text, stale_line,
+)
 from awaker_eval.engine.loader import (
     BatchBuilder, EncodedSamples, describe_error, main_process_threads, make_loader, prepare_positions,
 )
-from awaker_eval.engine.store import ShardWriter, load_predictions, set_aside_shards, write_merged
+from awaker_eval.engine.store import ShardWriter, iter_stored, set_aside_shards, write_merged
 from awaker_eval.models.base import GenerationSettings, Messages, ModelOutput, VisionLanguageModel
 from awaker_eval.types import Prediction, Sample
 
@@ -86,6 +91,7 @@ class EngineResult:
     error_splits: int = 0
     predictions_path: Path | None = None
     main_threads: int | None = None  # torch intra-op threads of this rank's model calls (see main_process_threads)
+    invalidated: dict[str, int] = field(default_factory=dict)  # stale stored predictions recomputed, by reason
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the predictions, JSON-ready (for run.json)."""
@@ -98,6 +104,7 @@ class EngineResult:
             "oom_splits": self.oom_splits,
             "error_splits": self.error_splits,
             "main_threads": self.main_threads,
+            "invalidated": dict(self.invalidated),
         }
 
 
@@ -109,7 +116,8 @@ def _fallback_prediction(sample: Sample, error: str) -> Prediction:
     )
 
 
-def _finalize_one(finalize, sample: Sample, output: ModelOutput, protocol_fp: str, model_fp: str) -> Prediction:
+def _finalize_one(finalize, sample: Sample, output: ModelOutput, prompt_key: str, protocol_fp: str,
+                  model_fp: str) -> Prediction:
     try:
         pred = finalize(sample, output)
     except Exception as exc:  # a bug in answer extraction must not lose the model output or stop the run
@@ -120,7 +128,7 @@ def _finalize_one(finalize, sample: Sample, output: ModelOutput, protocol_fp: st
         pred.error = output.error
     if pred.error is not None and pred.answer is not None:
         pred.correct = False  # a failed sample counts as wrong, never as absent
-    pred.protocol_fp, pred.model_fp = protocol_fp, model_fp
+    pred.prompt_hash, pred.protocol_fp, pred.model_fp = prompt_key, protocol_fp, model_fp
     return pred
 
 
@@ -148,13 +156,19 @@ def run_inference(
     protocol_fp: str,
     model_fp: str,
     settings: EngineSettings,
+    prompt_keys: Mapping[str, str] | None = None,
 ) -> EngineResult:
-    """Predict every sample (reusing finished ones in ``run_dir``); all ranks of a torchrun group call this."""
+    """Predict every sample (reusing finished ones in ``run_dir`` made from the same content); all ranks of a
+    torchrun group call this. ``prompt_keys`` (sample id -> key of prompt text + image bytes) comes from the
+    encoder that builds the prompts (``SampleEncoder.prompt_keys``); without it the key covers the sample's
+    prompt fields and image bytes."""
+    samples = list(samples)
+    _check_unique_ids(samples)
+    # the content keys belong to the data stage (evaluate times them with data loading), not to engine timings
+    keys = dict(prompt_keys) if prompt_keys is not None else content_prompt_keys(samples, sample_fields_text)
     t_start = time.perf_counter()
     dist = D.dist_info()
     run_dir = Path(run_dir)
-    samples = list(samples)
-    _check_unique_ids(samples)
     timings = EngineTimings()
 
     if not settings.resume and dist.is_main:
@@ -162,7 +176,13 @@ def run_inference(
         if moved is not None:
             log.info("resume disabled: previous shard files moved to %s", moved)
     D.barrier()
-    stored = load_predictions(run_dir, protocol_fp, model_fp) if settings.resume else {}
+
+    def current() -> tuple[dict[str, Prediction], dict[str, int]]:
+        return current_predictions(samples, iter_stored(run_dir), keys, protocol_fp, model_fp)
+
+    stored, invalidated = current() if settings.resume else ({}, {})
+    if invalidated and dist.is_main:
+        log.warning("%s", stale_line(invalidated))
     pending = _pending_positions(samples, stored, settings.retry_failed)
     D.barrier()  # every rank has read the store before anyone appends to it: identical pending lists
 
@@ -196,7 +216,8 @@ def run_inference(
             outputs = executor.run(batch)
             t_store = time.perf_counter()
             preds = [
-                _finalize_one(finalize, samples[pos], outputs[pos], protocol_fp, model_fp) for pos in sorted(outputs)
+                _finalize_one(finalize, samples[pos], outputs[pos], keys[samples[pos].id], protocol_fp, model_fp)
+                for pos in sorted(outputs)
             ]
             writer.append(preds)
             timings.store += time.perf_counter() - t_store
@@ -220,7 +241,7 @@ def run_inference(
     done_total, = D.sum_ints([done_here])
     D.barrier()  # all shard files complete
     t_merge = time.perf_counter()
-    merged = load_predictions(run_dir, protocol_fp, model_fp)
+    merged, _ = current()
     ids = [s.id for s in samples]
     missing = [i for i in ids if i not in merged]
     if missing:  # every rank sees the same files, so every rank stops here together (no one waits at a barrier)
@@ -242,4 +263,5 @@ def run_inference(
         samples_per_s=done_total / timings.total if timings.total > 0 else 0.0,
         world_size=dist.world_size, batches=len(plan), oom_splits=executor.oom_splits,
         error_splits=executor.error_splits, predictions_path=path, main_threads=main_threads,
+        invalidated=invalidated,
     )

@@ -4,8 +4,8 @@ Why this layout: every rank appends only to its own file, each batch is written 
 ``flush`` + ``fsync``, so a crash (SIGKILL included) loses at most the batch in flight. A torn last line (no
 trailing newline, or not valid JSON) is ignored by readers and cut off by the next writer of that file before it
 appends, so it can never glue onto a new line. Readers read *every* shard file, so a run resumed with a different
-number of processes still finds all finished work. Entries are keyed by (sample id, protocol fp, model fp): a
-changed protocol or model never reuses a stale prediction.
+number of processes still finds all finished work. Which stored entries are still current (same prompt, images,
+answer, options, protocol and weights) is decided by ``engine.identity``; stale entries stay in the files, unused.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
+from awaker_eval.atomic_io import write_text_atomic
 from awaker_eval.types import Prediction
 
 log = logging.getLogger(__name__)
@@ -68,23 +69,28 @@ def read_jsonl_predictions(path: Path) -> Iterator[Prediction]:
             yield pred
 
 
-def _better(new: Prediction, old: Prediction) -> bool:
-    """Which of two entries for one key wins: a success beats a failure, otherwise the first one written stays."""
+def better_entry(new: Prediction, old: Prediction) -> bool:
+    """Which of two entries for one sample wins: a success beats a failure, otherwise the first one written stays."""
     return old.error is not None and new.error is None
+
+
+def iter_stored(run_dir: Path) -> Iterator[Prediction]:
+    """Every readable entry of every shard file, in file order (rank order, then line order)."""
+    for path in shard_files(run_dir):
+        yield from read_jsonl_predictions(path)
 
 
 def load_predictions(run_dir: Path, protocol_fp: str | None = None, model_fp: str | None = None) -> dict[str, Prediction]:
     """Finished predictions by sample id, from every shard file, restricted to the given fingerprints."""
     found: dict[str, Prediction] = {}
-    for path in shard_files(run_dir):
-        for pred in read_jsonl_predictions(path):
-            if protocol_fp is not None and pred.protocol_fp != protocol_fp:
-                continue
-            if model_fp is not None and pred.model_fp != model_fp:
-                continue
-            old = found.get(pred.id)
-            if old is None or _better(pred, old):
-                found[pred.id] = pred
+    for pred in iter_stored(run_dir):
+        if protocol_fp is not None and pred.protocol_fp != protocol_fp:
+            continue
+        if model_fp is not None and pred.model_fp != model_fp:
+            continue
+        old = found.get(pred.id)
+        if old is None or better_entry(pred, old):
+            found[pred.id] = pred
     return found
 
 
@@ -157,19 +163,13 @@ def set_aside_shards(run_dir: Path) -> Path | None:
 
 
 def write_merged(run_dir: Path, sample_ids: Sequence[str], preds: dict[str, Prediction]) -> Path:
-    """Write ``predictions.jsonl`` in sample order, atomically (temp file + rename); every sample must be present."""
+    """Write ``predictions.jsonl`` in sample order, atomically (a unique temp file + rename, so two writers never
+    share a temp file); every sample must be present."""
     missing = [sid for sid in sample_ids if sid not in preds]
     if missing:
         raise RuntimeError(
             f"{run_dir}: {len(missing)} samples have no prediction in {SHARD_DIR}/ (first: {missing[:5]}); "
             "a rank probably died: rerun the same command to compute only the missing ones"
         )
-    out = Path(run_dir) / MERGED_FILE
-    tmp = out.with_name(out.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for sid in sample_ids:
-            fh.write(prediction_to_json(preds[sid]) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, out)
-    return out
+    lines = (prediction_to_json(preds[sid]) + "\n" for sid in sample_ids)
+    return write_text_atomic(Path(run_dir) / MERGED_FILE, lines)

@@ -10,6 +10,8 @@ import json
 import os
 from pathlib import Path
 
+from awaker_eval.atomic_io import write_text_atomic
+
 
 class CheckpointNotFound(RuntimeError):
     """A model path / hub id cannot be resolved; the message says what to fix."""
@@ -47,25 +49,87 @@ def resolve_checkpoint(
         raise CheckpointNotFound(f"{what}={ref!r}: cannot fetch from the hub ({type(exc).__name__}: {exc})") from exc
 
 
-def weights_identity(directory: str | Path) -> str:
-    """A cheap, content-based identity of a checkpoint directory's weight files.
+WEIGHT_SUFFIXES = {".safetensors", ".bin", ".pt", ".json"}
+DIGEST_CACHE_FILE = "file_digests.json"
+_CHUNK = 8 << 20
 
-    Hashes every weight file's name, size, and its first and last MiB (safetensors headers hold all tensor
-    names, shapes and offsets; a changed value almost always changes the tail or the size). Reading whole
-    multi-GB files for every run would cost minutes, so this is a deliberate trade-off.
-    """
+
+def default_digest_cache() -> Path:
+    """Where file digests are remembered between runs (beside the tiny models and synthetic data)."""
+    return Path(os.path.expanduser("~/.cache/awaker_eval")) / DIGEST_CACHE_FILE
+
+
+def _stat_key(path: Path) -> str:
+    """What must stay equal for a remembered digest to stay valid: the resolved path, size, mtime, ctime, inode
+    (a file replaced in place, even with the same size and mtime, gets a new inode or ctime)."""
+    st = path.stat()
+    return f"{path}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}"
+
+
+def sha256_file(path: Path) -> str:
+    """Streaming SHA-256 of every byte of a file (8 MiB chunks: constant memory for a 22 GB checkpoint)."""
     digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class FileDigests:
+    """SHA-256 of whole files, remembered in a small JSON file keyed by ``_stat_key`` so that a multi-GB
+    checkpoint is read once, not on every run. An unreadable or corrupt cache is ignored (hash again); the cache
+    is rewritten atomically, keeping only entries whose file still exists."""
+
+    def __init__(self, cache_path: Path | None = None):
+        self.cache_path = Path(cache_path) if cache_path is not None else default_digest_cache()
+        self._entries: dict[str, str] | None = None
+        self._dirty = False
+
+    def _load(self) -> dict[str, str]:
+        if self._entries is None:
+            try:
+                data = json.loads(self.cache_path.read_text(encoding="utf-8"))
+                self._entries = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+            except (OSError, ValueError, AttributeError):
+                self._entries = {}
+        return self._entries
+
+    def digest(self, path: str | Path) -> str:
+        path = Path(path).resolve()  # hub snapshots are symlinks into blobs/
+        key = _stat_key(path)
+        entries = self._load()
+        if key not in entries:
+            entries[key] = sha256_file(path)
+            if _stat_key(path) != key:  # written while we read it: do not remember a torn digest
+                del entries[key]
+                raise CheckpointNotFound(f"{path} changed while it was being hashed: rerun once it is complete")
+            self._dirty = True
+        return entries[key]
+
+    def save(self) -> None:
+        if not self._dirty or self._entries is None:
+            return
+        live = {k: v for k, v in self._entries.items() if os.path.exists(k.split("|", 1)[0])}
+        try:
+            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(self.cache_path, json.dumps(live, indent=0, sort_keys=True))
+        except OSError:  # a read-only cache dir only costs hashing again next time
+            pass
+        self._dirty = False
+
+
+def weights_identity(directory: str | Path, cache_path: Path | None = None) -> str:
+    """Content identity of a checkpoint directory's weight and config files: name + SHA-256 of every byte of
+    each, so any changed byte anywhere (a middle tensor included) changes it. Digests are remembered by
+    (path, size, mtime, ctime, inode), so a 22 GB checkpoint is hashed once, not per run."""
+    digests = FileDigests(cache_path)
+    out = hashlib.sha256()
     root = Path(directory)
-    files = sorted(p for p in root.iterdir() if p.suffix in {".safetensors", ".bin", ".pt", ".json"} and p.is_file())
+    files = sorted(p for p in root.iterdir() if p.suffix in WEIGHT_SUFFIXES and p.is_file())
     for path in files:
-        size = path.stat().st_size
-        digest.update(f"{path.name}:{size}".encode())
-        with path.open("rb") as fh:
-            digest.update(fh.read(1 << 20))
-            if size > 2 << 20:
-                fh.seek(-(1 << 20), os.SEEK_END)
-                digest.update(fh.read())
-    return digest.hexdigest()[:16]
+        out.update(f"{path.name}:{digests.digest(path)}\n".encode())
+    digests.save()
+    return out.hexdigest()[:16]
 
 
 def fingerprint_hash(fp: dict) -> str:
