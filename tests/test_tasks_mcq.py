@@ -207,8 +207,9 @@ def test_unreadable_tsv_is_one_line_error(tmp_path, capsys):
     empty.write_text("")
     argv = ["benchmark=mcq", f"benchmark.source={empty}", f"benchmark.cache_dir={tmp_path / 'cache'}"]
     assert prompts_main(argv) == 2
-    assert capsys.readouterr().err == (f"awaker-eval prompts: error: {empty}: cannot read as a VLMEvalKit TSV "
-                                       "(EmptyDataError: No columns to parse from file)\n")
+    assert capsys.readouterr().err == (f"awaker-eval prompts: error: {empty}: cannot read the table (EmptyDataError: "
+                                       "No columns to parse from file); the file must be a non-empty UTF-8 file in "
+                                       "the format its suffix names\n")
 
 
 def test_image_path_confined_to_data_folder(tmp_path):
@@ -234,7 +235,7 @@ def test_mmstar_run_end_to_end_on_the_tiny_model(tmp_path, mmstar_tsv, tiny_cach
 
     from awaker_eval.engine.store import read_jsonl_predictions
     from awaker_eval.pipeline import evaluate
-    from awaker_eval.prompts import prompt_hash
+    from awaker_eval.engine.identity import prompt_keys
 
     overrides = ["benchmark=mmstar", f"benchmark.source={mmstar_tsv}", f"benchmark.cache_dir={tmp_path / 'cache'}",
                  "benchmark.max_new_tokens=4", "benchmark.min_pixels=3136", "benchmark.max_pixels=50176",
@@ -246,7 +247,8 @@ def test_mmstar_run_end_to_end_on_the_tiny_model(tmp_path, mmstar_tsv, tiny_cach
     assert [p.id for p in preds] == ["0", "1", "2", "3", "4"] and preds[3].answer == "D" and not preds[3].correct
     capsys.readouterr()
     text = _texts(_prompts(capsys, tmp_path, mmstar_tsv))[2]  # the dry run builds what the run hashed
-    assert preds[2].prompt_hash == prompt_hash(text, get_benchmark("mcq").load(_compose(*overrides).benchmark)[2])
+    sample = get_benchmark("mcq").load(_compose(*overrides).benchmark)[2]
+    assert preds[2].prompt_hash == prompt_keys([sample], lambda s: text)[sample.id]
     scores = json.loads((run / "scores.json").read_text())
     assert scores["overall"] == sum(bool(p.correct) for p in preds) / 5
     assert set(scores["l2_category"]) == {"geography", "image scene and topic", "image style", "numeric commonsense"}

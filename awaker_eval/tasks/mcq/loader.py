@@ -118,12 +118,6 @@ def load_mcq(cfg, warnings: DataWarnings | None = None) -> list[Sample]:
     if Path(path).name in PINNED_MD5:
         _check_md5(path, PINNED_MD5[Path(path).name])
     suffix = None if Path(path).suffix.lower() in (".tsv", ".csv") else ".tsv"
-    try:
-        ds = open_table(TableSource(path, cfg.revision, cache_dir=_hf_cache(cfg), suffix=suffix))
-    except DataError:
-        raise
-    except Exception as exc:  # pandas / datasets parse errors of many types: one line naming the file
-        raise DataError(f"{path}: cannot read as a VLMEvalKit TSV ({type(exc).__name__}: "
-                        f"{' '.join(str(exc).split())[:300]})") from exc
+    ds = open_table(TableSource(path, cfg.revision, cache_dir=_hf_cache(cfg), suffix=suffix))  # DataError naming it
     return read_mcq_table(ds, cfg.name, cfg.language, path, cfg.image_root, warnings,
                           allow_outside_paths=cfg.allow_outside_paths)
