@@ -86,6 +86,7 @@ class EngineResult:
     error_splits: int = 0
     predictions_path: Path | None = None
     main_threads: int | None = None  # torch intra-op threads of this rank's model calls (see main_process_threads)
+    shards: dict[str, Any] | None = None  # per-rank estimated cost / samples of this call (distributed.Share)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the predictions, JSON-ready (for run.json)."""
@@ -98,6 +99,7 @@ class EngineResult:
             "oom_splits": self.oom_splits,
             "error_splits": self.error_splits,
             "main_threads": self.main_threads,
+            **({"shards": self.shards} if self.shards is not None else {}),
         }
 
 
@@ -139,6 +141,7 @@ def _pending_positions(samples: Sequence[Sample], stored: dict[str, Prediction],
     return [i for i, s in enumerate(samples) if not finished(stored.get(s.id))]
 
 
+@D.failing_together()
 def run_inference(
     samples: Sequence[Sample],
     encode: Callable[[Sample], Messages],
@@ -149,7 +152,8 @@ def run_inference(
     model_fp: str,
     settings: EngineSettings,
 ) -> EngineResult:
-    """Predict every sample (reusing finished ones in ``run_dir``); all ranks of a torchrun group call this."""
+    """Predict every sample (reusing finished ones in ``run_dir``); all ranks of a torchrun group call this, and an
+    exception on any rank stops them all."""
     t_start = time.perf_counter()
     dist = D.dist_info()
     run_dir = Path(run_dir)
@@ -166,8 +170,13 @@ def run_inference(
     pending = _pending_positions(samples, stored, settings.retry_failed)
     D.barrier()  # every rank has read the store before anyone appends to it: identical pending lists
 
-    mine = D.shard(pending, dist.rank, dist.world_size)
-    costs = {p: estimate_cost(samples[p], model.visual_tokens, settings.min_pixels, settings.max_pixels) for p in mine}
+    share = D.balanced_share(
+        pending, lambda p: estimate_cost(samples[p], model.visual_tokens, settings.min_pixels, settings.max_pixels),
+        dist.rank, dist.world_size,
+    )
+    mine, costs = share.positions, share.costs
+    if dist.world_size > 1 and dist.is_main:
+        log.info("shards by estimated cost: %s", share.balance())
     order = [mine[i] for i in order_by_cost([costs[p] for p in mine])]
     plan = plan_batches(order, costs, settings.batch_size, settings.max_batch_visual_tokens)
     timings.plan = time.perf_counter() - t_start
@@ -200,6 +209,7 @@ def run_inference(
             ]
             writer.append(preds)
             timings.store += time.perf_counter() - t_store
+            D.check_peers()  # a failed or dead rank stops this one after its current batch
             n_failed = sum(p.error is not None for p in preds)
             done_here += len(preds)
             failed_here += n_failed
@@ -242,4 +252,5 @@ def run_inference(
         samples_per_s=done_total / timings.total if timings.total > 0 else 0.0,
         world_size=dist.world_size, batches=len(plan), oom_splits=executor.oom_splits,
         error_splits=executor.error_splits, predictions_path=path, main_threads=main_threads,
+        shards=share.balance(),
     )
