@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from awaker_eval.config.schema import RunConfig
+from awaker_eval.engine.distributed import failing_together
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +60,12 @@ def build_judge(cfg: RunConfig, run_dir: Path):
     return LLMJudge(judge_config_from_dict(settings))
 
 
+@failing_together()  # under torchrun, an exception on one rank (data, model load, outputs) stops them all
 def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None) -> Path:
     """Run one benchmark on one model; returns the run directory (on every rank)."""
     from awaker_eval.data import load_samples
     from awaker_eval.engine import distributed
+    from awaker_eval.engine.metadata import data_footprint
     from awaker_eval.engine.runner import run_inference
     from awaker_eval.models.factory import build_model
     from awaker_eval.models.loading import fingerprint_hash
@@ -90,6 +93,7 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None) -> Path:
     if dist.rank == 0:
         timings = {"data_load_s": t_data - t0, "model_load_s": t_model - t_data, "total_s": time.perf_counter() - t0}
         extra = {"judge": {"config": dataclasses.asdict(cfg.benchmark.judge), **judge.stats.as_dict()}} if judge is not None else None
+        extra = {**(extra or {}), "data": data_footprint(samples)}
         write_run_outputs(cfg, run_dir, result, model, protocol_fp, model_fp, timings, extra_meta=extra)
     distributed.barrier()
     return run_dir

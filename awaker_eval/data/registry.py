@@ -14,6 +14,7 @@ from pathlib import Path
 from awaker_eval.config.schema import BenchmarkConfig
 from awaker_eval.data import mmbench, mme_realworld
 from awaker_eval.data.errors import DataError
+from awaker_eval.data.parquet_inplace import open_parquet_inplace
 from awaker_eval.data.synthetic import JSON_NAME, ensure_synthetic_benchmark
 from awaker_eval.data.tables import TableSource, open_table
 from awaker_eval.types import Sample
@@ -83,7 +84,9 @@ def _load_mme_table(cfg: BenchmarkConfig) -> list[Sample]:
         src = TableSource(repo, cfg.revision, cfg.data_files or files, cache_dir=_hf_cache(cfg))
     else:
         raise DataError(f"layout {cfg.layout!r} has no default download: set benchmark.source to the file")
-    return mme_realworld.load_table(open_table(src), cfg.name, cfg.language, cfg.image_root, src.source)
+    table = (open_parquet_inplace(src.source, src.revision, src.data_files, src.cache_dir)  # no arrow copy
+             if cfg.layout == "parquet" else open_table(src))
+    return mme_realworld.load_table(table, cfg.name, cfg.language, cfg.image_root, src.source)
 
 
 def _load_mmbench(cfg: BenchmarkConfig) -> list[Sample]:

@@ -222,15 +222,17 @@ class Share:
 
 
 def balanced_share(pending: Sequence[int], cost_of: Callable[[int], int], rank: int, world_size: int) -> Share:
-    """Rank ``rank``'s share of ``pending`` balanced by estimated cost. Each rank estimates an interleaved slice
-    (image headers are read once over the group, not once per rank) and the costs are exchanged."""
+    """Rank ``rank``'s share of ``pending`` balanced by estimated cost. Each rank estimates one contiguous block
+    (image headers are read once over the group, not once per rank, and neighbouring rows share parquet row
+    groups) and the costs are exchanged."""
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} is outside world size {world_size}")
     pending = list(pending)
-    estimated = all_gather([cost_of(p) for p in pending[rank::world_size]])
+    block = -(-len(pending) // world_size)
+    estimated = all_gather([cost_of(p) for p in pending[rank * block:(rank + 1) * block]])
     costs: dict[int, int] = {}
     for r, values in enumerate(estimated):
-        costs.update(zip(pending[r::world_size], (int(v) for v in values)))
+        costs.update(zip(pending[r * block:(r + 1) * block], (int(v) for v in values)))
     shares = assign_by_cost([costs[p] for p in pending], world_size)
     mine = [pending[i] for i in shares[rank]]
     return Share(
