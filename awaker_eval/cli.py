@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plot": ("awaker_eval.report.plots_cli", "per-subtask / per-category bars and the expert heatmap"),
     "report": ("awaker_eval.report.html_cli", "static HTML report of one run directory"),
     "perf": ("awaker_eval.engine.perf", "throughput benchmark of the inference engine"),
+    "prepare": ("awaker_eval.prepare", "download and verify what a run needs, then run offline (overrides follow)"),
 }
 
 
