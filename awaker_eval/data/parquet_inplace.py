@@ -3,8 +3,8 @@
 ``datasets.load_dataset`` converts parquet into an arrow cache of about the same size beside the download (issue 11
 item 5: 30.9 GB of parquet + 34.9 GB of arrow for MME-RealWorld EN). ``ParquetTable`` instead keeps only the
 files' footers: small columns are read column-wise when the loader asks for them, and an image cell is read from
-its row group (one column, memory-mapped) when a worker decodes that sample; the most recently read row groups
-are kept per process (bounded by ``cache_bytes``). It offers the few ``datasets.Dataset`` members the table
+its row group (one column, memory-mapped, decoded a small batch at a time up to that row) when a worker decodes
+that sample; the most recently read batches are kept per process (bounded by ``cache_bytes``). It offers the few ``datasets.Dataset`` members the table
 loaders use (``column_names``, ``features``, ``select_columns(...).iter``, ``ds[column]``, ``data.column(c)[row]``,
 ``cache_files``) and pickles as file paths, so DataLoader workers reopen the files themselves.
 """
@@ -25,7 +25,8 @@ import pyarrow.parquet as pq
 
 from awaker_eval.data.errors import DataError
 
-DEFAULT_CACHE_BYTES = 1 << 30  # decoded row groups kept per process (a DataLoader worker each)
+DEFAULT_CACHE_BYTES = 256 << 20  # decoded batches kept per process (each DataLoader worker has its own)
+BATCH_ROWS = 16  # rows decoded at a time: ~20 MB of MME-RealWorld base64 images
 
 
 class _Columns:
@@ -56,7 +57,7 @@ class ParquetTable:
             raise DataError("no parquet files to read")
         self.cache_bytes = cache_bytes
         self._open: dict[int, pq.ParquetFile] = {}
-        self._cache: OrderedDict[tuple[int, int, str], pa.Array] = OrderedDict()
+        self._cache: OrderedDict[tuple[int, int, int, str], pa.Array] = OrderedDict()
         schema, starts = None, []  # starts: first global row of each (file, row group)
         self._groups: list[tuple[int, int]] = []
         total = 0
@@ -147,27 +148,37 @@ class ParquetTable:
         return f_i, g, row - self._starts[k]
 
     def cell(self, row: int, column: str) -> pa.Scalar:
+        """One cell: its row group is decoded batch by batch (``BATCH_ROWS`` rows) up to the batch holding it,
+        so memory stays at one batch, not one row group; recent batches are kept (row-order reads hit them)."""
         f_i, g, offset = self.locate(row)
-        key = (f_i, g, column)
+        start = offset - offset % BATCH_ROWS
+        key = (f_i, g, start, column)
         values = self._cache.get(key)
         if values is None:
-            values = self._file(f_i).read_row_group(g, columns=[column]).column(0).combine_chunks()
+            batches = self._file(f_i).iter_batches(batch_size=BATCH_ROWS, row_groups=[g], columns=[column])
+            for k, batch in enumerate(batches):
+                if k * BATCH_ROWS == start:
+                    values = batch.column(0)
+                    break
             self._cache[key] = values
             while len(self._cache) > 1 and sum(v.nbytes for v in self._cache.values()) > self.cache_bytes:
                 self._cache.popitem(last=False)
         else:
             self._cache.move_to_end(key)
-        return values[offset]
+        return values[offset - start]
 
     def short_string_rows(self, column: str, max_chars: int) -> dict[int, str]:
-        """``{row: value}`` for rows whose string in ``column`` has at most ``max_chars`` bytes, one row group at
-        a time (what ``tables.short_string_rows`` computes for a loaded table)."""
+        """``{row: value}`` for rows whose string in ``column`` has at most ``max_chars`` bytes, streamed in
+        batches (what ``tables.short_string_rows`` computes for a loaded table)."""
         found: dict[int, str] = {}
-        for k, (f_i, g) in enumerate(self._groups):
-            col = self._file(f_i).read_row_group(g, columns=[column]).column(0)
-            lengths = pc.fill_null(pc.binary_length(col), max_chars + 1).to_numpy(zero_copy_only=False)
-            for r in np.nonzero(lengths <= max_chars)[0]:
-                found[self._starts[k] + int(r)] = col[int(r)].as_py()
+        row = 0
+        for f_i in range(len(self.files)):
+            for batch in self._file(f_i).iter_batches(batch_size=BATCH_ROWS, columns=[column]):
+                col = batch.column(0)
+                lengths = pc.fill_null(pc.binary_length(col), max_chars + 1).to_numpy(zero_copy_only=False)
+                for r in np.nonzero(lengths <= max_chars)[0]:
+                    found[row + int(r)] = col[int(r)].as_py()
+                row += len(col)
         return found
 
 
