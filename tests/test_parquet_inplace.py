@@ -135,8 +135,9 @@ def test_hub_snapshot_reads_the_train_split_in_place(tmp_path, monkeypatch):
         raise OSError("hub unreachable")
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
-    with pytest.raises(DataError, match=r"cannot fetch the parquet files of 'org/x' \(revision None\): OSError: "
-                                        r"hub unreachable\. Run `awaker-eval prepare`"):
+    with pytest.raises(DataError, match=r"^cannot load 'org/x' \(revision None, parquet files\): OSError: hub "
+                                        r"unreachable\. Point benchmark.source at a local file or folder if the hub "
+                                        r"is unreachable, or run `awaker-eval prepare` online first\.$"):
         open_parquet_inplace("org/x")
 
 

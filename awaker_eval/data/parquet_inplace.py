@@ -226,8 +226,8 @@ def open_parquet_inplace(source: str, revision: str | None = None, data_files: A
         folder = snapshot_download(source, repo_type="dataset", revision=revision, cache_dir=cache_dir,
                                    allow_patterns=data_files or ["*.parquet", "**/*.parquet"])
     except Exception as exc:  # hub / network / unknown revision: one sentence naming the source
-        raise DataError(f"cannot fetch the parquet files of {source!r} (revision {revision}): "
-                        f"{type(exc).__name__}: {exc}. Run `awaker-eval prepare` online first, or point "
-                        f"benchmark.source at a local folder.") from exc
+        raise DataError(f"cannot load {source!r} (revision {revision}, parquet files): {type(exc).__name__}: "
+                        f"{exc}. Point benchmark.source at a local file or folder if the hub is unreachable, or "
+                        f"run `awaker-eval prepare` online first.") from exc
     files = parquet_files(folder, data_files, recursive=True)
     return ParquetTable(files if data_files else train_split(files, folder))
