@@ -105,3 +105,16 @@ def test_failure_message_is_bounded():
 def test_heartbeat_must_be_shorter_than_liveness():
     with pytest.raises(ValueError, match=r"heartbeat_s \(5\) must be positive and below liveness_s \(1\)"):
         RankSync(object(), 0, 2, liveness_s=1, heartbeat_s=5)
+
+
+def test_a_rank_that_never_joins_stops_the_group_after_the_join_timeout(monkeypatch):
+    from awaker_eval.engine.distributed import _initialized, init_distributed
+
+    for name, value in {"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
+                        "MASTER_PORT": str(free_port())}.items():
+        monkeypatch.setenv(name, value)
+    t0 = time.monotonic()
+    with pytest.raises(PeerFailure, match=r"^rank 0: the group of 2 ranks did not form within 1 s \(Dist\w*Error: "
+                                          r".*\); a rank died or never started$"):
+        init_distributed(backend="gloo", timeout_s=1)
+    assert time.monotonic() - t0 < 10 and not _initialized()

@@ -10,7 +10,7 @@ between polls (and the engine after every batch) whether a peer has failed or di
 ``failed/<rank>`` = its message before leaving; the others raise :class:`PeerFailure` naming that rank and message.
 A heartbeat thread per rank bumps ``beat/<rank>`` every few seconds; a peer whose counter stops moving for
 ``liveness_s`` (SIGKILL, host OOM, a hung driver) is reported dead. A lost store (the rank hosting it died) is a
-PeerFailure too. So no rank ever waits for the process group's own (hours-long) timeout.
+PeerFailure too. Joining the group is bounded as well (``timeout_s``), so no rank waits for hours.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from typing import Any, Callable, Sequence
 
 from awaker_eval.engine.rank_sync import PeerFailure, RankSync
 
-# The process group's own collective timeout (rendezvous, and collectives other code might run); this module's waits
-# poll the store and never depend on it.
-DEFAULT_TIMEOUT_S = 6 * 3600
+# Bound on the rendezvous and process-group setup: the ranks of one job start together (imports, no model yet), so
+# a rank missing for this long has died before joining. After setup no wait of this module depends on it.
+DEFAULT_TIMEOUT_S = 300
 LIVENESS_S = 40.0  # a peer silent this long is dead: every rank stops well within a minute
 HEARTBEAT_S = 2.0
 _SYNC: RankSync | None = None  # this process's RankSync while a group is initialised
@@ -74,7 +74,8 @@ def init_distributed(
     heartbeat_s: float = HEARTBEAT_S,
 ) -> DistInfo:
     """Join the torchrun process group (nccl when CUDA is available, else gloo) and start this rank's heartbeat;
-    no-op for one process. ``liveness_s``: how long a silent peer is waited for before it is declared dead."""
+    no-op for one process. ``timeout_s`` bounds joining (a rank that dies before it joins stops the others then);
+    ``liveness_s``: how long a silent peer is waited for afterwards before it is declared dead."""
     global _SYNC
     world = _env_int("WORLD_SIZE", 1)
     info = DistInfo(rank=_env_int("RANK", 0), world_size=world, local_rank=_env_int("LOCAL_RANK", 0))
@@ -90,13 +91,19 @@ def init_distributed(
         timeout = timedelta(seconds=timeout_s)
         # The env:// rendezvous torch itself would run (it connects to torchrun's agent store when there is one);
         # done here so that this module keeps the store for its failure flags and heartbeats.
-        store, rank, world = next(dist.rendezvous("env://", info.rank, world, timeout=timeout))
-        store.set_timeout(timeout)
-        dist.init_process_group(
-            backend=backend or ("nccl" if use_cuda else "gloo"), store=dist.PrefixStore("default_pg", store),
-            rank=rank, world_size=world, timeout=timeout,
-            device_id=torch.device("cuda", info.local_rank) if use_cuda else None,
-        )
+        try:
+            store, rank, world = next(dist.rendezvous("env://", info.rank, world, timeout=timeout))
+            store.set_timeout(timeout)
+            dist.init_process_group(
+                backend=backend or ("nccl" if use_cuda else "gloo"), store=dist.PrefixStore("default_pg", store),
+                rank=rank, world_size=world, timeout=timeout,
+                device_id=torch.device("cuda", info.local_rank) if use_cuda else None,
+            )
+        except RuntimeError as exc:  # DistStoreError / DistNetworkError: a rank never arrived or died joining
+            raise PeerFailure(
+                f"rank {info.rank}: the group of {world} ranks did not form within {timeout_s:.0f} s "
+                f"({type(exc).__name__}: {exc}); a rank died or never started"
+            ) from exc
         _SYNC = RankSync(store, rank, world, liveness_s=liveness_s, heartbeat_s=heartbeat_s)
     return DistInfo(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=info.local_rank)
 
