@@ -70,7 +70,8 @@ def main(argv: list[str]) -> int:
     print(json.dumps({
         "path": args.path, "rows": len(samples), "parquet_bytes": parquet_bytes,
         "bytes_read_from": data_footprint(samples), "load_s": round(load_s, 2),
-        "random_image_read_ms": round(read_ms, 1), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        "random_image_read_ms": round(read_ms, 1),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
     }))
     return 0
 

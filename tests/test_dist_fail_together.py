@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import signal
 import time
-from pathlib import Path
 
 from test_engine_subprocess import N, launch
 from test_engine_support import make_samples

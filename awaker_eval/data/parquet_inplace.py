@@ -4,9 +4,10 @@
 item 5: 30.9 GB of parquet + 34.9 GB of arrow for MME-RealWorld EN). ``ParquetTable`` instead keeps only the
 files' footers: small columns are read column-wise when the loader asks for them, and an image cell is read from
 its row group (one column, memory-mapped, decoded a small batch at a time up to that row) when a worker decodes
-that sample; the most recently read batches are kept per process (bounded by ``cache_bytes``). It offers the few ``datasets.Dataset`` members the table
-loaders use (``column_names``, ``features``, ``select_columns(...).iter``, ``ds[column]``, ``data.column(c)[row]``,
-``cache_files``) and pickles as file paths, so DataLoader workers reopen the files themselves.
+that sample; the most recently read batches are kept per process (bounded by ``cache_bytes``). It offers the few
+``datasets.Dataset`` members the table loaders use (``column_names``, ``features``, ``select_columns(...).iter``,
+``ds[column]``, ``data.column(c)[row]``, ``cache_files``) and pickles as file paths, so DataLoader workers reopen
+the files themselves.
 """
 
 from __future__ import annotations
@@ -186,7 +187,9 @@ _TRAIN = re.compile(r"(^|[-._ /0-9])train([-._ /0-9]|$)")
 _OTHER_SPLITS = re.compile(r"(^|[-._ /0-9])(test|validation|valid|val|dev|eval)([-._ /0-9]|$)")
 
 
-def parquet_files(folder: str | Path, patterns: str | Sequence[str] | None = None, recursive: bool = False) -> list[str]:
+def parquet_files(
+    folder: str | Path, patterns: str | Sequence[str] | None = None, recursive: bool = False
+) -> list[str]:
     """The parquet files under ``folder`` matching ``patterns`` (default: the folder's own files, or all of them
     with ``recursive``), sorted by path (the order ``datasets`` reads them in)."""
     root = Path(folder).expanduser()

@@ -32,8 +32,6 @@ LIVENESS_S = 40.0  # a peer silent this long is dead: every rank stops well with
 HEARTBEAT_S = 2.0
 _SYNC: RankSync | None = None  # this process's RankSync while a group is initialised
 
-__all__ = ["PeerFailure"]  # re-exported: callers catch distributed.PeerFailure
-
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -122,7 +120,7 @@ def is_main() -> bool:
 
 
 def _sync() -> RankSync | None:
-    return _SYNC if _initialized() else None
+    return _SYNC if _SYNC is not None and _initialized() else None  # no torch import for a single process
 
 
 def check_peers() -> None:
