@@ -226,7 +226,9 @@ def fetch(art: Artifact, entries: list[Any]) -> Path:
                                                   allow_patterns=list(art.patterns) if art.patterns else None,
                                                   cache_dir=art.cache_dir))
     except Exception as exc:  # network, auth, unknown revision
-        raise PrepareError(f"cannot fetch {art.describe()}: {type(exc).__name__}: {exc}") from exc
+        files = art.filename or ", ".join(art.patterns or ("all files",))
+        raise PrepareError(f"cannot fetch the {art.label} {art.repo} @ {art.revision or 'main'} [{files}]: "
+                           f"{type(exc).__name__}: {' '.join(str(exc).split())}") from exc
     for entry in entries:
         sha = getattr(getattr(entry, "lfs", None), "sha256", None)
         path = root / entry.rfilename

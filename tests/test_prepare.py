@@ -167,3 +167,16 @@ def test_offline_demo_needs_nothing(capsys, tmp_path):
     assert out[0] == "prepare: benchmark mme_realworld_sample (synthetic), model tiny"
     assert out[1].startswith("disk needed: 0.00 GB, 0.00 GB of it already downloaded; free: n/a")
     assert out[2] == "ready: 4 samples load; run offline with HF_HUB_OFFLINE=1 and the same overrides"
+
+
+def test_unreachable_hub_is_one_line_exit_2(hub, monkeypatch, capsys):
+    import huggingface_hub
+
+    def offline(repo, **kw):
+        raise OSError("Name or service not known\nAn error happened while trying to locate the files on the Hub.")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    assert cli_main(["prepare", "benchmark=mme_realworld", "model=tiny"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: cannot fetch the dataset yifanzhang114/MME-RealWorld-Lmms-eval @ main [*.parquet, **/*.parquet]: "
+        "OSError: Name or service not known An error happened while trying to locate the files on the Hub."]
