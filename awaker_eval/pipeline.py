@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from awaker_eval.config.schema import RunConfig
+from awaker_eval.engine.distributed import failing_together
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ def hold_run_dir(run_dir: Path, rank: int) -> Iterator[None]:
         yield
 
 
+@failing_together()  # under torchrun, an exception on one rank (data, model load, outputs) stops them all
 def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None,
              on_run_dir: Callable[[Path], None] | None = None) -> Path:
     """Run one benchmark on one model; returns the run directory (on every rank). ``on_run_dir`` is told the
@@ -89,6 +91,7 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None,
     from awaker_eval.data.warnings import summary_lines
     from awaker_eval.engine import distributed
     from awaker_eval.engine.identity import data_digest
+    from awaker_eval.engine.metadata import data_footprint
     from awaker_eval.engine.runner import run_inference
     from awaker_eval.models.factory import build_model
     from awaker_eval.models.loading import fingerprint_hash
@@ -139,6 +142,7 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None,
                 extra = {"judge": {"config": dataclasses.asdict(cfg.benchmark.judge), **judge.stats.as_dict()}} \
                     if judge is not None else {}
                 extra["data_warnings"] = data_warnings
+                extra["data"] = data_footprint(samples)
                 write_run_outputs(cfg, run_dir, result, model, protocol_fp, model_fp, timings, extra_meta=extra,
                                   attempt=attempt, data_digest=digest)
         except BaseException as exc:

@@ -28,7 +28,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(run_dir: Path, image_dir: Path, world_size: int = 1, delay: float = 0.0) -> list[subprocess.Popen]:
+def launch(run_dir: Path, image_dir: Path, world_size: int = 1, delay: float = 0.0,
+           extra: tuple[str, ...] = ()) -> list[subprocess.Popen]:
     """Start the ranks the way torchrun would (RANK / WORLD_SIZE / LOCAL_RANK / MASTER_*)."""
     port = free_port()
     procs = []
@@ -36,7 +37,7 @@ def launch(run_dir: Path, image_dir: Path, world_size: int = 1, delay: float = 0
         env = dict(os.environ, RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank),
                    MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
         args = [sys.executable, str(SCRIPT), "--run-dir", str(run_dir), "--image-dir", str(image_dir),
-                "--n", str(N), "--batch-size", "4", "--delay", str(delay)]
+                "--n", str(N), "--batch-size", "4", "--delay", str(delay), *extra]
         procs.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     return procs
 

@@ -152,13 +152,14 @@ class FakeModel(VisionLanguageModel):
 
 
 def run_fake(run_dir: Path, image_dir: Path, n: int, batch_size: int = 4, delay_s: float = 0.0,
-             protocol_fp: str = "p1", num_workers: int = 0, mode: str = "generate", **model_kw):
+             protocol_fp: str = "p1", num_workers: int = 0, mode: str = "generate", fail_fast: int = 32, **model_kw):
     """One engine run of the fake model over ``make_samples(image_dir, n)``."""
     from awaker_eval.engine.runner import EngineSettings, run_inference
 
     samples = make_samples(image_dir, n)
     model = FakeModel(delay_s=delay_s, **model_kw)
-    settings = EngineSettings(mode=mode, batch_size=batch_size, num_workers=num_workers, progress=False)
+    settings = EngineSettings(mode=mode, batch_size=batch_size, num_workers=num_workers, progress=False,
+                              fail_fast=fail_fast)
     result = run_inference(samples, encode, model, finalize, run_dir, protocol_fp, "m1", settings)
     return result, model
 
@@ -173,10 +174,14 @@ def _main(argv: list[str]) -> int:
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--delay", type=float, default=0.0)
+    ap.add_argument("--broken-rank", type=int, default=None, help="this rank's model fails every sample")
+    ap.add_argument("--fail-fast", type=int, default=32)
+    ap.add_argument("--liveness", type=float, default=40.0, help="seconds before a silent peer counts as dead")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    info = init_distributed()
-    result, _ = run_fake(args.run_dir, args.image_dir, args.n, args.batch_size, args.delay)
+    info = init_distributed(liveness_s=args.liveness, heartbeat_s=min(2.0, args.liveness / 4))
+    result, _ = run_fake(args.run_dir, args.image_dir, args.n, args.batch_size, args.delay, fail_fast=args.fail_fast,
+                         fail_always=info.rank == args.broken_rank)
     if info.is_main:
         print(json.dumps({"world_size": result.world_size, **result.to_dict()["counts"]}), flush=True)
     destroy()

@@ -16,6 +16,7 @@ from awaker_eval.config.schema import BenchmarkConfig
 from awaker_eval.data import json_stream, mmbench, mme_realworld
 from awaker_eval.data.errors import DataError
 from awaker_eval.data.sources import Source, resolve_source
+from awaker_eval.data.parquet_inplace import open_parquet_inplace
 from awaker_eval.data.synthetic import JSON_NAME, ensure_synthetic_benchmark
 from awaker_eval.data.tables import TableSource, open_table
 from awaker_eval.data.warnings import DataWarnings, summary_lines
@@ -119,7 +120,10 @@ def _load_mme_table(cfg: BenchmarkConfig, warnings: DataWarnings) -> list[Sample
         if cfg.layout == "tsv" and not _is_local(src.source) and src.data_files:  # a TSV in a hub repo
             where = str(_hub_file(src, cfg))
             src = Source(where)
-        ds = open_table(TableSource(src.source, src.revision, src.data_files, cache_dir=_hf_cache(cfg)))
+        if cfg.layout == "parquet":  # read the (downloaded) shards in place: no second, arrow copy on disk
+            ds = open_parquet_inplace(src.source, src.revision, src.data_files, _hf_cache(cfg))
+        else:
+            ds = open_table(TableSource(src.source, src.revision, src.data_files, cache_dir=_hf_cache(cfg)))
     return mme_realworld.load_table(ds, cfg.name, cfg.language, cfg.image_root, src.source, warnings,
                                     cfg.allow_outside_paths)
 

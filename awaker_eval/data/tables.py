@@ -136,6 +136,8 @@ def iter_rows(ds, skip: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
 def short_string_rows(ds, column: str, max_chars: int) -> dict[int, str]:
     """``{row: value}`` for the rows whose string in ``column`` has at most ``max_chars`` bytes
     (MMBench image references); lengths come from arrow offsets, the long values are never read."""
+    if hasattr(ds, "short_string_rows"):  # parquet_inplace.ParquetTable: row group by row group
+        return ds.short_string_rows(column, max_chars)
     col = ds.data.column(column)
     lengths = pc.fill_null(pc.binary_length(col), max_chars + 1).to_numpy(zero_copy_only=False)
     rows = np.nonzero(lengths <= max_chars)[0]

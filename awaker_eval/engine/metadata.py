@@ -69,6 +69,50 @@ def failure_summary(predictions: Sequence[Any]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+def data_files_of(samples: Sequence[Any]) -> dict[str, str]:
+    """The files the samples' images are read from, by kind: ``parquet_in_place`` (``ParquetTable`` files),
+    ``arrow_cache`` (the ``datasets`` cache a table was converted into) or ``image_file``."""
+    files: dict[str, str] = {}
+    tables: set[int] = set()
+    for sample in samples:
+        for ref in sample.images:
+            if ref.path is not None:
+                files.setdefault(str(ref.path), "image_file")
+            table = getattr(ref.loader, "dataset", None)
+            if table is None or id(table) in tables:
+                continue
+            tables.add(id(table))
+            kind = "parquet_in_place" if hasattr(table, "short_string_rows") else "arrow_cache"
+            for entry in getattr(table, "cache_files", ()):
+                files.setdefault(str(entry["filename"]), kind)
+    return files
+
+
+def data_footprint(samples: Sequence[Any]) -> dict[str, Any]:
+    """For run.json ``data``: bytes on disk of the files the images are read from (the download, or the arrow
+    cache ``datasets`` built from it: then the download sits beside it too), by kind."""
+    by_kind: dict[str, dict[str, int]] = {}
+    for path, kind in data_files_of(samples).items():
+        try:
+            size = Path(path).stat().st_size
+        except OSError:
+            continue  # a missing image is reported by the sample that needs it
+        entry = by_kind.setdefault(kind, {"files": 0, "bytes": 0})
+        entry["files"] += 1
+        entry["bytes"] += size
+    return {"disk_bytes": sum(e["bytes"] for e in by_kind.values()), "by_kind": dict(sorted(by_kind.items()))}
+
+
+def peak_rss_bytes() -> int | None:
+    """Peak resident memory of this process so far (Linux / macOS), None where unknown."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
 def collect_run_metadata(
     *,
     cfg: Any = None,
@@ -96,6 +140,7 @@ def collect_run_metadata(
         "model_fp": model_fp,
         "model_fingerprint": model.fingerprint() if model is not None else None,
         "timings_s": dict(timings or {}),
+        "memory": {"peak_rss_bytes": peak_rss_bytes()},  # this process (rank 0): data tables, model, outputs
     }
     if result is not None:
         engine = result.to_dict()

@@ -92,6 +92,7 @@ class EngineResult:
     predictions_path: Path | None = None
     main_threads: int | None = None  # torch intra-op threads of this rank's model calls (see main_process_threads)
     invalidated: dict[str, int] = field(default_factory=dict)  # stale stored predictions recomputed, by reason
+    shards: dict[str, Any] | None = None  # per-rank estimated cost / samples of this call (distributed.Share)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the predictions, JSON-ready (for run.json)."""
@@ -105,6 +106,7 @@ class EngineResult:
             "error_splits": self.error_splits,
             "main_threads": self.main_threads,
             "invalidated": dict(self.invalidated),
+            **({"shards": self.shards} if self.shards is not None else {}),
         }
 
 
@@ -147,6 +149,7 @@ def _pending_positions(samples: Sequence[Sample], stored: dict[str, Prediction],
     return [i for i, s in enumerate(samples) if not finished(stored.get(s.id))]
 
 
+@D.failing_together()
 def run_inference(
     samples: Sequence[Sample],
     encode: Callable[[Sample], Messages],
@@ -159,13 +162,14 @@ def run_inference(
     prompt_keys: Mapping[str, str] | None = None,
 ) -> EngineResult:
     """Predict every sample (reusing finished ones in ``run_dir`` made from the same content); all ranks of a
-    torchrun group call this. ``prompt_keys`` (sample id -> key of prompt text + image bytes) comes from the
-    encoder that builds the prompts (``SampleEncoder.prompt_keys``); without it the key covers the sample's
-    prompt fields and image bytes."""
+    torchrun group call this, and an exception on any rank stops them all. ``prompt_keys`` (sample id -> key of
+    prompt text + image bytes) comes from the encoder that builds the prompts (``SampleEncoder.prompt_keys``);
+    without it the key covers the sample's prompt fields and image bytes."""
     samples = list(samples)
     _check_unique_ids(samples)
     # the content keys belong to the data stage (evaluate times them with data loading), not to engine timings
     keys = dict(prompt_keys) if prompt_keys is not None else content_prompt_keys(samples, sample_fields_text)
+
     t_start = time.perf_counter()
     dist = D.dist_info()
     run_dir = Path(run_dir)
@@ -186,8 +190,13 @@ def run_inference(
     pending = _pending_positions(samples, stored, settings.retry_failed)
     D.barrier()  # every rank has read the store before anyone appends to it: identical pending lists
 
-    mine = D.shard(pending, dist.rank, dist.world_size)
-    costs = {p: estimate_cost(samples[p], model.visual_tokens, settings.min_pixels, settings.max_pixels) for p in mine}
+    share = D.balanced_share(
+        pending, lambda p: estimate_cost(samples[p], model.visual_tokens, settings.min_pixels, settings.max_pixels),
+        dist.rank, dist.world_size,
+    )
+    mine, costs = share.positions, share.costs
+    if dist.world_size > 1 and dist.is_main:
+        log.info("shards by estimated cost: %s", share.balance())
     order = [mine[i] for i in order_by_cost([costs[p] for p in mine])]
     plan = plan_batches(order, costs, settings.batch_size, settings.max_batch_visual_tokens)
     timings.plan = time.perf_counter() - t_start
@@ -221,6 +230,7 @@ def run_inference(
             ]
             writer.append(preds)
             timings.store += time.perf_counter() - t_store
+            D.check_peers()  # a failed or dead rank stops this one after its current batch
             n_failed = sum(p.error is not None for p in preds)
             done_here += len(preds)
             failed_here += n_failed
@@ -264,4 +274,5 @@ def run_inference(
         world_size=dist.world_size, batches=len(plan), oom_splits=executor.oom_splits,
         error_splits=executor.error_splits, predictions_path=path, main_threads=main_threads,
         invalidated=invalidated,
+        shards=share.balance(),
     )
