@@ -25,12 +25,16 @@ from tqdm.auto import tqdm
 from awaker_eval.config.schema import RunConfig
 from awaker_eval.data import mmbench
 from awaker_eval.data.errors import DataError
-from awaker_eval.data.registry import MMBENCH_HF, MME_HUB, _hf_cache, cache_root
+from awaker_eval.data.registry import _hf_cache, cache_root
+from awaker_eval.data.sources import resolve_source
+from awaker_eval.tasks.mcq.loader import PINNED_MD5
 from awaker_eval.models.loading import CheckpointNotFound, looks_like_local_path
 from awaker_eval.preflight import ConfigError
 
 GB = 1e9
 PARQUET = ["*.parquet", "**/*.parquet"]  # what the in-place parquet reader fetches
+# Published MD5s of the URL-served releases, by file name (MMBench, MMStar, AI2D).
+PUBLISHED_MD5 = {**{f"{name}.tsv": md5 for name, md5 in mmbench.TSV_MD5.items()}, **PINNED_MD5}
 
 
 class PrepareError(Exception):
@@ -61,25 +65,23 @@ class Artifact:
 
 # -- plan -------------------------------------------------------------------------------------------------------
 def dataset_artifacts(cfg: RunConfig) -> list[Artifact]:
+    """The dataset files of the run: the layout's default (or the given) hub repo or URL, as the loader reads it."""
     b = cfg.benchmark
-    if b.source and looks_like_local_path(b.source):
-        return []  # local files: nothing to fetch (preflight checked they exist)
-    if b.kind == "mme_realworld" and (b.layout, b.language) in MME_HUB:
-        repo, files = MME_HUB[(b.layout, b.language)]
-        pattern = b.data_files or files
-        patterns = tuple([pattern] if isinstance(pattern, str) else pattern) if pattern else tuple(PARQUET)
-        return [Artifact("dataset", b.source or repo, "dataset", b.revision, patterns, cache_dir=_hf_cache(b),
-                         arrow_copy=b.layout != "parquet")]
-    if b.kind == "mmbench" and b.layout == "tsv":
-        name = mmbench.tsv_name(b.version, b.split, b.language)
-        url = b.source or f"{mmbench.TSV_URL_BASE}{name}.tsv"
-        target = cache_root(b) / "downloads" / url.rstrip("/").split("/")[-1].split("?")[0]  # = registry._download
-        return [Artifact("dataset", url=url, target=target, md5=mmbench.TSV_MD5[name], arrow_copy=True)]
-    if b.kind == "mmbench" and b.layout in MMBENCH_HF:
-        repo, revision, _, _ = MMBENCH_HF[b.layout]
-        return [Artifact("dataset", b.source or repo, "dataset", b.revision or revision, cache_dir=_hf_cache(b),
-                         arrow_copy=True)]
-    return []  # synthetic (built locally) or a layout whose files the user provides
+    if b.layout == "synthetic" or (b.source and looks_like_local_path(b.source)):
+        return []  # built locally, or local files (preflight checked they exist): nothing to fetch
+    try:
+        src = resolve_source(b)
+    except DataError:
+        return []  # no published default: the user provides the files
+    if src.source.startswith(("http://", "https://")):
+        name = src.source.rstrip("/").split("/")[-1].split("?")[0]
+        target = cache_root(b) / "downloads" / name  # = registry._download
+        return [Artifact("dataset", url=src.source, target=target, md5=PUBLISHED_MD5.get(name), arrow_copy=True)]
+    pattern = src.data_files
+    patterns = tuple([pattern] if isinstance(pattern, str) else pattern) if pattern else (
+        tuple(PARQUET) if b.layout == "parquet" else None)
+    return [Artifact("dataset", src.source, "dataset", src.revision, patterns, cache_dir=_hf_cache(b),
+                     arrow_copy=b.layout != "parquet")]
 
 
 def model_artifacts(cfg: RunConfig) -> list[Artifact]:
