@@ -14,7 +14,6 @@ from awaker_eval.config.schema import RunConfig
 from awaker_eval.data.errors import DataError
 from awaker_eval.data.sources import Source, resolve_source
 from awaker_eval.preflight import preflight
-from awaker_eval.report.leaderboard import _protocol_notes
 
 MME = CONF / "mme_realworld.yaml"
 
@@ -72,10 +71,13 @@ def test_local_files_of_another_format_are_refused_by_the_preflight(tmp_path):
 
 
 def test_lite_note_is_about_its_own_1919_items():
+    from awaker_eval.tasks import get_benchmark
+
     lite, full = compose(CONF / "mme_realworld_lite.yaml"), compose(MME)
-    assert not any("subset" in n for n in _protocol_notes("ours", lite, {"n": 1919}))
-    assert any("scored 50 of the 1,919 items (a subset)" in n for n in _protocol_notes("ours", lite, {"n": 50}))
-    assert any("scored 1,919 of the 23,609 items (a subset)" in n for n in _protocol_notes("ours", full, {"n": 1919}))
+    notes = get_benchmark("mme_realworld").leaderboard_notes
+    assert not any("subset" in n for n in notes("ours", lite, {"n": 1919}))
+    assert any("scored 50 of the 1,919 items (a subset)" in n for n in notes("ours", lite, {"n": 50}))
+    assert any("scored 1,919 of the 23,609 items (a subset)" in n for n in notes("ours", full, {"n": 1919}))
 
 
 def test_score_reads_the_official_jsonl_submission(fixtures_dir, tmp_path, capsys):
