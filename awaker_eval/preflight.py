@@ -22,6 +22,8 @@ def preflight(cfg: RunConfig) -> None:
         raise ConfigError(f"benchmark.kind={b.kind!r} is unknown: use one of {', '.join(BENCHMARK_KINDS)}")
     if cfg.runner.mode not in RUNNER_MODES:
         raise ConfigError(f"runner.mode={cfg.runner.mode!r} is unknown: use one of {', '.join(RUNNER_MODES)}")
+    if cfg.runner.threads is not None and cfg.runner.threads < 1:
+        raise ConfigError(f"runner.threads={cfg.runner.threads!r} must be a positive thread count (or null: automatic)")
     if b.source and looks_like_local_path(b.source):
         if not Path(b.source).expanduser().exists():
             raise ConfigError(f"benchmark.source={b.source!r} does not exist: pass an existing file/dir or a hub id")

@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 from tqdm.auto import tqdm
 
 from awaker_eval.engine import distributed as D
-from awaker_eval.engine.batching import estimate_cost, order_by_cost, plan_batches
+from awaker_eval.engine.batching import estimate_cost, image_group, order_by_cost, plan_batches
 from awaker_eval.engine.execute import BatchExecutor
 from awaker_eval.engine.loader import (
     BatchBuilder, EncodedSamples, describe_error, main_process_threads, make_loader, prepare_positions,
@@ -51,6 +51,8 @@ class EngineSettings:
     max_pixels: int | None = None
     retry_failed: bool = True  # on resume, recompute samples whose stored prediction is a failure
     fail_fast: int = 32  # abort when the first N samples of this rank all fail (a broken model, not bad data)
+    reuse_vision: bool = True  # encode each distinct image once and reuse its features (identical outputs)
+    threads: int | None = None  # torch intra-op threads for the run (None: loader.main_process_threads decides)
 
 
 @dataclass
@@ -86,6 +88,7 @@ class EngineResult:
     error_splits: int = 0
     predictions_path: Path | None = None
     main_threads: int | None = None  # torch intra-op threads of this rank's model calls (see main_process_threads)
+    vision: dict[str, int] | None = None  # vision_images_encoded / vision_images_reused of this rank (local tower)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the predictions, JSON-ready (for run.json)."""
@@ -98,6 +101,7 @@ class EngineResult:
             "oom_splits": self.oom_splits,
             "error_splits": self.error_splits,
             "main_threads": self.main_threads,
+            **(self.vision or {}),
         }
 
 
@@ -168,11 +172,14 @@ def run_inference(
 
     mine = D.shard(pending, dist.rank, dist.world_size)
     costs = {p: estimate_cost(samples[p], model.visual_tokens, settings.min_pixels, settings.max_pixels) for p in mine}
-    order = [mine[i] for i in order_by_cost([costs[p] for p in mine])]
+    # The plan never depends on reuse_vision (batch composition moves float rounding): outputs identical on / off.
+    groups = [image_group(samples[p]) for p in mine]
+    order = [mine[i] for i in order_by_cost([costs[p] for p in mine], groups)]
     plan = plan_batches(order, costs, settings.batch_size, settings.max_batch_visual_tokens)
     timings.plan = time.perf_counter() - t_start
 
     dataset = EncodedSamples(samples, encode)
+    model.set_vision_reuse(settings.reuse_vision)
     builder = BatchBuilder(model.preparer())
     executor = BatchExecutor(
         model, settings.mode, settings.generation,
@@ -187,13 +194,14 @@ def run_inference(
     )
     done_here = failed_here = succeeded_here = 0
     first_error: str | None = None
-    threads = main_process_threads(getattr(model, "device", None), settings.num_workers)
+    threads = main_process_threads(getattr(model, "device", None), settings.num_workers, override=settings.threads)
     with threads as main_threads, ShardWriter(run_dir, dist.rank) as writer:
         t_wait = time.perf_counter()
         for batch in loader:
             timings.data_wait += time.perf_counter() - t_wait
             timings.preprocess += batch.prep_seconds
             outputs = executor.run(batch)
+            model.end_batch()
             t_store = time.perf_counter()
             preds = [
                 _finalize_one(finalize, samples[pos], outputs[pos], protocol_fp, model_fp) for pos in sorted(outputs)
@@ -215,6 +223,7 @@ def run_inference(
                 )
             t_wait = time.perf_counter()
     bar.close()
+    model.end_batch()  # an empty last "batch": the vision features of the final batch are released too
     timings.model = executor.model_seconds
 
     done_total, = D.sum_ints([done_here])
@@ -242,4 +251,5 @@ def run_inference(
         samples_per_s=done_total / timings.total if timings.total > 0 else 0.0,
         world_size=dist.world_size, batches=len(plan), oom_splits=executor.oom_splits,
         error_splits=executor.error_splits, predictions_path=path, main_threads=main_threads,
+        vision=model.vision_counts(),
     )
