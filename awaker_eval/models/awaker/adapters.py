@@ -50,16 +50,20 @@ class LoraLinear(_AdaptedLinear):
         return (self.base(x).float() + delta.float()).to(x.dtype)
 
 
-def expert_groups(expert: torch.Tensor) -> list[tuple[int, torch.Tensor | None]]:
-    """``[(e, rows)]`` for every expert in use; ``rows`` is None when all samples use ``e`` (no gather needed).
-
-    Computed once per router decision so the routed modules do not synchronise with the device per expert.
-    """
-    ids = expert.tolist()
+def groups_from_ids(ids: list[int], device) -> list[tuple[int, torch.Tensor | None]]:
+    """``[(e, rows)]`` for every expert in use (host ids); ``rows`` is None when all samples use ``e``."""
     used = sorted(set(ids))
     if len(used) == 1:
         return [(used[0], None)]
-    return [(e, torch.tensor([i for i, k in enumerate(ids) if k == e], device=expert.device)) for e in used]
+    return [(e, torch.tensor([i for i, k in enumerate(ids) if k == e], device=device)) for e in used]
+
+
+def expert_groups(expert: torch.Tensor) -> list[tuple[int, torch.Tensor | None]]:
+    """``groups_from_ids`` of one router's device decision (one host sync; ``routing.decide_all`` batches them).
+
+    Computed once per router decision so the routed modules do not synchronise with the device per expert.
+    """
+    return groups_from_ids(expert.tolist(), expert.device)
 
 
 def moe_delta(

@@ -81,6 +81,7 @@ def install_routing(model: torch.nn.Module, mode: str = "fork") -> RoutingState:
     state = RoutingState(n_routers=2 * len(lm.layers), embed_tokens=lm.embed_tokens, mode=mode)
     for module, owner in routed_modules(model):
         module.attach(state, owner)
+        state.register_owner(owner)
     install_hook(lm, state)
     model.__dict__["awaker_routing"] = state
     return state
