@@ -102,3 +102,18 @@ def test_triton_kernel_arithmetic_equals_reference_in_the_interpreter():
     done = subprocess.run([sys.executable, "-c", KERNEL_CHECK], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("kernel == reference")
+
+
+def test_fast_mode_merges_qkv_lora_into_the_base_weight():
+    torch.manual_seed(2)
+    m = LoraLinear(H, OUT, True, AdapterSettings(r=4, lora_alpha=8))
+    with torch.no_grad():
+        for prm in m.parameters():
+            prm.copy_(torch.randn_like(prm))
+    x = torch.randn(2, 3, H)
+    unmerged = m(x)
+    w0 = m.weight.detach().clone()
+    m.merge_into_base()
+    a, b = m.lora_A["default"].weight, m.lora_B["default"].weight
+    assert m.merged and torch.equal(m.weight, w0 + (b @ a) * 2.0) and torch.equal(m(x), m.base(x))
+    torch.testing.assert_close(m(x), unmerged, atol=1e-4, rtol=1e-5)  # same function, other rounding

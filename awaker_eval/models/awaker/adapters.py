@@ -45,7 +45,19 @@ class LoraLinear(_AdaptedLinear):
         self.scaling = settings.scaling
         self.lora_A, self.lora_B = _lora_pair([self.adapter_name], in_features, out_features, settings.r, device, dtype)
 
+        self.merged = False  # fast mode: the LoRA product is folded into ``weight`` (merge_into_base)
+
+    @torch.no_grad()
+    def merge_into_base(self) -> None:
+        """``W += s·B·A`` (formed in fp32, rounded once to W's dtype): the q/k/v LoRA then costs nothing at run
+        time. Only for ``adapter_dtype_mode=fast``: it rounds differently from the released flow."""
+        a, b = self.lora_A[self.adapter_name].weight, self.lora_B[self.adapter_name].weight
+        self.weight.copy_((self.weight.float() + (b.float() @ a.float()) * self.scaling).to(self.weight.dtype))
+        self.merged = True
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.merged:
+            return self.base(x)
         a, b = self.lora_A[self.adapter_name], self.lora_B[self.adapter_name]
         delta, scale = branch_scale(b(a(x.to(a.weight.dtype))), self.scaling)
         return fused_epilogue(self.base(x), delta, scale, x.dtype)
