@@ -34,6 +34,8 @@ def engine_settings(cfg: RunConfig):
         ),
         min_pixels=cfg.benchmark.min_pixels,
         max_pixels=cfg.benchmark.max_pixels,
+        reuse_vision=cfg.runner.reuse_vision,
+        threads=cfg.runner.threads,
     )
 
 

@@ -98,6 +98,7 @@ def check_runner(r: RunnerConfig) -> None:
     _at_least("runner.num_workers", r.num_workers, 0)
     _at_least("runner.bootstrap_samples", r.bootstrap_samples, 0)
     _positive("runner.repetition_penalty", r.repetition_penalty)
+    _at_least("runner.threads", r.threads, 1, optional=True)  # null: chosen from the cores left free
 
 
 def check_model(m: ModelConfig) -> None:

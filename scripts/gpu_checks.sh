@@ -14,7 +14,7 @@ python3 -m pip install -q --no-deps --no-index .device/wheels/*.whl .device/whee
 tail -n 3 "$WORK/pip.log"; nvidia-smi -L
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 step golden_bf16 120 python3 -m awaker_eval.cli verify-golden .device/awaker_golden --dtype bfloat16 --device cuda
-step perf_7b 240 python3 scripts/gpu_perf_awaker7b.py --n 64 --cache-dir "$WORK/cache"
+step perf_7b 420 python3 scripts/gpu_perf_awaker7b.py --out "$OUT/gpu_perf.json" --cache-dir "$WORK/cache"
 for bs in 8 1; do
   step awaker_tiny_bs$bs 60 python3 -m awaker_eval model=awaker_tiny model.device=cuda runner.batch_size=$bs \
        runner.progress=false output_dir="$WORK/bs$bs" model.cache_dir="$WORK/cache" benchmark.cache_dir="$WORK/cache"

@@ -1,200 +1,311 @@
-"""GPU throughput of the engine on Awaker2.5-VL at its real 7B shape, with random weights (no download).
+"""Honest GPU benchmark of Awaker2.5-VL at the real 7B shape (random seeded weights), one process, one 10-min slot.
 
-Builds Qwen2-VL-7B's shape (28 layers, hidden 3584, 32-block ViT) with the Awaker adapters (q/k/v LoRA r=256, MoE
-LoRA on o/gate/up/down, routers) through the package's own builder (meta skeleton -> strict assign -> routing
-hooks), random bf16 weights (q/k/v LoRA in fp32, the ``parity`` mode), and runs the engine on synthetic
-MME-RealWorld-sized images (1500-2500 px per side, the official resolution policy: qwen_vl_utils defaults, up to
-16384 visual tokens). Prints samples/s (generation), prefill tokens/s and model FLOPs utilisation (choice mode:
-one forward pass per batch, FLOPs counted analytically from the real input shapes).
+Same weights and inputs for every path: a workload of two questions per image with a heavy tail (a quarter of the
+images at the 16,384-visual-token cap). Stages, in order, each written to the JSON report as soon as it ends:
+  epilogue        the fused adapter epilogue (triton on CUDA) against the unfused path at the real layer shape
+  loop_choice     reference: model.score_choices one sample at a time (README-style per-sample loop)
+  loop_gen2       reference: model.generate one sample at a time, 2 new tokens
+  choice          the engine in choice mode, every optimisation on
+  choice_no_reuse / choice_unfused_epilogue   the same with one optimisation off
+  gen2 / gen16    the engine in generate mode (2 and 16 new tokens; decode ms per step from their difference)
+  gen16_routing_per_step   gen16 with today's per-step, per-router routing decisions (compared with gen16)
+  components      vision tower and LLM time of the choice path (synchronised timers), FLOPs, fraction of peak
+  fast            adapter_dtype_mode=fast: agreement with parity (letters, routing, max logit difference)
+Every engine path reports samples/s and prompt tokens/s with the same denominators (the workload's questions and
+prompt tokens), peak memory and the spread over ``--repeats``; and whether its letters / greedy text and routing
+equal the reference loop's. The closing ``projection`` gives the full MME-RealWorld EN run time (23,609 questions).
 
-The tokenizer is the tiny offline one (the 7B tokenizer cannot be downloaded here); the special-token ids of the
-config follow it. Text prompts therefore have a few tokens fewer than with the real tokenizer; visual tokens, which
-dominate MME-RealWorld, are exact.
-
-  python scripts/gpu_perf_awaker7b.py                      # H100 / H200, ~25 GB of GPU memory, a few minutes
-  python scripts/gpu_perf_awaker7b.py --shape tiny --n 4 --device cpu   # smoke test of this script on CPU
+  python scripts/gpu_perf_awaker7b.py --out $OUT/gpu_perf.json          # H100 / H200
+  python scripts/gpu_perf_awaker7b.py --tiny --out /tmp/perf.json       # dry run at a tiny shape on CPU
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense bf16 tensor-core peaks (SXM)
-SHAPES = {
-    "7b": dict(text=dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
-                         num_key_value_heads=4, vocab_size=152064, mrope_section=[16, 24, 24]),
-               vision=dict(depth=32, embed_dim=1280, num_heads=16, mlp_ratio=4), r=256),
-    "tiny": dict(text=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                           num_key_value_heads=2, vocab_size=1024, mrope_section=[2, 3, 3]),
-                 vision=dict(depth=2, embed_dim=32, num_heads=2, mlp_ratio=2), r=8),
-}
+from awaker7b_setup import PEAK_BF16_TFLOPS, build_random_awaker, flops_of, workload
+
+MME_REALWORLD_EN_QUESTIONS = 23609
 
 
-def build_config(shape: str, tok):
-    from transformers import Qwen2VLConfig
-
-    s = SHAPES[shape]
-    t = dict(s["text"])
-    ids = {name: tok.convert_tokens_to_ids(name) for name in
-           ("<|endoftext|>", "<|im_end|>", "<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")}
-    return Qwen2VLConfig(
-        text_config=dict(
-            vocab_size=t["vocab_size"], hidden_size=t["hidden_size"], intermediate_size=t["intermediate_size"],
-            num_hidden_layers=t["num_hidden_layers"], num_attention_heads=t["num_attention_heads"],
-            num_key_value_heads=t["num_key_value_heads"], max_position_embeddings=32768, rms_norm_eps=1e-6,
-            rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": t["mrope_section"]},
-            bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
-            tie_word_embeddings=False,
-        ),
-        vision_config=dict(s["vision"], hidden_size=t["hidden_size"], patch_size=14, spatial_merge_size=2,
-                           temporal_patch_size=2, in_chans=3),
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
-        tie_word_embeddings=False,
-    )
-
-
-def random_state_dict(config, settings, dtype: torch.dtype, device: str) -> dict[str, torch.Tensor]:
-    """Random tensors for every key of the adapted skeleton, created directly in their target dtype/device."""
-    from awaker_eval.models.awaker.build import build_skeleton, dtype_plan
-
-    plan = dtype_plan(dtype, "parity")
-    gen = torch.Generator(device=device).manual_seed(0)
-    state = {}
-    for key, meta in build_skeleton(config, settings).state_dict().items():
-        t = torch.empty(meta.shape, dtype=plan(key), device=device)
-        if key.endswith("norm.weight") or key.endswith(".ln.weight") or "norm" in key.split(".")[-2]:
-            t.fill_(1.0)
-        else:
-            t.normal_(0.0, 0.02, generator=gen)
-        state[key] = t
-    return state
-
-
-def flops_of(prepared, config, r: int) -> float:
-    """Forward FLOPs of one prepared batch: linear layers (base + active adapters), attention, ViT, merger."""
-    tc, vc = config.text_config, config.vision_config
-    h, i, layers = tc.hidden_size, tc.intermediate_size, tc.num_hidden_layers
-    kv = tc.num_key_value_heads * (h // tc.num_attention_heads)
-    base = 2 * h * h + 2 * h * kv + 3 * h * i
-    lora = r * (2 * h + 2 * (h + kv))  # q/k/v LoRA
-    moe = 2 * r * (2 * h + 2 * (h + i) + (i + h))  # selected expert + global expert on o/gate/up/down
-    lengths = prepared["attention_mask"].sum(dim=1).double()
-    tokens = float(lengths.sum())
-    text = layers * (2 * (base + lora + moe) * tokens + 2 * h * float((lengths * lengths).sum()))  # causal attn
-    text += 2 * h * tc.vocab_size * len(lengths)  # lm_head on the last position only
-    d, depth = vc.embed_dim, vc.depth
-    vision = 0.0
-    for t_, gh, gw in prepared["image_grid_thw"].tolist() if "image_grid_thw" in prepared else []:
-        n = t_ * gh * gw
-        vision += 2 * n * 3 * 2 * 14 * 14 * d  # patch embedding
-        vision += depth * (2 * n * (4 * d * d + 2 * d * d * vc.mlp_ratio) + 4 * n * n * d)
-        vision += 2 * (n / 4) * (4 * d * 4 * d + 4 * d * h)  # 2x2 merger MLP
-    return text + vision
-
-
-def main(argv=None) -> int:
+def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--shape", choices=sorted(SHAPES), default="7b")
-    ap.add_argument("--n", type=int, default=64, help="synthetic items")
+    ap.add_argument("--tiny", action="store_true", help="dry run: tiny shape on CPU, 3 images, 1 repeat")
+    ap.add_argument("--images", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--max-batch-visual-tokens", type=int, default=32768)
     ap.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
-    ap.add_argument("--max-new-tokens", type=int, default=16)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--peak-tflops", type=float, default=None, help="bf16 peak of the GPU (default: by name)")
     ap.add_argument("--cache-dir", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ".")) / "gpu_perf.json")
+    ap.add_argument("--skip", default="", help="comma-separated stages to skip")
+    ap.add_argument("--only", default="", help="comma-separated stages to run (default: all)")
     args = ap.parse_args(argv)
+    if args.tiny:
+        args.images, args.repeats, args.workers, args.device = 3, 1, 0, "cpu"
+    return args
 
-    from transformers import AutoTokenizer, Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor
 
-    from awaker_eval.config.schema import ModelConfig
-    from awaker_eval.engine.perf import load_benchmark
-    from awaker_eval.engine.runner import EngineSettings, run_inference
-    from awaker_eval.models.awaker.backend import AwakerModel
-    from awaker_eval.models.awaker.build import build_awaker
-    from awaker_eval.models.awaker.prompt_pos import SpecialTokens
-    from awaker_eval.models.awaker.settings import AdapterSettings
-    from awaker_eval.models.base import GenerationSettings
-    from awaker_eval.models.chat_template import QWEN2_VL_CHAT_TEMPLATE
-    from awaker_eval.models.tiny import default_cache_dir, ensure_tiny_checkpoint
-    from awaker_eval.sample_io import PredictionBuilder, SampleEncoder
+class Bench:
+    """Holds the model, the workload and the report; ``stage`` runs, times and saves one stage."""
 
-    cache = args.cache_dir or default_cache_dir()
-    tok = AutoTokenizer.from_pretrained(ensure_tiny_checkpoint(cache))
-    processor = Qwen2VLProcessor(  # Qwen2-VL-7B-Instruct's image limits (3136 .. 12845056 px)
-        image_processor=Qwen2VLImageProcessor(min_pixels=3136, max_pixels=12845056),
-        video_processor=Qwen2VLVideoProcessor(), tokenizer=tok, chat_template=QWEN2_VL_CHAT_TEMPLATE,
-    )
-    config = build_config(args.shape, tok)
-    settings = AdapterSettings(r=SHAPES[args.shape]["r"], lora_alpha=2 * SHAPES[args.shape]["r"])
-    dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
+    def __init__(self, args):
+        from awaker_eval.models.tiny import default_cache_dir
+        from awaker_eval.sample_io import PredictionBuilder, SampleEncoder
 
-    class RandomAwaker(AwakerModel):
-        """AwakerModel whose weights are random tensors of the real shape instead of a checkpoint."""
+        self.args, self.shape = args, "tiny" if args.tiny else "7b"
+        self.cache = args.cache_dir or default_cache_dir()
+        self.cuda = args.device.startswith("cuda")
+        self.model, self.config, self.settings = build_random_awaker(self.shape, args.device, self.cache)
+        self.samples = workload(self.cache / f"gpu_perf_{self.shape}", self.shape, args.images)
+        self.encode = SampleEncoder("official", None, None)  # MME-RealWorld official: qwen_vl_utils defaults
+        self.finalize = PredictionBuilder("mme_realworld", "official", "official")
+        name = torch.cuda.get_device_name(0) if self.cuda else "cpu"
+        self.peak = args.peak_tflops or next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+        self.tokens, self.text_flops, self.vision_flops = self._measure_workload()
+        self.report = {"device": name, "shape": self.shape, "build_s": round(self.model.build_s, 1),
+                       "parameters_b": round(sum(p.numel() for p in self.model.hf_model.parameters()) / 1e9, 3),
+                       "workload": {"questions": len(self.samples), "images": args.images,
+                                    "prompt_tokens": self.tokens, "llm_tflop": self.text_flops / 1e12,
+                                    "vision_tflop_per_question": self.vision_flops / 1e12},
+                       "attention": {"llm": self.config._attn_implementation,
+                                     "vision": getattr(self.config.vision_config, "_attn_implementation", None)},
+                       "stages": {}}
+        self.reference: dict[str, list] = {}
 
-        flops = 0.0
+    def _measure_workload(self):
+        tokens, text, vision = 0, 0.0, 0.0
+        for s in self.samples:
+            prepared = self.model.prepare([self.encode(s)])
+            tokens += int(prepared["attention_mask"].sum())
+            t, v = flops_of(prepared, self.config, self.settings.r)
+            text, vision = text + t, vision + v
+        return tokens, text, vision
 
-        def _load_hf(self):
+    def save(self):
+        self.args.out.parent.mkdir(parents=True, exist_ok=True)
+        self.args.out.write_text(json.dumps(self.report, indent=2) + "\n")
+
+    def stage(self, name, fn):
+        if name in self.args.skip.split(",") or (self.args.only and name not in self.args.only.split(",")):
+            return None
+        if self.cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        try:
+            result = fn()
+        except Exception as exc:  # a failed stage is reported, the others still run
+            result = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+        result["wall_s"] = round(time.perf_counter() - t0, 2)
+        if self.cuda:
+            result["peak_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        self.report["stages"][name] = result
+        self.save()
+        print(f"{name}: {json.dumps(result)[:400]}", flush=True)
+        return result
+
+    # -- paths -----------------------------------------------------------------------------------------------
+    def _rows(self, outs):
+        return [(o.text, o.routing, o.choice_logprobs) for o in outs]
+
+    def loop(self, mode, max_new_tokens=2):
+        from awaker_eval.models.base import GenerationSettings
+
+        outs, t0 = [], time.perf_counter()
+        for s in self.samples:
+            prepared = self.model.prepare([self.encode(s)])
+            with torch.inference_mode():
+                if mode == "choice":
+                    outs += self.model.score_choices(prepared, [s.letters])
+                else:
+                    outs += self.model.generate(prepared, GenerationSettings(max_new_tokens=max_new_tokens))
+        seconds = time.perf_counter() - t0
+        self.reference[mode] = self._rows(outs)
+        return {"seconds": round(seconds, 3), **self._rates([seconds])}
+
+    def engine(self, mode, reference, max_new_tokens=2, reuse=True, store_as=None):
+        from awaker_eval.engine.runner import EngineSettings, run_inference
+        from awaker_eval.models.base import GenerationSettings
+
+        settings = EngineSettings(mode=mode, batch_size=self.args.batch_size,
+                                  max_batch_visual_tokens=self.args.max_batch_visual_tokens,
+                                  num_workers=self.args.workers, resume=False, progress=False, reuse_vision=reuse,
+                                  generation=GenerationSettings(max_new_tokens=max_new_tokens))
+        outs: dict[str, tuple] = {}
+
+        def keep(sample, output):
+            outs[sample.id] = (output.text, output.routing, output.choice_logprobs)
+            return self.finalize(sample, output)
+
+        totals, models, result = [], [], None
+        for _ in range(self.args.repeats):
+            with tempfile.TemporaryDirectory(prefix="awaker-gpu-perf-") as tmp:
+                result = run_inference(self.samples, self.encode, self.model, keep, Path(tmp), mode, "w", settings)
+            totals.append(result.timings.total)
+            models.append(result.timings.model)
+        rows = [outs[s.id] for s in self.samples]
+        if store_as:
+            self.reference[store_as] = rows
+        return {**self._rates(totals), "model_s": [round(m, 3) for m in models], "batches": result.batches,
+                "failed": result.counts.failed, "vision": result.vision, **self._agreement(rows, reference)}
+
+    def _rates(self, seconds):
+        mean = statistics.mean(seconds)
+        return {"seconds": [round(s, 3) for s in seconds], "samples_per_s": round(len(self.samples) / mean, 4),
+                "prompt_tokens_per_s": round(self.tokens / mean, 1),
+                "spread_pct": round(100 * (max(seconds) - min(seconds)) / mean, 1) if len(seconds) > 1 else None}
+
+    def _agreement(self, rows, reference):
+        ref = self.reference.get(reference)
+        if ref is None:
+            return {"agreement": f"no {reference} reference"}
+        same_text = sum(a[0] == b[0] for a, b in zip(rows, ref))
+        same_route = sum(a[1] == b[1] for a, b in zip(rows, ref))
+        diffs = [abs(a[2][k] - b[2][k]) for a, b in zip(rows, ref) if a[2] and b[2] for k in a[2]]
+        return {"same_answer": f"{same_text}/{len(ref)}", "same_routing": f"{same_route}/{len(ref)}",
+                "max_logprob_diff": max(diffs) if diffs else None}
+
+
+def epilogue_check(bench):
+    """Fused vs unfused at the real o_proj / gate_proj shape, a mixed-expert batch; bit equality and time."""
+    from awaker_eval.models.awaker.build import routed_modules
+    from awaker_eval.models.awaker.epilogue import kernel_name
+
+    module, owner = next(routed_modules(bench.model.hf_model))
+    state = bench.model.routing
+    hidden = module.in_features
+    dev, dtype = module.weight.device, module.weight.dtype
+    gen = torch.Generator(device=dev).manual_seed(1)
+    x = torch.randn(4, 256, hidden, generator=gen, device=dev).to(dtype)
+    route = torch.randn(4, 1, owner.w_gate.in_features, generator=gen, device=dev).to(dtype) * 4
+    with torch.inference_mode(), state.session(torch.zeros(4, 1, dtype=torch.long, device=dev),
+                                               torch.tensor([[0, 1]] * 4)):
+        state.on_decoder_call(route, 0)
+        experts = state.decision(owner).expert.tolist()
+        times = {}
+        for name, fn in (("fused", module.forward), ("unfused", module.unfused)):
+            fn(x)
+            if bench.cuda:
+                torch.cuda.synchronize()
             t0 = time.perf_counter()
-            model, self.routing = build_awaker(config, settings, random_state_dict(config, settings, dtype, args.device),
-                                               dtype=dtype, device=args.device, where="random weights")
-            self.build_s = time.perf_counter() - t0
-            self.special_tokens = SpecialTokens.from_tokenizer(tok)
-            self.adapter = settings
-            return model, processor
+            for _ in range(10):
+                y = fn(x)
+            if bench.cuda:
+                torch.cuda.synchronize()
+            times[name] = (time.perf_counter() - t0) / 10 * 1e3
+        equal = torch.equal(module(x), module.unfused(x))
+    return {"kernel": kernel_name(dev, module.scaling), "bit_equal": equal, "experts": experts,
+            "ms_fused": round(times["fused"], 3), "ms_unfused": round(times["unfused"], 3)}
 
-        def fingerprint(self):
-            return {"kind": "random-awaker", "shape": args.shape}
 
-        def score_choices(self, prepared, letters):
-            RandomAwaker.flops += flops_of(prepared, config, settings.r)
-            return super().score_choices(prepared, letters)
+def unfused_epilogue(bench, fn):
+    """Run ``fn`` with the unfused (spec-literal) adapter epilogue in every adapted Linear."""
+    from awaker_eval.models.awaker import adapters
+    from awaker_eval.models.awaker.epilogue import reference_epilogue
 
-    cfg = ModelConfig(name="awaker-random", kind="awaker2_5_vl", device=args.device,
-                      dtype="bfloat16" if dtype == torch.bfloat16 else "float32")
-    model = RandomAwaker(cfg, local_path=str(ensure_tiny_checkpoint(cache)))
-    n_params = sum(p.numel() for p in model.hf_model.parameters())
-    samples = load_benchmark(cache, args.n, (1500, 2500))
-    encode = SampleEncoder("official", None, None)  # MME-RealWorld official policy: qwen_vl_utils defaults
-    finalize = PredictionBuilder("mme_realworld", "official", "official")
-    prompt_tokens: list[int] = []
+    saved = adapters.fused_epilogue, adapters.MoeLoraLinear.forward
+    adapters.fused_epilogue, adapters.MoeLoraLinear.forward = reference_epilogue, adapters.MoeLoraLinear.unfused
+    try:
+        return fn()
+    finally:
+        adapters.fused_epilogue, adapters.MoeLoraLinear.forward = saved
 
-    def counting_finalize(sample, output):
-        prompt_tokens.append(output.n_prompt_tokens or 0)
-        return finalize(sample, output)
 
-    def run(mode: str, items, progress: bool = True, max_new_tokens: int = args.max_new_tokens):
-        es = EngineSettings(mode=mode, batch_size=args.batch_size, max_batch_visual_tokens=args.max_batch_visual_tokens,
-                            num_workers=args.workers, resume=False, progress=progress,
-                            generation=GenerationSettings(max_new_tokens=max_new_tokens))
-        with tempfile.TemporaryDirectory(prefix="awaker-gpu-perf-") as tmp:
-            return run_inference(items, encode, model, counting_finalize, Path(tmp), mode, "w", es)
+def routing_per_step(bench, fn):
+    """Run ``fn`` with today's routing: each router decided lazily at each step, one host sync per router."""
+    state = bench.model.routing
+    owners, state.owners = state.owners, {}
+    try:
+        return fn()
+    finally:
+        state.owners = owners
 
-    run("generate", samples[:2], progress=False, max_new_tokens=2)  # warm-up: CUDA context, kernels, allocator
-    prompt_tokens.clear()
-    gen = run("generate", samples)
-    tokens = sum(prompt_tokens)
-    RandomAwaker.flops = 0.0
-    choice = run("choice", samples)
-    name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu"
-    peak = args.peak_tflops or next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
-    model_s = choice.timings.model
-    achieved = RandomAwaker.flops / model_s / 1e12 if model_s else float("nan")
-    print(f"device: {name}; shape {args.shape}: {n_params / 1e9:.2f} B parameters (built in {model.build_s:.0f} s); "
-          f"{len(samples)} images of 1500-2500 px; prompt tokens: {tokens} (mean {tokens / len(samples):.0f})")
-    print(f"generate: {gen.samples_per_s:.2f} samples/s (model {gen.timings.model:.1f} s, data wait "
-          f"{gen.timings.data_wait:.1f} s, {gen.batches} batches, OOM splits {gen.oom_splits}, failed {gen.counts.failed})")
-    print(f"choice (prefill only): {choice.samples_per_s:.2f} samples/s, prefill {tokens / model_s:,.0f} tokens/s, "
-          f"{achieved:.1f} TFLOP/s" + (f", MFU {100 * achieved / peak:.1f}% of {peak:.0f} TFLOP/s bf16" if peak else ""))
-    if torch.cuda.is_available() and args.device.startswith("cuda"):
-        print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+
+def components(bench):
+    """Vision-tower seconds (synchronised around every tower call) against the choice path's model seconds."""
+    visual = bench.model.hf_model.model.visual
+    spent = [0.0]
+
+    def pre(module, args):
+        if bench.cuda:
+            torch.cuda.synchronize()
+        spent.append(time.perf_counter())
+
+    def post(module, args, out):
+        if bench.cuda:
+            torch.cuda.synchronize()
+        spent[0] += time.perf_counter() - spent.pop()
+
+    handles = [visual.register_forward_pre_hook(pre), visual.register_forward_hook(post)]
+    try:
+        run = bench.engine("choice", "choice")
+    finally:
+        for h in handles:
+            h.remove()
+    model_s = statistics.mean(run["model_s"])
+    vision_s, encoded = spent[0] / bench.args.repeats, (run["vision"] or {}).get("vision_images_encoded", 0)
+    vision_flops = bench.vision_flops * (encoded / bench.args.repeats) / len(bench.samples)
+    llm_s = model_s - vision_s
+    out = {"vision_s": round(vision_s, 3), "llm_s": round(llm_s, 3),
+           "vision_tflops": round(vision_flops / vision_s / 1e12, 1) if vision_s else None,
+           "llm_tflops": round(bench.text_flops / llm_s / 1e12, 1) if llm_s > 0 else None}
+    if bench.peak:
+        out |= {k.replace("tflops", "peak_fraction"): round(v / bench.peak, 3) for k, v in list(out.items())
+                if k.endswith("tflops") and v}
+    return out
+
+
+def fast_mode(bench):
+    """Rebuild in adapter_dtype_mode=fast (same seeded weights) and compare its choice path with the parity loop."""
+    import gc
+
+    del bench.model
+    gc.collect()
+    if bench.cuda:
+        torch.cuda.empty_cache()
+    bench.model, _, _ = build_random_awaker(bench.shape, bench.args.device, bench.cache, adapter_dtype_mode="fast")
+    return bench.engine("choice", "choice")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    bench = Bench(args)
+    bench.save()
+    print(json.dumps({k: v for k, v in bench.report.items() if k != "stages"}), flush=True)
+    bench.stage("epilogue", lambda: epilogue_check(bench))
+    if not args.tiny:
+        bench.engine("generate", None, max_new_tokens=2)  # warm-up: CUDA context, kernels, allocator, workers
+    bench.stage("loop_choice", lambda: bench.loop("choice"))
+    bench.stage("loop_gen2", lambda: bench.loop("generate", 2))
+    choice = bench.stage("choice", lambda: bench.engine("choice", "choice"))
+    bench.stage("choice_no_reuse", lambda: bench.engine("choice", "choice", reuse=False))
+    bench.stage("choice_unfused_epilogue", lambda: unfused_epilogue(bench, lambda: bench.engine("choice", "choice")))
+    gen2 = bench.stage("gen2", lambda: bench.engine("generate", "generate", max_new_tokens=2))
+    gen16 = bench.stage("gen16", lambda: bench.engine("generate", None, max_new_tokens=16, store_as="gen16"))
+    bench.stage("gen16_routing_per_step", lambda: routing_per_step(
+        bench, lambda: bench.engine("generate", "gen16", max_new_tokens=16)))
+    bench.stage("components", lambda: components(bench))
+    if gen2 and gen16 and "model_s" in gen2 and "model_s" in gen16:
+        step_ms = (statistics.mean(gen16["model_s"]) - statistics.mean(gen2["model_s"])) / (14 * gen16["batches"])
+        bench.report["decode_ms_per_step"] = round(step_ms * 1e3, 2)
+    if choice and "samples_per_s" in choice:
+        per_sample = 1 / choice["samples_per_s"]
+        bench.report["projection"] = {"full_en_run_h_choice": round(per_sample * MME_REALWORLD_EN_QUESTIONS / 3600, 2),
+                                      "basis": "engine choice-mode s/sample on this workload x 23,609 questions"}
+    bench.save()
+    bench.stage("fast", lambda: fast_mode(bench))
+    print(f"report: {args.out}")
     return 0
 
 

@@ -30,7 +30,7 @@ def test_generation_is_deterministic(tmp_path):
     write_synthetic_benchmark(tmp_path / "b", n=12, seed=3)
     write_synthetic_benchmark(tmp_path / "c", n=12, seed=4)
     assert tree_digest(tmp_path / "a") == tree_digest(tmp_path / "b") != tree_digest(tmp_path / "c")
-    assert len(list((tmp_path / "a" / "synthetic").glob("*.jpg"))) == 12
+    assert len(list((tmp_path / "a" / "synthetic").glob("*.jpg"))) == 9  # items 3, 7, 11 reuse an image
 
 
 def test_official_schema(tmp_path):
@@ -52,6 +52,16 @@ def test_loads_into_40_samples_through_the_official_loader(tmp_path):
     assert samples[2].question == "What is the word written in the image?" and samples[2].category == "text_recog"
     assert samples[0].images[0].load().size == (448, 336)
     assert len(load_samples(BenchmarkConfig(cache_dir=str(tmp_path), sample_size=40, limit=5))) == 5
+
+
+def test_some_images_carry_two_questions(tmp_path):
+    samples = load_samples(BenchmarkConfig(cache_dir=str(tmp_path)))
+    per_image = Counter(s.images[0].key for s in samples)
+    assert len(per_image) == 30 and sorted(Counter(per_image.values()).items()) == [(1, 20), (2, 10)]
+    first, again = samples[2], samples[3]
+    assert again.images[0].key == first.images[0].key and again.cluster == first.cluster
+    assert again.question == "Look at the image once more. " + first.question and again.id.endswith("/0003")
+    assert again.answer == first.answer and again.choices == first.choices
 
 
 def test_cache_is_written_once(tmp_path):

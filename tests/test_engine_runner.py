@@ -11,7 +11,7 @@ import torch
 from awaker_eval.engine.choice import choice_agreement
 from awaker_eval.engine.metadata import collect_run_metadata
 from awaker_eval.engine.execute import UnsupportedMode
-from awaker_eval.engine.loader import available_cores, main_process_threads
+from awaker_eval.engine.loader import available_cores, busy_cores, main_process_threads
 from awaker_eval.engine.runner import EngineSettings, run_inference
 from awaker_eval.models.base import VisionLanguageModel
 from test_engine_support import FakeModel, encode, finalize, make_samples, run_fake
@@ -190,22 +190,22 @@ def test_cpu_model_with_workers_gets_the_cores_the_workers_leave(tmp_path, image
 
     before = torch.get_num_threads()
     try:
-        with main_process_threads(torch.device("cpu"), 2, cores=4) as n:
+        with main_process_threads(torch.device("cpu"), 2, cores=4, busy=0) as n:
             assert n == 1 == torch.get_num_threads()  # never raised above the current setting (1 in tests)
         torch.set_num_threads(4)
-        with main_process_threads("cpu", 1, cores=4) as n:
+        with main_process_threads("cpu", 1, cores=4, busy=0) as n:
             assert n == 3 == torch.get_num_threads()
         assert torch.get_num_threads() == 4  # restored
-        with main_process_threads("cpu", 6, cores=4) as n:
+        with main_process_threads("cpu", 6, cores=4, busy=0) as n:
             assert n == 1 == torch.get_num_threads()
         for device, workers in (("cuda:0", 2), (torch.device("cpu"), 0), (None, 2)):
-            with main_process_threads(device, workers, cores=4) as n:
+            with main_process_threads(device, workers, cores=4, busy=0) as n:
                 assert n == 4 == torch.get_num_threads()  # accelerator / no workers / remote model: untouched
         model = CPUFake()
         settings = EngineSettings(batch_size=6, num_workers=1, progress=False)
         cores = available_cores()
         result = run_inference(make_samples(images, N), encode, model, finalize, tmp_path, "p1", "m1", settings)
-        expected = max(1, min(4, cores - 1))
+        expected = max(1, min(4, cores - 1 - busy_cores()))
         assert model.seen == [expected, expected] and result.main_threads == expected
         assert result.to_dict()["main_threads"] == expected and torch.get_num_threads() == 4
         assert letters(result) == letters(reference)

@@ -107,6 +107,8 @@ class RunnerConfig:
     seed: int = 0
     bootstrap_samples: int = 1000
     repetition_penalty: float = 1.0
+    reuse_vision: bool = True  # encode each distinct image once per run (rank); outputs identical either way
+    threads: Optional[int] = None  # torch intra-op threads for the run (default: chosen by the engine)
 
 
 @dataclass

@@ -2,7 +2,9 @@
 JSON schema, generated deterministically into the data cache (never committed) and then read through the
 same official-JSON loader as the real benchmark.
 
-Every item is a function of ``(seed, item number)`` only, so a larger set starts with the smaller one.
+Every item is a function of ``(seed, item number)`` only, so a larger set starts with the smaller one. As in the real
+set, some images carry more than one question: every ``SHARED_EVERY``-th item asks again about the previous item's
+image (vision reuse and image-clustered intervals then have something to work on).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from awaker_eval.build_once import build_once
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: every 4th item shares the previous item's image
+SHARED_EVERY = 4
+SHARED_PREFIX = "Look at the image once more. "
 JSON_NAME = "MME_RealWorld.json"
 COLOURS = {
     "red": (220, 40, 40), "green": (40, 160, 60), "blue": (40, 80, 220),
@@ -223,7 +227,12 @@ def _size(rng: random.Random, image_size: Size) -> tuple[int, int]:
 
 
 def make_item(i: int, seed: int, image_size: Size) -> tuple[dict, Image.Image]:
-    """Item ``i``: its official-JSON record and its image (a pure function of ``seed`` and ``i``)."""
+    """Item ``i``: its official-JSON record and its image (a pure function of ``seed`` and ``i``); a shared item
+    repeats the previous item's image, taxonomy and options under its own id, with the question asked again."""
+    if i % SHARED_EVERY == SHARED_EVERY - 1:
+        record, img = make_item(i - 1, seed, image_size)
+        return {**record, "Question_id": record["Question_id"].rsplit("/", 1)[0] + f"/{i:04d}",
+                "Text": SHARED_PREFIX + record["Text"]}, img
     rng = random.Random(seed * 1_000_003 + i)
     task, subtask, category, make = TEMPLATES[i % len(TEMPLATES)]
     img, question, options, answer, e_text = make(rng, *_size(rng, image_size))
@@ -253,7 +262,8 @@ def write_synthetic_benchmark(root: str | Path, n: int = 40, seed: int = 0, imag
     records = []
     for i in range(n):
         record, img = make_item(i, seed, image_size)
-        img.save(root / record["Image"], format="JPEG", quality=90)
+        if not (root / record["Image"]).exists():  # a shared item's image is already written
+            img.save(root / record["Image"], format="JPEG", quality=90)
         records.append(record)
     path = root / JSON_NAME
     path.write_text(json.dumps(records, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

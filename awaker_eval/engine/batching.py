@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Hashable, Sequence
 
 from PIL import Image
 
@@ -62,9 +62,25 @@ class PlannedBatch:
     padded_tokens: int  # len(indices) * longest estimated prompt
 
 
-def order_by_cost(costs: Sequence[int]) -> list[int]:
-    """Indices sorted by decreasing cost (ties by index): deterministic, and an OOM shows up in the first batch."""
-    return sorted(range(len(costs)), key=lambda i: (-costs[i], i))
+def order_by_cost(costs: Sequence[int], groups: Sequence[Hashable | None] | None = None) -> list[int]:
+    """Indices sorted by decreasing cost (ties by index): deterministic, and an OOM shows up in the first batch.
+
+    With ``groups`` (e.g. the image keys of each sample; None = no group), the members of a group are consecutive
+    (groups by their largest cost, members by cost), so the questions of one image fall into one batch or
+    consecutive batches and its vision features can be reused and then released (models/vision_reuse.py)."""
+    if groups is None:
+        return sorted(range(len(costs)), key=lambda i: (-costs[i], i))
+    lead: dict[Hashable, tuple[int, int]] = {}  # group -> (largest cost, first index): the group's sort key
+    for i in sorted(range(len(costs)), key=lambda i: (-costs[i], i)):
+        if groups[i] is not None:
+            lead.setdefault(groups[i], (-costs[i], i))
+    return sorted(range(len(costs)),
+                  key=lambda i: (*(lead[groups[i]] if groups[i] is not None else (-costs[i], i)), -costs[i], i))
+
+
+def image_group(sample: Sample) -> tuple[str, ...] | None:
+    """The planning group of a sample: its image keys (None for a text-only sample)."""
+    return tuple(ref.key for ref in sample.images) or None
 
 
 def plan_batches(

@@ -125,25 +125,44 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
+def busy_cores() -> int:
+    """Cores kept busy by other processes: the 1-minute load average less this process (0 where unknown)."""
+    try:
+        return max(0, int(os.getloadavg()[0]) - 1)
+    except (AttributeError, OSError):
+        return 0
+
+
 @contextlib.contextmanager
-def main_process_threads(device: Any, num_workers: int, cores: int | None = None) -> Iterator[int]:
-    """Thread policy for a run: when the model computes on CPU while ``num_workers`` DataLoader workers preprocess
-    beside it, the main process's torch intra-op pool is cut to the cores the workers leave,
-    ``max(1, cores - num_workers)`` (never raised above the current setting), for the duration of the run, then
-    restored. Why: workers run one torch thread each (DataLoader sets it), but the main process defaults to one
-    per core, so on 2 cores 2 threads + 2 workers made model time ~2.7x slower than the model alone. A model on an
-    accelerator (or a remote one with no ``device``) is left alone. Yields the thread count in force."""
+def main_process_threads(
+    device: Any, num_workers: int, cores: int | None = None, override: int | None = None, busy: int | None = None
+) -> Iterator[int]:
+    """Thread policy for a run: a model computing on CPU gets the cores that the ``num_workers`` DataLoader workers
+    and the other processes of the machine (``busy``, default ``busy_cores()``) leave,
+    ``max(1, cores - num_workers - busy)``, never raised above the current setting, for the duration of the run,
+    then restored. Why: torch's pool spins one thread per core, and oversubscribed cores make it many times
+    slower (2 cores, 2 threads + 2 workers: ~2.7x; the demo on a loaded 2-core machine: 14 s with 2 threads,
+    1.1 s with 1). A model on an accelerator (or a remote one with no ``device``) is left alone. ``override``
+    (``runner.threads``) sets the count for the run whatever the device. Yields the thread count in force
+    (recorded in run.json as ``main_threads``)."""
     current = torch.get_num_threads()
     kind = getattr(device, "type", None) or (str(device).split(":")[0] if device is not None else None)
-    if num_workers <= 0 or kind != "cpu":
+    if override is not None:
+        if override < 1:
+            raise ValueError(f"runner.threads must be >= 1, got {override}")
+        target = override
+    elif kind != "cpu":
         yield current
         return
-    target = max(1, min(current, (cores or available_cores()) - num_workers))
+    else:
+        others = busy_cores() if busy is None else busy
+        target = max(1, min(current, (cores or available_cores()) - num_workers - others))
     if target == current:
         yield current
         return
-    log.info("model on CPU with %d DataLoader workers: torch intra-op threads %d -> %d for this run",
-             num_workers, current, target)
+    log.info("torch intra-op threads %d -> %d for this run (%s)", current, target,
+             "runner.threads" if override is not None else
+             f"model on CPU beside {num_workers} DataLoader workers and a load of other processes")
     torch.set_num_threads(target)
     try:
         yield target

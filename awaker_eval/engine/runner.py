@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 from tqdm.auto import tqdm
 
 from awaker_eval.engine import distributed as D
-from awaker_eval.engine.batching import estimate_cost, order_by_cost, plan_batches
+from awaker_eval.engine.batching import estimate_cost, image_group, order_by_cost, plan_batches
 from awaker_eval.engine.execute import BatchExecutor
 from awaker_eval.engine.identity import (
     current_predictions, prompt_keys as content_prompt_keys, sample_fields_text, stale_line,
@@ -56,6 +56,8 @@ class EngineSettings:
     max_pixels: int | None = None
     retry_failed: bool = True  # on resume, recompute samples whose stored prediction is a failure
     fail_fast: int = 32  # abort when the first N samples of this rank all fail (a broken model, not bad data)
+    reuse_vision: bool = True  # encode each distinct image once and reuse its features (identical outputs)
+    threads: int | None = None  # torch intra-op threads for the run (None: loader.main_process_threads decides)
 
 
 @dataclass
@@ -93,6 +95,7 @@ class EngineResult:
     main_threads: int | None = None  # torch intra-op threads of this rank's model calls (see main_process_threads)
     invalidated: dict[str, int] = field(default_factory=dict)  # stale stored predictions recomputed, by reason
     shards: dict[str, Any] | None = None  # per-rank estimated cost / samples of this call (distributed.Share)
+    vision: dict[str, int] | None = None  # vision_images_encoded / vision_images_reused of this rank (local tower)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the predictions, JSON-ready (for run.json)."""
@@ -107,6 +110,7 @@ class EngineResult:
             "main_threads": self.main_threads,
             "invalidated": dict(self.invalidated),
             **({"shards": self.shards} if self.shards is not None else {}),
+            **(self.vision or {}),
         }
 
 
@@ -197,11 +201,14 @@ def run_inference(
     mine, costs = share.positions, share.costs
     if dist.world_size > 1 and dist.is_main:
         log.info("shards by estimated cost: %s", share.balance())
-    order = [mine[i] for i in order_by_cost([costs[p] for p in mine])]
+    # The plan never depends on reuse_vision (batch composition moves float rounding): outputs identical on / off.
+    groups = [image_group(samples[p]) for p in mine]
+    order = [mine[i] for i in order_by_cost([costs[p] for p in mine], groups)]
     plan = plan_batches(order, costs, settings.batch_size, settings.max_batch_visual_tokens)
     timings.plan = time.perf_counter() - t_start
 
     dataset = EncodedSamples(samples, encode)
+    model.set_vision_reuse(settings.reuse_vision)
     builder = BatchBuilder(model.preparer())
     executor = BatchExecutor(
         model, settings.mode, settings.generation,
@@ -216,13 +223,14 @@ def run_inference(
     )
     done_here = failed_here = succeeded_here = 0
     first_error: str | None = None
-    threads = main_process_threads(getattr(model, "device", None), settings.num_workers)
+    threads = main_process_threads(getattr(model, "device", None), settings.num_workers, override=settings.threads)
     with threads as main_threads, ShardWriter(run_dir, dist.rank) as writer:
         t_wait = time.perf_counter()
         for batch in loader:
             timings.data_wait += time.perf_counter() - t_wait
             timings.preprocess += batch.prep_seconds
             outputs = executor.run(batch)
+            model.end_batch()
             t_store = time.perf_counter()
             preds = [
                 _finalize_one(finalize, samples[pos], outputs[pos], keys[samples[pos].id], protocol_fp, model_fp)
@@ -246,6 +254,7 @@ def run_inference(
                 )
             t_wait = time.perf_counter()
     bar.close()
+    model.end_batch()  # an empty last "batch": the vision features of the final batch are released too
     timings.model = executor.model_seconds
 
     done_total, = D.sum_ints([done_here])
@@ -275,4 +284,5 @@ def run_inference(
         error_splits=executor.error_splits, predictions_path=path, main_threads=main_threads,
         invalidated=invalidated,
         shards=share.balance(),
+        vision=model.vision_counts(),
     )

@@ -53,6 +53,17 @@ class VisionLanguageModel(ABC):
         """Log-probabilities of each option letter as the first answer token, one forward pass."""
         raise NotImplementedError(f"{type(self).__name__} does not support choice scoring")
 
+    def set_vision_reuse(self, enabled: bool) -> None:
+        """Reuse an image's vision features across the questions that show it (a no-op for backends without a
+        local vision tower). Never changes outputs."""
+
+    def end_batch(self) -> None:
+        """The engine finished a planned batch (backends that cache per-image work release what it left)."""
+
+    def vision_counts(self) -> dict[str, int] | None:
+        """``{"vision_images_encoded", "vision_images_reused"}`` since ``set_vision_reuse``; None without a tower."""
+        return None
+
     def preparer(self) -> Any:
         """A picklable callable ``conversations -> prepared`` for DataLoader workers (default: self.prepare)."""
         return self.prepare

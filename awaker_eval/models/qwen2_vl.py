@@ -16,6 +16,7 @@ import torch
 from awaker_eval.config.schema import ModelConfig
 from awaker_eval.models.base import GenerationSettings, Messages, ModelOutput, VisionLanguageModel
 from awaker_eval.models.loading import resolve_checkpoint, weights_identity
+from awaker_eval.models.vision_reuse import DIGEST_KEY, VisionFeatureCache, image_digest, install_per_image_encoder
 
 DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32, "float16": torch.float16}
 
@@ -42,6 +43,7 @@ class Qwen2VLPreparer:
 
     processor: Any
     max_prompt_tokens: int | None = None  # the model's context length; longer prompts fail (per sample)
+    image_digests: bool = False  # add one pixel digest per image (vision reuse: models/vision_reuse.py)
 
     def __call__(self, conversations: list[Messages]) -> Any:
         from qwen_vl_utils import process_vision_info
@@ -58,6 +60,8 @@ class Qwen2VLPreparer:
                 f"prompt of {longest} tokens exceeds the model context of {self.max_prompt_tokens} tokens "
                 f"(lower max_pixels or shorten the prompt)"
             )
+        if self.image_digests and images:
+            batch[DIGEST_KEY] = [image_digest(img) for img in images]
         return batch
 
 
@@ -70,6 +74,9 @@ class Qwen2VLModel(VisionLanguageModel):
         self.device = resolve_device(cfg.device)
         self.dtype = resolve_dtype(cfg.dtype)
         self.hf_model, self.processor = self._load_hf()
+        self.vision_cache = VisionFeatureCache(reuse=False)
+        self._digests: list[str] | None = None
+        install_per_image_encoder(self.hf_model, lambda: (self.vision_cache, self._digests))
         self.processor.tokenizer.padding_side = "left"
         tok = self.processor.tokenizer
         gen_eos = getattr(self.hf_model.generation_config, "eos_token_id", None)
@@ -110,19 +117,41 @@ class Qwen2VLModel(VisionLanguageModel):
 
     def preparer(self) -> Qwen2VLPreparer:
         text_cfg = getattr(self.hf_model.config, "text_config", self.hf_model.config)
-        return Qwen2VLPreparer(self.processor, getattr(text_cfg, "max_position_embeddings", None))
+        return Qwen2VLPreparer(self.processor, getattr(text_cfg, "max_position_embeddings", None),
+                               image_digests=self.vision_cache.reuse)
+
+    # -- vision reuse (models/vision_reuse.py) --------------------------------------------------------------
+    def set_vision_reuse(self, enabled: bool) -> None:
+        self.vision_cache = VisionFeatureCache(reuse=bool(enabled))
+
+    def end_batch(self) -> None:
+        self.vision_cache.end_batch()
+
+    def vision_counts(self) -> dict[str, int]:
+        return self.vision_cache.counts.as_dict()
 
     def prepare(self, conversations: list[Messages]) -> Any:
         return self.preparer()(conversations)
 
-    def _to_device(self, prepared: Any) -> Any:
-        return prepared.to(self.device)
+    def _to_device(self, prepared: Any) -> dict[str, Any]:
+        """Model inputs on the device (the preparer's image digests are not a model input)."""
+        return {k: v.to(self.device) if isinstance(v, torch.Tensor) else v
+                for k, v in prepared.items() if k != DIGEST_KEY}
+
+    @contextlib.contextmanager
+    def _call_inputs(self, prepared: Any):
+        """Device inputs for one model call; the batch's image digests are visible to the vision encoder only
+        during this call, so a direct ``hf_model`` call elsewhere can never pick up another batch's digests."""
+        self._digests = prepared.get(DIGEST_KEY) if self.vision_cache.reuse else None
+        try:
+            yield self._to_device(prepared)
+        finally:
+            self._digests = None
 
     @torch.inference_mode()
     def generate(self, prepared: Any, settings: GenerationSettings) -> list[ModelOutput]:
         from transformers import GenerationConfig
 
-        inputs = self._to_device(prepared)
         gen_cfg = GenerationConfig(
             max_new_tokens=settings.max_new_tokens,
             do_sample=settings.do_sample,
@@ -130,7 +159,7 @@ class Qwen2VLModel(VisionLanguageModel):
             eos_token_id=self.eos_token_id,
             pad_token_id=self.pad_token_id,
         )
-        with self._generation_context(inputs):
+        with self._call_inputs(prepared) as inputs, self._generation_context(inputs):
             out = self.hf_model.generate(**inputs, generation_config=gen_cfg)
         prompt_len = inputs["input_ids"].shape[1]
         texts = self.processor.batch_decode(out[:, prompt_len:], skip_special_tokens=True)
@@ -153,8 +182,7 @@ class Qwen2VLModel(VisionLanguageModel):
 
     @torch.inference_mode()
     def score_choices(self, prepared: Any, letters: list[list[str]]) -> list[ModelOutput]:
-        inputs = self._to_device(prepared)
-        with self._generation_context(inputs):
+        with self._call_inputs(prepared) as inputs, self._generation_context(inputs):
             logits = self.hf_model(**inputs, logits_to_keep=1).logits[:, -1, :].float()
         logprobs = torch.log_softmax(logits, dim=-1)
         routing = self._routing_records() or [None] * len(letters)

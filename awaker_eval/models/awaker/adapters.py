@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.models.qwen2_vl.modeling_qwen2_vl import Qwen2VLRMSNorm
 
+from awaker_eval.models.awaker.epilogue import exact_scale, fused_epilogue
 from awaker_eval.models.awaker.settings import AdapterSettings
 
 
@@ -44,22 +45,62 @@ class LoraLinear(_AdaptedLinear):
         self.scaling = settings.scaling
         self.lora_A, self.lora_B = _lora_pair([self.adapter_name], in_features, out_features, settings.r, device, dtype)
 
+        self.merged = False  # fast mode: the LoRA product is folded into ``weight`` (merge_into_base)
+
+    @torch.no_grad()
+    def merge_into_base(self) -> None:
+        """``W += s·B·A`` (formed in fp32, rounded once to W's dtype): the q/k/v LoRA then costs nothing at run
+        time. Only for ``adapter_dtype_mode=fast``: it rounds differently from the released flow."""
+        a, b = self.lora_A[self.adapter_name].weight, self.lora_B[self.adapter_name].weight
+        self.weight.copy_((self.weight.float() + (b.float() @ a.float()) * self.scaling).to(self.weight.dtype))
+        self.merged = True
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.merged:
+            return self.base(x)
         a, b = self.lora_A[self.adapter_name], self.lora_B[self.adapter_name]
-        delta = b(a(x.to(a.weight.dtype))) * self.scaling
-        return (self.base(x).float() + delta.float()).to(x.dtype)
+        delta, scale = branch_scale(b(a(x.to(a.weight.dtype))), self.scaling)
+        return fused_epilogue(self.base(x), delta, scale, x.dtype)
 
 
-def expert_groups(expert: torch.Tensor) -> list[tuple[int, torch.Tensor | None]]:
-    """``[(e, rows)]`` for every expert in use; ``rows`` is None when all samples use ``e`` (no gather needed).
-
-    Computed once per router decision so the routed modules do not synchronise with the device per expert.
-    """
-    ids = expert.tolist()
+def groups_from_ids(ids: list[int], device) -> list[tuple[int, torch.Tensor | None]]:
+    """``[(e, rows)]`` for every expert in use (host ids); ``rows`` is None when all samples use ``e``."""
     used = sorted(set(ids))
     if len(used) == 1:
         return [(used[0], None)]
-    return [(e, torch.tensor([i for i, k in enumerate(ids) if k == e], device=expert.device)) for e in used]
+    return [(e, torch.tensor([i for i, k in enumerate(ids) if k == e], device=device)) for e in used]
+
+
+def expert_groups(expert: torch.Tensor) -> list[tuple[int, torch.Tensor | None]]:
+    """``groups_from_ids`` of one router's device decision (one host sync; ``routing.decide_all`` batches them).
+
+    Computed once per router decision so the routed modules do not synchronise with the device per expert.
+    """
+    return groups_from_ids(expert.tolist(), expert.device)
+
+
+def branch_scale(y: torch.Tensor, scaling: float) -> tuple[torch.Tensor, float]:
+    """``(y, scaling)`` when the epilogue can apply the scaling exactly in fp32 (a power of two); otherwise
+    ``(y * scaling, 1.0)`` rounded in the branch dtype as the released flow does."""
+    return (y, scaling) if exact_scale(scaling) else (y * scaling, 1.0)
+
+
+def expert_rows(
+    x: torch.Tensor, groups: list[tuple[int, torch.Tensor | None]], lora_A: nn.ModuleDict, lora_B: nn.ModuleDict,
+    expert_names: tuple[str, ...],
+) -> torch.Tensor:
+    """Each row's own expert output ``B_k(A_k(x_b))`` (unscaled, expert dtype): one matmul per expert in use over
+    its rows, placed by an exact copy (no fp32 scatter buffer)."""
+    out = None
+    for e, rows in groups:
+        name = expert_names[e]
+        if rows is None:
+            return lora_B[name](lora_A[name](x))
+        ye = lora_B[name](lora_A[name](x.index_select(0, rows)))
+        if out is None:
+            out = torch.empty(*x.shape[:-1], ye.shape[-1], dtype=ye.dtype, device=x.device)
+        out.index_copy_(0, rows, ye)
+    return out
 
 
 def moe_delta(
@@ -72,7 +113,10 @@ def moe_delta(
     global_name: str,
     scaling: float,
 ) -> torch.Tensor:
-    """fp32 ``p² E_k(x) + (1 − p) G(x)`` per sample (spec §2.4 dtype walk); x is ``[B, ..., in]``, p ``[B]`` fp16."""
+    """fp32 ``p² E_k(x) + (1 − p) G(x)`` per sample (spec §2.4 dtype walk); x is ``[B, ..., in]``, p ``[B]`` fp16.
+
+    The unfused form, literally as the spec writes it: the reference the fused epilogue is checked against (tests,
+    GPU script); the modules run ``expert_rows`` + ``fused_epilogue``."""
     w = p.view(-1, *([1] * (x.dim() - 1)))
     acc = None
     for e, rows in groups:
@@ -127,8 +171,14 @@ class MoeLoraLinear(_AdaptedLinear):
         if self.routing_state is None:
             raise RuntimeError("MoeLoraLinear used without a routing state: build the model with build.build_awaker")
         decision = self.routing_state.decision(self.router_owner)
-        delta = moe_delta(
-            x, decision.p, decision.groups, self.lora_moe_A, self.lora_moe_B,
-            self.expert_names, self.global_name, self.scaling,
-        )
+        expert, scale = branch_scale(
+            expert_rows(x, decision.groups, self.lora_moe_A, self.lora_moe_B, self.expert_names), self.scaling)
+        glob, _ = branch_scale(self.lora_moe_B[self.global_name](self.lora_moe_A[self.global_name](x)), self.scaling)
+        return fused_epilogue(self.base(x), glob, scale, x.dtype, expert=expert, p=decision.p)
+
+    def unfused(self, x: torch.Tensor) -> torch.Tensor:
+        """The spec-literal unfused output (``moe_delta``), for checks of the fused path."""
+        decision = self.routing_state.decision(self.router_owner)
+        delta = moe_delta(x, decision.p, decision.groups, self.lora_moe_A, self.lora_moe_B,
+                          self.expert_names, self.global_name, self.scaling)
         return (self.base(x).float() + delta).to(x.dtype)

@@ -81,13 +81,16 @@ def install_routing(model: torch.nn.Module, mode: str = "fork") -> RoutingState:
     state = RoutingState(n_routers=2 * len(lm.layers), embed_tokens=lm.embed_tokens, mode=mode)
     for module, owner in routed_modules(model):
         module.attach(state, owner)
+        state.register_owner(owner)
     install_hook(lm, state)
     model.__dict__["awaker_routing"] = state
     return state
 
 
 def dtype_plan(dtype: torch.dtype, adapter_dtype_mode: str = "parity") -> Callable[[str], torch.dtype]:
-    """Per-key dtype: everything in ``dtype``; q/k/v LoRA A/B in fp32 in ``parity`` mode (the released flow)."""
+    """Per-key dtype: everything in ``dtype``; q/k/v LoRA A/B in fp32 in ``parity`` mode (the released flow).
+    ``fast``: adapters in ``dtype`` and the q/k/v LoRA merged into the base weights after loading (never the default;
+    recorded in the model fingerprint as ``adapter_dtype_mode``)."""
     if adapter_dtype_mode not in ADAPTER_DTYPE_MODES:
         raise ValueError(f"adapter_dtype_mode {adapter_dtype_mode!r}: expected one of {ADAPTER_DTYPE_MODES}")
 
@@ -136,5 +139,17 @@ def build_awaker(
     leftover = [n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta]
     if leftover:
         raise RuntimeError(f"tensors left on the meta device after loading: {leftover[:5]}")
+    if adapter_dtype_mode == "fast":
+        merge_lora_into_base(model)
     state = install_routing(model, routing_mode)
     return model, state
+
+
+def merge_lora_into_base(model: torch.nn.Module) -> int:
+    """Fast mode: fold every q/k/v LoRA into its base weight (the routed mixture stays; it is per sample)."""
+    merged = 0
+    for module in model.modules():
+        if isinstance(module, LoraLinear):
+            module.merge_into_base()
+            merged += 1
+    return merged

@@ -4,6 +4,10 @@ A forward pre-hook on the text decoder sees the layer-0 input embeddings. At pre
 is their mean over each row's ``prompt_pos`` span (image features included). At decode steps it is, per mode:
 ``fork`` — the span mean of the raw token embeddings of the prompt (the released inference path);
 ``consistent`` — the prefill vector again. Every router of that call reads the same vector.
+
+Decisions are computed once per call for all routers (one host sync for the expert groups of the whole call, none
+per router) and, since the decode route is constant within a ``generate`` call in both modes, once for all decode
+steps: later steps reuse the first decode step's decisions (the same device tensors).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from awaker_eval.models.awaker.adapters import expert_groups
+from awaker_eval.models.awaker.adapters import expert_groups, groups_from_ids
 
 ROUTING_MODES = ("fork", "consistent")
 
@@ -44,14 +48,26 @@ def span_mean(embeds: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
     return torch.stack(rows)
 
 
-def router_decision(route: torch.Tensor, owner) -> Decision:
-    """RMSNorm (fp32, cast back, × weight) → ``w_gate`` → fp16 softmax(z/τ) → top-1 taken from a top-2 query."""
+def router_decision(route: torch.Tensor, owner, with_groups: bool = True) -> Decision:
+    """RMSNorm (fp32, cast back, × weight) → ``w_gate`` → fp16 softmax(z/τ) → top-1 taken from a top-2 query.
+    ``with_groups`` False leaves ``groups`` empty (``decide_all`` fills them with one sync for all routers)."""
     normed = owner.ln(route.to(owner.w_gate.weight.dtype))
     logits = owner.w_gate(normed)
     probs = torch.softmax(logits / owner.gates_tmp, dim=-1, dtype=torch.float16)
     values, index = probs.topk(min(2, probs.shape[-1]), dim=-1)
     expert = index[:, 0]
-    return Decision(expert=expert, p=values[:, 0], probs=probs, logits=logits, groups=expert_groups(expert))
+    return Decision(expert=expert, p=values[:, 0], probs=probs, logits=logits,
+                    groups=expert_groups(expert) if with_groups else [])
+
+
+def decide_all(route: torch.Tensor, owners: dict) -> dict[int, Decision]:
+    """Every router's decision for one call; the experts of all routers go to the host in one transfer."""
+    decisions = {i: router_decision(route, owner, False) for i, owner in sorted(owners.items())}
+    if decisions:
+        ids = torch.stack([d.expert for d in decisions.values()]).tolist()  # the call's one host sync
+        for d, row in zip(decisions.values(), ids):
+            d.groups = groups_from_ids(row, d.expert.device)
+    return decisions
 
 
 def _expand(t: torch.Tensor, batch: int) -> torch.Tensor:
@@ -99,7 +115,13 @@ class RoutingState:
         self._prefill_route: torch.Tensor | None = None
         self._raw_route: torch.Tensor | None = None
         self._current: CallRecord | None = None
+        self._decode_decisions: dict | None = None
         self._active_mode = self.mode
+        self.owners: dict = {}  # router index -> owning module (install_routing); empty: decide lazily
+
+    def register_owner(self, owner) -> None:
+        """A router that ``on_decoder_call`` decides eagerly, together with all others."""
+        self.owners[owner.router_index] = owner
 
     @staticmethod
     def _check_mode(mode: str) -> str:
@@ -116,12 +138,13 @@ class RoutingState:
             raise RoutingError(f"prompt_pos shape {tuple(prompt_pos.shape)} != ({input_ids.shape[0]}, 2)")
         self._prompt_ids, self._spans = input_ids, prompt_pos.detach().cpu()
         self._active_mode = self._check_mode(mode or self.mode)
-        self._prefill_route = self._raw_route = self._current = None
+        self._prefill_route = self._raw_route = self._current = self._decode_decisions = None
         self.calls = []
         try:
             yield self
         finally:
             self._prompt_ids = self._spans = self._prefill_route = self._raw_route = self._current = None
+            self._decode_decisions = None
 
     @property
     def active_mode(self) -> str:
@@ -147,6 +170,12 @@ class RoutingState:
                     self._raw_route = span_mean(raw, self._spans)
                 route = _expand(self._raw_route, batch)
         self._current = CallRecord(phase=phase, q_len=q_len, route=route)
+        if phase == "decode" and self._decode_decisions is not None and self._decode_decisions[0] == batch:
+            self._current.decisions = self._decode_decisions[1]  # constant route: the first step's decisions
+        elif self.owners:
+            self._current.decisions = decide_all(route, self.owners)
+            if phase == "decode":
+                self._decode_decisions = (batch, self._current.decisions)
         self.calls.append(self._current)
 
     def decision(self, owner) -> Decision:
