@@ -68,7 +68,7 @@ class Bench:
         self.cuda = args.device.startswith("cuda")
         self.model, self.config, self.settings = build_random_awaker(self.shape, args.device, self.cache)
         self.samples = workload(self.cache / f"gpu_perf_{self.shape}", self.shape, args.images)
-        self.encode = SampleEncoder("official", None, None)  # MME-RealWorld official: qwen_vl_utils defaults
+        self.encode = SampleEncoder("official", None, None, kind="mme_realworld")  # official prompt, processor defaults
         self.finalize = PredictionBuilder("mme_realworld", "official", "official")
         name = torch.cuda.get_device_name(0) if self.cuda else "cpu"
         self.peak = args.peak_tflops or next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)

@@ -37,5 +37,5 @@ def test_runner_threads_is_validated_before_anything_loads():
 
     cfg = RunConfig()
     cfg.runner.threads = 0
-    with pytest.raises(ConfigError, match=r"runner.threads=0 must be a positive thread count \(or null: automatic\)"):
+    with pytest.raises(ConfigError, match=r"runner.threads=0 is out of range: it must be >= 1 or null"):
         preflight(cfg)

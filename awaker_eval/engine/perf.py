@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         ModelConfig(name="tiny", kind="tiny", dtype=args.dtype, device=args.device),
         local_path=str(ensure_tiny_checkpoint(cache)),
     )
-    encode = SampleEncoder("official", None, args.max_pixels)
+    encode = SampleEncoder("official", None, args.max_pixels, kind="mme_realworld")
     finalize = PredictionBuilder("mme_realworld", "official", "official")
     gen = GenerationSettings(max_new_tokens=args.max_new_tokens)
     print(f"perf: {len(samples)} items, images {args.min_size}-{args.max_size} px, max_pixels={args.max_pixels}, "
