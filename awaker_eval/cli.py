@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from awaker_eval.cli_help import quiet_broken_pipe, run_help, version_line
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("awaker_eval.app", "run benchmark inference + scoring (Hydra overrides follow)"),
     "score": ("awaker_eval.score.cli", "score a predictions file made here or elsewhere"),
@@ -32,13 +34,27 @@ def usage() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(argv)
+    except BrokenPipeError:  # `awaker-eval score ... | head`: the reader left; end quietly
+        quiet_broken_pipe()
+        return 0
+
+
+def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] in ("-h", "--help", "help"):
         print(usage())
+        return 0
+    if argv and argv[0] in ("-V", "--version"):
+        print(version_line())
         return 0
     if argv and argv[0] in COMMANDS:
         name, rest = argv[0], argv[1:]
     else:
         name, rest = "run", argv
+    if name == "run" and any(arg in ("-h", "--help") for arg in rest):
+        print(run_help())  # ours, not Hydra's generic text
+        return 0
     module = importlib.import_module(COMMANDS[name][0])
     return int(module.main(rest) or 0)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from awaker_eval.config.schema import RunConfig
 from awaker_eval.models.factory import check_model_config
 from awaker_eval.models.loading import looks_like_local_path, resolve_checkpoint
+from awaker_eval.prompts.builder import PromptError, config_protocol
 
 BENCHMARK_KINDS = ("mme_realworld", "mmbench")
 RUNNER_MODES = ("generate", "choice")
@@ -20,6 +21,10 @@ def preflight(cfg: RunConfig) -> None:
     b, m = cfg.benchmark, cfg.model
     if b.kind not in BENCHMARK_KINDS:
         raise ConfigError(f"benchmark.kind={b.kind!r} is unknown: use one of {', '.join(BENCHMARK_KINDS)}")
+    try:
+        b.protocol = config_protocol(b.kind, b.protocol)  # aliases are one protocol: one run id, one note
+    except PromptError as exc:
+        raise ConfigError(f"benchmark.protocol: {exc}") from exc
     if cfg.runner.mode not in RUNNER_MODES:
         raise ConfigError(f"runner.mode={cfg.runner.mode!r} is unknown: use one of {', '.join(RUNNER_MODES)}")
     if b.source and looks_like_local_path(b.source):

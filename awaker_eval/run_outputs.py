@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from awaker_eval.config.schema import RunConfig
+from awaker_eval.config.schema import ModelConfig, RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,18 @@ def choice_vs_generate(cfg: RunConfig, run_dir: Path, predictions: list) -> dict
     return {"other_run": str(twin), **choice_agreement(gen, choice)}
 
 
+def agreement_line(agreement: dict[str, Any], model: ModelConfig) -> str:
+    """What the choice-vs-generate number measures, and why it means nothing for a random tiny model."""
+    from awaker_eval.models.awaker.tiny import TINY_CHECKPOINT
+
+    line = (f"choice vs generate: {agreement['agree']}/{agreement['compared']} samples get the same letter from "
+            f"greedy generation and from scoring each option's likelihood (other run: {agreement['other_run']})")
+    if model.kind == "tiny" or model.checkpoint == TINY_CHECKPOINT:
+        line += ("\nwarning: the model is a random tiny one: its generations are rarely a letter, so little "
+                 "agreement is expected and says nothing about the method")
+    return line
+
+
 def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp: str, model_fp: str,
                       timings: dict[str, float], extra_meta: dict[str, Any] | None = None) -> dict[str, Any]:
     from awaker_eval.engine.metadata import collect_run_metadata
@@ -88,8 +100,7 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
     report = write_report(load_run(run_dir, predictions), n_boot=cfg.runner.bootstrap_samples, seed=cfg.runner.seed)
     print(table)
     if agreement is not None:
-        print(f"\nchoice vs generate: {agreement['agree']}/{agreement['compared']} letters agree "
-              f"(other run: {agreement['other_run']})")
+        print("\n" + agreement_line(agreement, cfg.model))
     failed = scores.get("n_failed", 0)
     if failed:
         print(f"\n{failed} sample(s) failed and count as wrong; see {report}")

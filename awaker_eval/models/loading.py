@@ -41,7 +41,7 @@ def resolve_checkpoint(
         raise CheckpointNotFound(
             f"{what}={ref!r} (revision {revision or 'main'}) is not in the local Hugging Face cache and the hub "
             f"cannot be reached (offline mode or no network): download it on a connected machine "
-            f"(`huggingface-cli download {ref}`) or pass a local directory"
+            f"(`hf download {ref}`) or pass a local directory"
         ) from exc
     except Exception as exc:  # repository not found, auth errors, network errors
         raise CheckpointNotFound(f"{what}={ref!r}: cannot fetch from the hub ({type(exc).__name__}: {exc})") from exc

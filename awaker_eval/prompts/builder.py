@@ -52,6 +52,14 @@ def protocols(kind: str) -> list[str]:
     return sorted([*BUILDERS[kind], *ALIASES.get(kind, {})])
 
 
+def config_protocol(kind: str, protocol: str) -> str:
+    """The one name a config records for ``protocol``: ``official`` for every spelling of the official prompts
+    (MME-RealWorld ``vlmevalkit``; MMBench ``vlmevalkit_qwen2vl``), else the canonical name. Applied once at
+    config time, so aliases share run id, fingerprints and leaderboard notes."""
+    name = canonical_protocol(kind, protocol)
+    return "official" if name == canonical_protocol(kind, "official") else name
+
+
 def canonical_protocol(kind: str, protocol: str) -> str:
     """The canonical protocol name; a clear error listing the valid ones otherwise."""
     name = ALIASES.get(kind, {}).get(protocol, protocol)
