@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from awaker_eval.report import compare_cli, table_cli
+from awaker_eval.sweep_dirs import job_key, sweep_job_overrides, sweep_key
 
 
 def test_sweep_over_models_then_table_and_compare(tmp_path, tiny_cache_dir, capsys):
@@ -36,7 +37,15 @@ def test_sweep_over_models_then_table_and_compare(tmp_path, tiny_cache_dir, caps
     assert code == 0  # different weights, same samples and protocol: comparable, and no drop can exceed 100 pts
     assert "Overall" in capsys.readouterr().out
 
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ, HF_HUB_OFFLINE="1"))
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert list((tmp_path / "results" / "sweeps").iterdir()) == sweeps  # the same command resumes the same sweep
-    assert sorted(p.name for p in sweeps[0].iterdir() if p.is_dir()) == ["0_model.seed=0", "1_model.seed=1"]
+
+
+def test_sweep_folders_are_keyed_by_overrides_not_the_clock():
+    argv = ["-m", "model=tiny,awaker_tiny", "benchmark.limit=5", "model.checkpoint=/ckpt/a b.bin"]
+    assert sweep_key(argv) == "model=tiny,awaker_tiny__benchmark.limit=5__model.checkpoint=-ckpt-a-b.bin"
+    assert sweep_key(argv) == sweep_key(list(argv))  # the same command -> the same folder -> resume
+    job = ["model=awaker_tiny", "benchmark.limit=5", "model.checkpoint=/ckpt/a b.bin"]
+    assert job_key(job, argv) == "model=awaker_tiny"  # only the swept value names the job folder
+    assert sweep_job_overrides("1_model=awaker_tiny") == "model=awaker_tiny"
+    assert sweep_job_overrides("run-3f2a") is None and sweep_job_overrides("12") is None
+    long = sweep_key(["x=" + "a" * 200])
+    assert len(long) == 96 and long != sweep_key(["x=" + "a" * 199 + "b"])  # cut, but still unique

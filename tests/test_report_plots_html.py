@@ -26,7 +26,8 @@ def _units() -> pd.DataFrame:
 
 def test_score_bars_data_values():
     data = score_bars_data([("run1", _units(), "mme_realworld")], "split", n_boot=200, seed=0)
-    assert list(data.columns) == ["run", "level", "group", "n", "score", "lo", "hi"]
+    assert list(data.columns) == ["run", "level", "group", "n", "score", "lo", "hi", "chance"]
+    assert set(data["chance"]) == {20.0}  # five options A-E
     rows = data.set_index("group")
     assert rows.loc["Perception", "score"] == pytest.approx(75.0) and rows.loc["Perception", "n"] == 4
     assert rows.loc["Reasoning", "score"] == pytest.approx(25.0)
@@ -96,6 +97,7 @@ def test_plot_sweep_of_two_runs_with_the_same_label(tmp_path, capsys):
                            "--out", str(tmp_path / "o")]) == 0
     data = pd.read_csv(tmp_path / "o" / "mme_realworld_split.csv")
     assert sorted(set(data["run"])) == ["awaker@pytorch_model.bin (0)", "awaker@pytorch_model.bin (1)"]
-    assert len(data) == 4
+    assert len(data) == 6  # per run: Overall, Perception, Reasoning
+    assert list(data["label"][:3]) == ["Overall", "Perception", "Reasoning"]
     assert (tmp_path / "o" / "experts_awaker_pytorch_model.bin_0_prefill.csv").is_file()
     assert (tmp_path / "o" / "experts_awaker_pytorch_model.bin_1_prefill.csv").is_file()
