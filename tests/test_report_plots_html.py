@@ -83,7 +83,7 @@ def test_html_report_lists_failed_and_unparsable_samples(tmp_path, capsys):
     assert "<h2>Unparsable outputs (1)</h2>" in page and "maybe &lt;b&gt;C&lt;/b&gt; or D" in page
     assert re.search(r"<td>mme-7</td>\s*<td>img-2</td>", page)  # sample id and its image id
     assert '<tr class="ours"><td>awaker ★</td>' in page and "<b>60.8</b>" in page
-    assert page.count("data:image/png;base64,") == 3  # split, subtask, category bars (no routing here)
+    assert page.count("data:image/png;base64,") == 4  # leaderboard; split, subtask, category bars (no routing)
     assert 'href="plots/mme_realworld_split.csv"' in page
     assert "All aggregates" in page and "Reasoning/Monitoring" in page
 

@@ -116,7 +116,7 @@ def plot_score_bars(data: pd.DataFrame, png: Path, title: str = "", kind: str = 
     ax.set_xlim(-2, 118)  # room for caps at 100 and the value labels: intervals are never clipped
     ax.set_xticks(range(0, 101, 20))
     ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=7)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)  # never over a bar
     return _save(plt, fig, png, data)
 
 
@@ -222,8 +222,34 @@ def plot_routing_heatmap(counts: pd.DataFrame, png: Path, title: str = "", phase
                 ax.text(j, i, text, ha="center", va="center", fontsize=8 if not tied else 7)
         ax.set_yticks(range(len(tasks)), [readable_group("", t, "") for t in tasks], fontsize=9)
         ax.set_xticks(range(len(layers)), layers, fontsize=8)
-        ax.set_title(f"{title}: {phase} routing, router {router}: most chosen expert per layer "
-                     "(text: % of samples; a=b: tied experts)", fontsize=9)
+        ax.set_title(f"{title}: {phase} routing, router {router}", fontsize=10)
         fig.colorbar(image, ax=ax, ticks=range(n_experts), label="expert")
-    axes[-1, 0].set_xlabel("decoder layer")
+    axes[-1, 0].set_xlabel("decoder layer\ncolour: most chosen expert; text: % of samples choosing it "
+                           "(a=b: experts tied)", fontsize=9)
     return _save(plt, fig, png, counts)
+
+
+def plot_leaderboard(frame: pd.DataFrame, png: Path, title: str = "") -> Path:
+    """Overall of every published model as a point, ours as a highlighted point with its 95% interval; ``frame``
+    is ``leaderboard.table_frame`` (scores ×100, sorted by Overall). Models without an Overall are left out."""
+    plt = _pyplot()
+    shown = frame[frame["overall"].notna()].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.28 * len(shown)))
+    y = np.arange(len(shown))
+    theirs = ~shown["ours"].astype(bool)
+    ax.scatter(shown.loc[theirs, "overall"], y[theirs], color="#555555", s=18, label="published")
+    ours = shown[~theirs]
+    err = np.vstack([ours["overall"] - ours["ci_lo"], ours["ci_hi"] - ours["overall"]])
+    ax.errorbar(ours["overall"], y[~theirs], xerr=np.nan_to_num(np.abs(err)), fmt="D", color="#d62728",
+                capsize=3, markersize=6, label="ours (95% interval)")
+    for yy, (_, r) in zip(y, shown.iterrows()):
+        right = r["ci_hi"] if r["ours"] and np.isfinite(r["ci_hi"]) else r["overall"]
+        ax.text(right + 0.8, yy, f"{r['overall']:.1f}", va="center", fontsize=7,
+                color="#d62728" if r["ours"] else "#333333")
+    ax.set_yticks(y, [f"{m} ★" if o else str(m) for m, o in zip(shown["model"], shown["ours"])], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 105)
+    ax.set_xlabel("Overall accuracy (%)")
+    ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    return _save(plt, fig, png, shown)
