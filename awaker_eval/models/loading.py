@@ -10,6 +10,8 @@ import json
 import os
 from pathlib import Path
 
+from awaker_eval.models.hub_access import offline_unless_reachable
+
 
 class CheckpointNotFound(RuntimeError):
     """A model path / hub id cannot be resolved; the message says what to fix."""
@@ -35,6 +37,7 @@ def resolve_checkpoint(
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
+    offline_unless_reachable()  # an unreachable hub: offline at once, no retry storm
     try:
         return snapshot_download(ref, revision=revision, allow_patterns=allow_patterns)
     except LocalEntryNotFoundError as exc:
