@@ -62,5 +62,5 @@ def test_readme_commands_run_as_written(tmp_path, tiny_cache_dir):
         assert out.returncode == 0, f"README command failed: {command}\n{out.stdout[-1500:]}\n{out.stderr[-2500:]}"
         assert "Traceback" not in out.stderr, command
     assert (work / "results" / "comparison.html").is_file()
-    sweep = work / "results" / "sweeps" / "model.seed=0,1__benchmark.limit=10"
+    sweep = work / "results" / "sweeps" / "model.seed=0,1__benchmark.limit=4"
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0_model.seed=0", "1_model.seed=1"]
