@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from awaker_eval.cli_help import quiet_broken_pipe, run_help, version_line
+from awaker_eval.cli_help import quiet_broken_pipe, run_help, unknown_group_option, version_line
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("awaker_eval.app", "run benchmark inference + scoring (Hydra overrides follow)"),
@@ -55,6 +55,10 @@ def _dispatch(argv: list[str]) -> int:
     if name == "run" and any(arg in ("-h", "--help") for arg in rest):
         print(run_help())  # ours, not Hydra's generic text
         return 0
+    problem = unknown_group_option(rest) if name == "run" else None
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     module = importlib.import_module(COMMANDS[name][0])
     return int(module.main(rest) or 0)
 

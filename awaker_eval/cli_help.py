@@ -46,6 +46,21 @@ def config_groups() -> dict[str, list[str]]:
     return {d.name: sorted(f.stem for f in d.glob("*.yaml")) for d in sorted(CONF_DIR.iterdir()) if d.is_dir()}
 
 
+def unknown_group_option(overrides: list[str]) -> str | None:
+    """One line naming a ``group=option`` override whose option has no file in ``conf/`` (``benchmark=bogus``),
+    checked before Hydra so the user gets the valid choices instead of Hydra's search-path dump; else None."""
+    groups = config_groups()
+    for arg in overrides:
+        key, sep, value = arg.partition("=")
+        key = key.lstrip("+~")
+        if not sep or key not in groups or arg.startswith("-"):
+            continue
+        for option in value.split(","):  # a sweep lists several
+            if option not in groups[key] and option != "null":
+                return f"error: {key}={option!r} is unknown: choose one of {', '.join(groups[key])} (conf/{key}/)"
+    return None
+
+
 def run_help() -> str:
     lines = ["usage: awaker-eval run [GROUP=OPTION ...] [KEY=VALUE ...]   (same as: python -m awaker_eval ...)",
              "", "Runs one benchmark on one model: prompts -> batched inference -> extraction -> scores with 95%",

@@ -51,6 +51,14 @@ def test_run_help_lists_our_groups_not_hydras(capsys):
     assert "model.adapter=DIR" in out and "benchmark.limit=N" in out and "Powered by Hydra" not in out
 
 
+def test_unknown_benchmark_is_one_line_and_exit_2(capsys):
+    assert cli.main(["benchmark=bogus", "model=tiny"]) == 2
+    assert capsys.readouterr().err == ("error: benchmark='bogus' is unknown: choose one of mmbench, mmbench_cn, "
+                                       "mme_realworld, mme_realworld_cn, mme_realworld_lite, mme_realworld_sample "
+                                       "(conf/benchmark/)\n")
+    assert cli.main(["-m", "model=tiny,tiny2"]) == 2 and "model='tiny2' is unknown" in capsys.readouterr().err
+
+
 def test_plot_unknown_level_is_an_error(tmp_path, capsys):
     run = write_run(tmp_path / "run", mme_predictions(n_per_subtask=3, n_reasoning=3), n_boot=20)
     assert plots_cli.main([str(run), "--level", "bogus"]) == 2
