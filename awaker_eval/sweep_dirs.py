@@ -2,7 +2,8 @@
 
 ``conf/config.yaml`` sets ``hydra.sweep.dir: ${results_root}/sweeps/${awaker_sweep_key:}`` (the sweep's
 command-line overrides, not the clock) and ``hydra.sweep.subdir: ${hydra.job.num}_${awaker_job_key:...}``
-(``1_model=awaker_tiny``, not ``1``: the number keeps the job order that ``compare SWEEP`` relies on). The resolvers are registered by the app right before Hydra composes.
+(``1_model=awaker_tiny``, not ``1``: the number keeps the job order that ``compare SWEEP`` relies on).
+The resolvers are registered by the app right before Hydra composes (no import-time side effects).
 """
 
 from __future__ import annotations

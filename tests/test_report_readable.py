@@ -9,7 +9,7 @@ from awaker_eval.report import plots_cli
 from awaker_eval.report.leaderboard import our_row, table_frame
 from awaker_eval.report.plots import chance_rate, plot_leaderboard, readable_group, top_experts
 from awaker_eval.report.published import table_for
-from test_report_support import mme_predictions, mmbench_predictions, write_run
+from test_report_support import mmbench_predictions, write_run
 
 
 def test_group_names_are_readable():

@@ -126,7 +126,8 @@ def leaderboard_html(runs: list[tuple[str, Run, dict]], plots_dir: Path | None, 
 
     first = runs[0][1]
     spec = table_for(first.kind, first.benchmark.language)
-    same = [(label, run, s) for label, run, s in runs if (run.kind, run.benchmark.language) == (spec.kind, spec.language)]
+    same = [(label, run, s) for label, run, s in runs
+            if (run.kind, run.benchmark.language) == (spec.kind, spec.language)]
     rows = [our_row(spec, label, [(run.benchmark, scores)]) for label, run, scores in same]
     parts = [f"<h2>Among the published {_esc(spec.title)} results</h2>"]
     if plots_dir is not None:
