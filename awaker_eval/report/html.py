@@ -70,13 +70,13 @@ def problem_samples(predictions: list[Prediction]) -> tuple[pd.DataFrame, pd.Dat
     return pd.DataFrame(failed, columns=columns), pd.DataFrame(unparsed, columns=columns)
 
 
-def _esc(value: object) -> str:
+def esc(value: object) -> str:
     return html.escape(str(value))
 
 
-def _table(header: list[str], rows: list[list[str]], cls: str = "") -> str:
+def table_html(header: list[str], rows: list[list[str]], cls: str = "") -> str:
     """Cells are HTML already (escape text before); ``num`` cells are right-aligned."""
-    head = "".join(f"<th>{_esc(h)}</th>" for h in header)
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(rows_cell(c) for c in r) + "</tr>" for r in rows)
     return f'<table class="{cls}"><tr>{head}</tr>{body}</table>'
 
@@ -101,22 +101,22 @@ def headline_html(runs: list[tuple[str, Run, dict]]) -> str:
     header = ["run"] + [h for name, _, _ in spec for h in (f"{name} %", "95% CI", "n")]
     rows = []
     for label, run, scores in runs:
-        row = [_esc(label)]
+        row = [esc(label)]
         for _, key, n_key in spec:
             n = scores.get(n_key)
             empty = n == 0 or not isinstance(scores.get(key), (int, float))
             ci = None if empty else (scores.get("ci") or {}).get(key)
-            row += ["-" if empty else _pct(scores[key]), _interval(ci), _esc("-" if n is None else f"{n:,}")]
+            row += ["-" if empty else _pct(scores[key]), _interval(ci), esc("-" if n is None else f"{n:,}")]
         rows.append(row)
-    return '<section id="headline">' + _table(header, rows, "headline") + "</section>"
+    return '<section id="headline">' + table_html(header, rows, "headline") + "</section>"
 
 
 def _figure_html(png: Path, report_dir: Path, caption: str = "") -> str:
     data = base64.b64encode(png.read_bytes()).decode("ascii")
     csv = png.with_suffix(".csv")
     link = csv.relative_to(report_dir) if csv.is_relative_to(report_dir) else csv
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="{_esc(caption or png.stem)}">'
-            f"<figcaption>{_esc(caption or png.stem)}: data in <a href=\"{_esc(link)}\">{_esc(csv.name)}</a>"
+    return (f'<figure><img src="data:image/png;base64,{data}" alt="{esc(caption or png.stem)}">'
+            f"<figcaption>{esc(caption or png.stem)}: data in <a href=\"{esc(link)}\">{esc(csv.name)}</a>"
             f"</figcaption></figure>")
 
 
@@ -129,7 +129,7 @@ def leaderboard_html(runs: list[tuple[str, Run, dict]], plots_dir: Path | None, 
     same = [(label, run, s) for label, run, s in runs
             if (run.kind, run.benchmark.language) == (spec.kind, spec.language)]
     rows = [our_row(spec, label, [(run.benchmark, scores)]) for label, run, scores in same]
-    parts = [f"<h2>Among the published {_esc(spec.title)} results</h2>"]
+    parts = [f"<h2>Among the published {esc(spec.title)} results</h2>"]
     if plots_dir is not None:
         png = plot_leaderboard(table_frame(spec, rows), plots_dir / "leaderboard.png",
                                title=f"{spec.title}: Overall, published models and ours")
@@ -146,15 +146,15 @@ def breakdowns_html(run: Run, n_boot: int, seed: int) -> str:
              "score.</p>"]
     for level, part in table[table["level"] != "overall"].groupby("level", sort=False):
         part = part.sort_values(["score", "group"], ascending=[False, True], kind="stable")
-        rows = [[_esc(readable_group(level, g, run.kind)), _esc(g), f"{int(n):,}", f"{s:.2f}", f"[{lo:.2f}, {hi:.2f}]"]
+        rows = [[esc(readable_group(level, g, run.kind)), esc(g), f"{int(n):,}", f"{s:.2f}", f"[{lo:.2f}, {hi:.2f}]"]
                 for g, n, s, lo, hi in zip(part["group"], part["n"], part["score"], part["lo"], part["hi"])]
-        parts.append(f"<h3>{_esc(level.replace('_', ' '))}</h3>"
-                     + _table(["group", "key", "n", "score %", "95% CI"], rows))
+        parts.append(f"<h3>{esc(level.replace('_', ' '))}</h3>"
+                     + table_html(["group", "key", "n", "score %", "95% CI"], rows))
     return "\n".join(parts)
 
 
 def samples_html(title: str, frame: pd.DataFrame) -> str:
-    head = f"<h2>{_esc(title)} ({len(frame)})</h2>"
+    head = f"<h2>{esc(title)} ({len(frame)})</h2>"
     if frame.empty:
         return head + "<p>none</p>"
     shown = frame.head(MAX_SAMPLE_ROWS).copy()
@@ -171,8 +171,8 @@ def settings_html(runs: list[Run]) -> str:
     for run in runs:
         settings = {"run directory": str(run.path), "label": run.label, "config": _public(run.config),
                     "run.json": _public(run.meta)}
-        parts.append(f"<details><summary>Settings of {_esc(run.label)} ({_esc(run.path)})</summary>"
-                     f"<pre>{_esc(json.dumps(settings, indent=2, default=str))}</pre></details>")
+        parts.append(f"<details><summary>Settings of {esc(run.label)} ({esc(run.path)})</summary>"
+                     f"<pre>{esc(json.dumps(settings, indent=2, default=str))}</pre></details>")
     return "\n".join(parts)
 
 
@@ -187,9 +187,9 @@ def _public(tree: object) -> object:
 
 
 def page(title: str, subtitle: str, body: list[str]) -> str:
-    return "\n".join([f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_esc(title)}</title>"
-                      f"<style>{STYLE}</style></head><body>", f"<h1>{_esc(title)}</h1>",
-                      f'<p class="sub">{_esc(subtitle)}</p>', *body, "</body></html>"])
+    return "\n".join([f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title>"
+                      f"<style>{STYLE}</style></head><body>", f"<h1>{esc(title)}</h1>",
+                      f'<p class="sub">{esc(subtitle)}</p>', *body, "</body></html>"])
 
 
 def _subtitle(run: Run) -> str:
