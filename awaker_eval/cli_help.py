@@ -57,7 +57,8 @@ def unknown_group_option(overrides: list[str]) -> str | None:
             continue
         for option in value.split(","):  # a sweep lists several
             if option not in groups[key] and option != "null":
-                return f"error: {key}={option!r} is unknown: choose one of {', '.join(groups[key])} (conf/{key}/)"
+                return (f"error: {key}={option!r} is unknown: Could not find '{key}/{option}'. Available options "
+                        f"in '{key}': {', '.join(groups[key])} (conf/{key}/)")
     return None
 
 
