@@ -64,11 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     import hydra
 
     from awaker_eval.config.schema import register_configs
+    from awaker_eval.sweep_dirs import register_resolvers
 
     if not CONF_DIR.is_dir():
         print(f"error: config folder {CONF_DIR} not found: install awaker_eval from a checkout (pip install -e .)")
         return 2
     register_configs()
+    register_resolvers()  # sweep folders named after the overrides (conf/config.yaml hydra.sweep)
     task = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(_hydra_task)
     saved = sys.argv
     sys.argv = [saved[0] if saved else "awaker-eval"] + list(sys.argv[1:] if argv is None else argv)

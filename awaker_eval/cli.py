@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from awaker_eval.user_errors import run_reported
+from awaker_eval.cli_help import quiet_broken_pipe, run_help, unknown_group_option, version_line
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("awaker_eval.app", "run benchmark inference + scoring (Hydra overrides follow)"),
@@ -37,13 +38,31 @@ def usage() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(argv)
+    except BrokenPipeError:  # `awaker-eval score ... | head`: the reader left; end quietly
+        quiet_broken_pipe()
+        return 0
+
+
+def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] in ("-h", "--help", "help"):
         print(usage())
+        return 0
+    if argv and argv[0] in ("-V", "--version"):
+        print(version_line())
         return 0
     if argv and argv[0] in COMMANDS:
         name, rest = argv[0], argv[1:]
     else:
         name, rest = "run", argv
+    if name == "run" and any(arg in ("-h", "--help") for arg in rest):
+        print(run_help())  # ours, not Hydra's generic text
+        return 0
+    problem = unknown_group_option(rest) if name == "run" else None
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     module = importlib.import_module(COMMANDS[name][0])
     return run_reported(lambda: module.main(rest))  # user errors / Ctrl-C: one line, exit 2 / 130
 

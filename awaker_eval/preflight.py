@@ -59,6 +59,7 @@ def check_benchmark(b: BenchmarkConfig) -> None:
         raise ConfigError(f"benchmark.kind: {exc}") from exc
     _one_of("benchmark.language", b.language, LANGUAGES)
     _one_of("benchmark.protocol", b.protocol, bench.protocol_names(), f" for {b.kind}")
+    b.protocol = bench.config_protocol(b.protocol)  # aliases are one protocol: one run id, one note
     _one_of("benchmark.extractor", b.extractor, sorted(bench.extractors), f" for {b.kind}")
     try:
         bench.check_config(b)

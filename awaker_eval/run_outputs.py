@@ -13,7 +13,7 @@ from typing import Any
 
 from awaker_eval.atomic_io import write_text_atomic
 from awaker_eval.attempts import Attempt, write_run_json
-from awaker_eval.config.schema import RunConfig
+from awaker_eval.config.schema import ModelConfig, RunConfig
 from awaker_eval.redact import redact
 from awaker_eval.engine.identity import stale_line
 
@@ -71,6 +71,18 @@ def choice_vs_generate(cfg: RunConfig, run_dir: Path, predictions: list,
     return {"other_run": str(twin), **choice_agreement(gen, choice)}
 
 
+def agreement_line(agreement: dict[str, Any], model: ModelConfig) -> str:
+    """What the choice-vs-generate number measures, and why it means nothing for a random tiny model."""
+    from awaker_eval.models.awaker.tiny import TINY_CHECKPOINT
+
+    line = (f"choice vs generate: {agreement['agree']}/{agreement['compared']} samples get the same letter from "
+            f"greedy generation and from scoring each option's likelihood (other run: {agreement['other_run']})")
+    if model.kind == "tiny" or model.checkpoint == TINY_CHECKPOINT:
+        line += ("\nwarning: the model is a random tiny one: its generations are rarely a letter, so little "
+                 "agreement is expected and says nothing about the method")
+    return line
+
+
 def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp: str, model_fp: str,
                       timings: dict[str, float], extra_meta: dict[str, Any] | None = None, attempt=None,
                       data_digest: str | None = None) -> dict[str, Any]:
@@ -102,8 +114,7 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
     report = write_report(load_run(run_dir, predictions), n_boot=cfg.runner.bootstrap_samples, seed=cfg.runner.seed)
     print(table)
     if agreement is not None:
-        print(f"\nchoice vs generate: {agreement['agree']}/{agreement['compared']} letters agree "
-              f"(other run: {agreement['other_run']})")
+        print("\n" + agreement_line(agreement, cfg.model))
     for line in summary_lines(data_warnings):
         print(line)
     stale = stale_line(result.invalidated)

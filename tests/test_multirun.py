@@ -8,17 +8,19 @@ import subprocess
 import sys
 
 from awaker_eval.report import compare_cli, table_cli
+from awaker_eval.sweep_dirs import job_key, sweep_job_overrides, sweep_key
 
 
 def test_sweep_over_models_then_table_and_compare(tmp_path, tiny_cache_dir, capsys):
     cmd = [sys.executable, "-m", "awaker_eval", "-m", "model.seed=0,1", "benchmark.limit=6",
            f"benchmark.cache_dir={tmp_path / 'data'}", f"model.cache_dir={tiny_cache_dir}",
-           f"results_root={tmp_path / 'results'}", "runner.progress=false", "runner.bootstrap_samples=50",
-           "hydra.sweep.dir=" + str(tmp_path / "sweep")]
+           f"results_root={tmp_path / 'results'}", "runner.progress=false", "runner.bootstrap_samples=50"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ, HF_HUB_OFFLINE="1"))
     assert out.returncode == 0, out.stderr[-2000:]
-    jobs = sorted(p for p in (tmp_path / "sweep").iterdir() if p.is_dir())
-    assert [p.name for p in jobs] == ["0", "1"]
+    sweeps = list((tmp_path / "results" / "sweeps").iterdir())
+    assert len(sweeps) == 1 and sweeps[0].name.startswith("model.seed=0,1__benchmark.limit=6__")  # not the clock
+    jobs = sorted(p for p in sweeps[0].iterdir() if p.is_dir())
+    assert [p.name for p in jobs] == ["0_model.seed=0", "1_model.seed=1"]  # named after the swept value
     seeds = []
     for job in jobs:
         assert (job / "scores.json").is_file() and (job / "predictions.jsonl").is_file()
@@ -26,11 +28,24 @@ def test_sweep_over_models_then_table_and_compare(tmp_path, tiny_cache_dir, caps
         assert len((job / "predictions.jsonl").read_text().splitlines()) == 6
     assert seeds == [0, 1]
 
-    assert table_cli.main([str(tmp_path / "sweep"), "--format", "csv"]) == 0
+    assert table_cli.main([str(sweeps[0]), "--format", "csv"]) == 0
     table = capsys.readouterr().out
-    assert table.count("tiny") >= 2  # both sweep jobs inserted among the published rows
+    assert "tiny (model.seed=0)" in table and "tiny (model.seed=1)" in table  # rows named after their overrides
     assert "Awaker2.5-VL" in table
 
     code = compare_cli.main([str(jobs[0]), str(jobs[1]), "--max-drop", "100"])
     assert code == 0  # different weights, same samples and protocol: comparable, and no drop can exceed 100 pts
     assert "Overall" in capsys.readouterr().out
+
+
+
+def test_sweep_folders_are_keyed_by_overrides_not_the_clock():
+    argv = ["-m", "model=tiny,awaker_tiny", "benchmark.limit=5", "model.checkpoint=/ckpt/a b.bin"]
+    assert sweep_key(argv) == "model=tiny,awaker_tiny__benchmark.limit=5__model.checkpoint=-ckpt-a-b.bin"
+    assert sweep_key(argv) == sweep_key(list(argv))  # the same command -> the same folder -> resume
+    job = ["model=awaker_tiny", "benchmark.limit=5", "model.checkpoint=/ckpt/a b.bin"]
+    assert job_key(job, argv) == "model=awaker_tiny"  # only the swept value names the job folder
+    assert sweep_job_overrides("1_model=awaker_tiny") == "model=awaker_tiny"
+    assert sweep_job_overrides("run-3f2a") is None and sweep_job_overrides("12") is None
+    long = sweep_key(["x=" + "a" * 200])
+    assert len(long) == 96 and long != sweep_key(["x=" + "a" * 199 + "b"])  # cut, but still unique

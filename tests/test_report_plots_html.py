@@ -26,7 +26,8 @@ def _units() -> pd.DataFrame:
 
 def test_score_bars_data_values():
     data = score_bars_data([("run1", _units(), "mme_realworld")], "split", n_boot=200, seed=0)
-    assert list(data.columns) == ["run", "level", "group", "n", "score", "lo", "hi"]
+    assert list(data.columns) == ["run", "level", "group", "n", "score", "lo", "hi", "chance"]
+    assert set(data["chance"]) == {20.0}  # five options A-E
     rows = data.set_index("group")
     assert rows.loc["Perception", "score"] == pytest.approx(75.0) and rows.loc["Perception", "n"] == 4
     assert rows.loc["Reasoning", "score"] == pytest.approx(25.0)
@@ -82,7 +83,7 @@ def test_html_report_lists_failed_and_unparsable_samples(tmp_path, capsys):
     assert "<h2>Unparsable outputs (1)</h2>" in page and "maybe &lt;b&gt;C&lt;/b&gt; or D" in page
     assert re.search(r"<td>mme-7</td>\s*<td>img-2</td>", page)  # sample id and its image id
     assert '<tr class="ours"><td>awaker ★</td>' in page and "<b>60.8</b>" in page
-    assert page.count("data:image/png;base64,") == 3  # split, subtask, category bars (no routing here)
+    assert page.count("data:image/png;base64,") == 4  # leaderboard; split, subtask, category bars (no routing)
     assert 'href="plots/mme_realworld_split.csv"' in page
     assert "All aggregates" in page and "Reasoning/Monitoring" in page
 
@@ -96,6 +97,7 @@ def test_plot_sweep_of_two_runs_with_the_same_label(tmp_path, capsys):
                            "--out", str(tmp_path / "o")]) == 0
     data = pd.read_csv(tmp_path / "o" / "mme_realworld_split.csv")
     assert sorted(set(data["run"])) == ["awaker@pytorch_model.bin (0)", "awaker@pytorch_model.bin (1)"]
-    assert len(data) == 4
+    assert len(data) == 6  # per run: Overall, Perception, Reasoning
+    assert list(data["label"][:3]) == ["Overall", "Perception", "Reasoning"]
     assert (tmp_path / "o" / "experts_awaker_pytorch_model.bin_0_prefill.csv").is_file()
     assert (tmp_path / "o" / "experts_awaker_pytorch_model.bin_1_prefill.csv").is_file()

@@ -75,6 +75,8 @@ class ModelConfig:
     revision: Optional[str] = None
     checkpoint: Optional[str] = None  # Awaker: .bin file, converted directory, or hub id
     checkpoint_revision: Optional[str] = None
+    adapter: Optional[str] = None  # Qwen2-VL: a PEFT LoRA adapter (local folder or hub id) applied on top of path
+    adapter_revision: Optional[str] = None  # pinned hub revision of ``adapter``
     dtype: str = "bfloat16"  # bfloat16 | float32 | float16
     attn_implementation: str = "sdpa"
     device: str = "auto"  # auto | cpu | cuda | cuda:N

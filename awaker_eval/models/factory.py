@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from awaker_eval.config.schema import ModelConfig
 from awaker_eval.models.base import VisionLanguageModel
+from awaker_eval.models.peft_adapter import check_adapter_config
 
 MODEL_KINDS = ("tiny", "qwen2_vl", "awaker2_5_vl", "openai_api")
 
@@ -16,6 +17,7 @@ def check_model_config(cfg: ModelConfig) -> None:
         raise ValueError("model=qwen2_vl needs model.path=<local checkpoint directory or hub id>")
     if cfg.kind == "openai_api" and not (cfg.base_url and cfg.api_model):
         raise ValueError("model=openai_api needs model.base_url=... and model.api_model=...")
+    check_adapter_config(cfg)
 
 
 def _checked_qwen2_vl(cfg: ModelConfig) -> VisionLanguageModel:

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from awaker_eval.atomic_io import write_text_atomic
+from awaker_eval.models.hub_access import offline_unless_reachable
 
 
 class CheckpointNotFound(RuntimeError):
@@ -37,13 +38,14 @@ def resolve_checkpoint(
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
+    offline_unless_reachable()  # an unreachable hub: offline at once, no retry storm
     try:
         return snapshot_download(ref, revision=revision, allow_patterns=allow_patterns)
     except LocalEntryNotFoundError as exc:
         raise CheckpointNotFound(
             f"{what}={ref!r} (revision {revision or 'main'}) is not in the local Hugging Face cache and the hub "
             f"cannot be reached (offline mode or no network): download it on a connected machine "
-            f"(`huggingface-cli download {ref}`) or pass a local directory"
+            f"(`hf download {ref}`) or pass a local directory"
         ) from exc
     except Exception as exc:  # repository not found, auth errors, network errors
         raise CheckpointNotFound(f"{what}={ref!r}: cannot fetch from the hub ({type(exc).__name__}: {exc})") from exc

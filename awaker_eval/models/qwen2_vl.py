@@ -17,6 +17,7 @@ from awaker_eval.config.schema import ModelConfig
 from awaker_eval.models.base import GenerationSettings, Messages, ModelOutput, VisionLanguageModel
 from awaker_eval.models.loading import resolve_checkpoint, weights_identity
 from awaker_eval.models.vision_reuse import DIGEST_KEY, VisionFeatureCache, image_digest, install_per_image_encoder
+from awaker_eval.models.peft_adapter import adapter_fingerprint, apply_adapter
 
 DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32, "float16": torch.float16}
 
@@ -96,7 +97,7 @@ class Qwen2VLModel(VisionLanguageModel):
             attn_implementation=self.cfg.attn_implementation,
             trust_remote_code=self.cfg.trust_remote_code,
         )
-        return model.to(self.device).eval(), processor
+        return apply_adapter(model, self.cfg).to(self.device).eval(), processor  # PEFT fine-tune, if any
 
     def _generation_context(self, inputs: Any) -> contextlib.AbstractContextManager:
         return contextlib.nullcontext()
@@ -113,6 +114,7 @@ class Qwen2VLModel(VisionLanguageModel):
             "weights": weights_identity(self.local_path),
             "dtype": self.cfg.dtype,
             "attn_implementation": self.cfg.attn_implementation,
+            **adapter_fingerprint(self.cfg),
         }
 
     def preparer(self) -> Qwen2VLPreparer:

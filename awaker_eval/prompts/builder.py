@@ -60,6 +60,16 @@ def _benchmark(kind: str):
         raise PromptError(str(exc)) from exc
 
 
+def config_protocol(kind: str, protocol: str) -> str:
+    """The one name a config records for ``protocol``: ``official`` for every spelling of the official prompts
+    (MME-RealWorld ``vlmevalkit``; MMBench ``vlmevalkit_qwen2vl``), else the canonical name. Applied once at
+    config time, so aliases share run id, fingerprints and leaderboard notes."""
+    try:
+        return _benchmark(kind).config_protocol(protocol)
+    except BenchmarkError as exc:
+        raise PromptError(str(exc)) from exc
+
+
 def canonical_protocol(kind: str, protocol: str) -> str:
     """The canonical protocol name; a clear error listing the valid ones otherwise."""
     try:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from awaker_eval.report.differences import describe_difference
 from awaker_eval.report.groups import breakdown_masks
 from awaker_eval.report.runs import Run
 from awaker_eval.report.stats import bootstrap_means, mcnemar, paired_flips, percentile_interval
@@ -66,6 +67,7 @@ def common_units(base: Run, new: Run, allow_mismatch: bool = False) -> pd.DataFr
     if sample_msg:
         problems.append(sample_msg)
     if problems and not allow_mismatch:
+        problems = describe_difference(base.config, new.config) + problems  # in words first, then the raw keys
         raise MismatchError("runs are not comparable:\n  " + "\n  ".join(problems)
                             + "\n(pass --allow-mismatch to compare the samples they share anyway)")
     if sample_msg:

@@ -1,8 +1,9 @@
-"""A static, self-contained HTML report of one run directory (no server; images embedded as data URIs).
+"""A static, self-contained HTML report of one run (or a comparison of runs): a page to read, not a dump.
 
-Sections: run settings, the leaderboard with our row, every aggregate with its 95% interval, the figures
-(their CSVs sit beside the report in ``plots/``), and the failed and unparsable samples with image ids and raw
-outputs, so a reader can see *why* a number is what it is.
+Order is what a reader needs first: title and headline (each official aggregate with its 95% interval and n),
+our run among the published rows (figure + table), the breakdowns (sorted, readable, with n), the figures
+(their CSVs sit beside the report in ``plots/``), the failed and unparsable samples (raw output escaped), and
+last the settings folded away in ``<details>``, once. Images are embedded as data URIs, so the page stands alone.
 """
 
 from __future__ import annotations
@@ -10,22 +11,30 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
 
 from awaker_eval.redact import redact
 from awaker_eval.report.groups import breakdown_masks
-from awaker_eval.report.leaderboard import render_leaderboard
+from awaker_eval.report.leaderboard import our_row, render_table, table_frame, table_spec
+from awaker_eval.report.plots import readable_group
 from awaker_eval.report.runs import Run
 from awaker_eval.report.stats import bootstrap_intervals
+from awaker_eval.tasks.registry import get_benchmark
 from awaker_eval.types import Prediction
 
+NUMERIC = re.compile(r"^[\[\]\d.,+\- ]*\d[\[\]\d.,+\- ]*$")
 MAX_SAMPLE_ROWS = 1000
 MAX_OUTPUT_CHARS = 2000
-STYLE = """body{font-family:sans-serif;margin:2em;max-width:80em} table{border-collapse:collapse;margin:1em 0}
-td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%;vertical-align:top} tr.ours{background:#fff3c4}
-pre{white-space:pre-wrap;margin:0;font-size:85%} img{max-width:100%}"""
+STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#222}
+h1{margin-bottom:.2em} p.sub{color:#555;margin-top:0} table{border-collapse:collapse;margin:.6em 0 1.2em}
+td,th{border:1px solid #ccc;padding:3px 8px;font-size:90%;vertical-align:top;text-align:left}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap} tr.ours{background:#fff3c4}
+table.headline td,table.headline th{font-size:120%;padding:6px 14px} .verdict{font-weight:bold;font-size:110%}
+.fail{color:#b00020} .pass{color:#1b5e20} pre{white-space:pre-wrap;margin:0;font-size:85%}
+img{max-width:100%;height:auto} details{margin:1em 0} summary{cursor:pointer;font-weight:bold}"""
 
 
 def breakdown_frame(run: Run, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
@@ -59,8 +68,92 @@ def problem_samples(predictions: list[Prediction]) -> tuple[pd.DataFrame, pd.Dat
     return pd.DataFrame(failed, columns=columns), pd.DataFrame(unparsed, columns=columns)
 
 
-def _samples_html(title: str, frame: pd.DataFrame) -> str:
-    head = f"<h2>{html.escape(title)} ({len(frame)})</h2>"
+def esc(value: object) -> str:
+    return html.escape(str(value))
+
+
+def table_html(header: list[str], rows: list[list[str]], cls: str = "") -> str:
+    """Cells are HTML already (escape text before); ``num`` cells are right-aligned."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(rows_cell(c) for c in r) + "</tr>" for r in rows)
+    return f'<table class="{cls}"><tr>{head}</tr>{body}</table>'
+
+
+def rows_cell(cell: str) -> str:
+    """A table cell; numbers and intervals (``12.50``, ``[+1.0, -2.0]``, ``1,234``) are right-aligned."""
+    return f'<td class="num">{cell}</td>' if NUMERIC.match(cell) else f"<td>{cell}</td>"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+def _interval(ci: list | tuple | None) -> str:
+    return "-" if not ci else f"[{100 * ci[0]:.2f}, {100 * ci[1]:.2f}]"
+
+
+def headline_html(runs: list[tuple[str, Run, dict]]) -> str:
+    """One row per run: every official aggregate with its 95% interval and n (``-`` for an empty group)."""
+    kinds = {run.kind for _, run, _ in runs}
+    heads = get_benchmark(runs[0][1].kind).headline
+    spec = heads if len(kinds) == 1 else (("Overall", "overall", "n"),)
+    header = ["run"] + [h for name, _, _ in spec for h in (f"{name} %", "95% CI", "n")]
+    rows = []
+    for label, run, scores in runs:
+        row = [esc(label)]
+        for _, key, n_key in spec:
+            n = scores.get(n_key)
+            empty = n == 0 or not isinstance(scores.get(key), (int, float))
+            ci = None if empty else (scores.get("ci") or {}).get(key)
+            row += ["-" if empty else _pct(scores[key]), _interval(ci), esc("-" if n is None else f"{n:,}")]
+        rows.append(row)
+    return '<section id="headline">' + table_html(header, rows, "headline") + "</section>"
+
+
+def _figure_html(png: Path, report_dir: Path, caption: str = "") -> str:
+    data = base64.b64encode(png.read_bytes()).decode("ascii")
+    csv = png.with_suffix(".csv")
+    link = csv.relative_to(report_dir) if csv.is_relative_to(report_dir) else csv
+    return (f'<figure><img src="data:image/png;base64,{data}" alt="{esc(caption or png.stem)}">'
+            f"<figcaption>{esc(caption or png.stem)}: data in <a href=\"{esc(link)}\">{esc(csv.name)}</a>"
+            f"</figcaption></figure>")
+
+
+def leaderboard_html(runs: list[tuple[str, Run, dict]], plots_dir: Path | None, report_dir: Path) -> str:
+    """Our run(s) among the published rows: the figure (points; ours with its interval), then the table."""
+    from awaker_eval.report.plots import plot_leaderboard
+
+    first = runs[0][1]
+    spec = table_spec(first.benchmark)
+    same = [(label, run, s) for label, run, s in runs
+            if (run.kind, run.benchmark.language) == (spec.kind, spec.language)]
+    rows = [our_row(spec, label, [(run.benchmark, scores)]) for label, run, scores in same]
+    parts = [f"<h2>Among the published {esc(spec.title)} results</h2>"]
+    if plots_dir is not None:
+        png = plot_leaderboard(table_frame(spec, rows), plots_dir / "leaderboard.png",
+                               title=f"{spec.title}: Overall, published models and ours")
+        parts.append(_figure_html(png, report_dir, "Overall of the published models (points) and ours (★, 95% "
+                                                    "interval)"))
+    parts.append(render_table(spec, rows, fmt="html"))
+    return "\n".join(parts)
+
+
+def breakdowns_html(run: Run, n_boot: int, seed: int) -> str:
+    """Per level, groups sorted by score (best first), readable names, n and interval."""
+    table = breakdown_frame(run, n_boot=n_boot, seed=seed)
+    parts = ["<h2>Breakdowns</h2><p>All aggregates (%, 95% clustered bootstrap interval), each level sorted by "
+             "score.</p>"]
+    for level, part in table[table["level"] != "overall"].groupby("level", sort=False):
+        part = part.sort_values(["score", "group"], ascending=[False, True], kind="stable")
+        rows = [[esc(readable_group(level, g, run.kind)), esc(g), f"{int(n):,}", f"{s:.2f}", f"[{lo:.2f}, {hi:.2f}]"]
+                for g, n, s, lo, hi in zip(part["group"], part["n"], part["score"], part["lo"], part["hi"])]
+        parts.append(f"<h3>{esc(level.replace('_', ' '))}</h3>"
+                     + table_html(["group", "key", "n", "score %", "95% CI"], rows))
+    return "\n".join(parts)
+
+
+def samples_html(title: str, frame: pd.DataFrame) -> str:
+    head = f"<h2>{esc(title)} ({len(frame)})</h2>"
     if frame.empty:
         return head + "<p>none</p>"
     shown = frame.head(MAX_SAMPLE_ROWS).copy()
@@ -81,38 +174,58 @@ def _data_warnings_html(data_warnings: dict | None) -> str:
     return head + frame.to_html(index=False)
 
 
-def _figure_html(png: Path, report_dir: Path) -> str:
-    data = base64.b64encode(png.read_bytes()).decode("ascii")
-    csv = png.with_suffix(".csv")
-    link = csv.relative_to(report_dir) if csv.is_relative_to(report_dir) else csv
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(png.stem)}">'
-            f'<figcaption>{html.escape(png.stem)}: data in <a href="{html.escape(str(link))}">'
-            f"{html.escape(csv.name)}</a></figcaption></figure>")
-
-
-def render_report(run: Run, figures: list[Path], report_dir: Path, n_boot: int = 1000, seed: int = 0) -> str:
-    """The report page as one HTML string."""
-    preds = run.predictions()
-    bench = run.benchmark
-    settings = {"run directory": str(run.path), "label": run.label, "benchmark": bench.__dict__,
-                "model": {k: v for k, v in run.model.items() if "key" not in k.lower()}}
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(run.label)} on "
-             f"{html.escape(bench.name)}</title><style>{STYLE}</style></head><body>",
-             f"<h1>{html.escape(run.label)} on {html.escape(bench.name)}</h1>",
-             f"<h2>Settings</h2><pre>{html.escape(json.dumps(redact(settings), indent=2, default=str))}</pre>"]
-    scores = run.scores_with_ci(n_boot=n_boot, seed=seed)
-    if run.scored:
-        parts.append("<h2>Leaderboard</h2>" + render_leaderboard(scores, run.label, bench, fmt="html"))
-        table = breakdown_frame(run, n_boot=n_boot, seed=seed)
-        parts.append("<h2>All aggregates (%, 95% clustered bootstrap interval)</h2>" + table.to_html(index=False))
-    parts.append(_data_warnings_html((run.meta or {}).get("data_warnings")))
-    parts += [_figure_html(png, report_dir) for png in figures]
-    failed, unparsed = problem_samples(preds)
-    parts += [_samples_html("Failed samples", failed), _samples_html("Unparsable outputs", unparsed)]
-    if run.meta:
-        parts.append(f"<h2>run.json</h2><pre>{html.escape(json.dumps(redact(run.meta), indent=2, default=str))}</pre>")
-    parts.append("</body></html>")
+def settings_html(runs: list[Run]) -> str:
+    """Each run's resolved config and run.json, folded away (written once)."""
+    parts = []
+    for run in runs:
+        settings = {"run directory": str(run.path), "label": run.label, "config": _public(run.config),
+                    "run.json": _public(run.meta)}
+        parts.append(f"<details><summary>Settings of {esc(run.label)} ({esc(run.path)})</summary>"
+                     f"<pre>{esc(json.dumps(settings, indent=2, default=str))}</pre></details>")
     return "\n".join(parts)
+
+
+def _public(tree: object) -> object:
+    """The settings without anything that names a key or token (their environment-variable names stay)."""
+    if isinstance(tree, dict):
+        return {k: _public(v) for k, v in tree.items()
+                if not (("key" in str(k).lower() or "token" in str(k).lower()) and not str(k).endswith("_env"))}
+    if isinstance(tree, list):
+        return [_public(v) for v in tree]
+    return tree
+
+
+def page(title: str, subtitle: str, body: list[str]) -> str:
+    return "\n".join([f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title>"
+                      f"<style>{STYLE}</style></head><body>", f"<h1>{esc(title)}</h1>",
+                      f'<p class="sub">{esc(subtitle)}</p>', *body, "</body></html>"])
+
+
+def _subtitle(run: Run) -> str:
+    b = run.benchmark
+    return (f"{run.path} · {b.split} split · protocol {b.protocol} · extractor {b.extractor} · "
+            f"mode {(run.config.get('runner') or {}).get('mode', 'generate')}")
+
+
+def render_report(run: Run, figures: list[Path], report_dir: Path, n_boot: int = 1000, seed: int = 0,
+                  plots_dir: Path | None = None) -> str:
+    """The report page of one run as one HTML string."""
+    scores = run.scores_with_ci(n_boot=n_boot, seed=seed)
+    title = f"{run.label} on {table_spec(run.benchmark).title} ({run.benchmark.name})"
+    body = []
+    if run.scored:
+        body += [headline_html([(run.label, run, scores)]), leaderboard_html([(run.label, run, scores)], plots_dir,
+                                                                             report_dir),
+                 breakdowns_html(run, n_boot, seed)]
+    else:
+        body.append('<section id="headline"><p>No score: the answers are hidden (MMBench TEST); submit with '
+                    "<code>awaker-eval export-submission</code>.</p></section>")
+    if figures:
+        body += ["<h2>Figures</h2>"] + [_figure_html(png, report_dir) for png in figures]
+    failed, unparsed = problem_samples(run.predictions())
+    body += [samples_html("Failed samples", failed), samples_html("Unparsable outputs", unparsed),
+             "<h2>Settings</h2>", settings_html([run])]
+    return page(title, _subtitle(run), body)
 
 
 def write_report(run: Run, out: Path | None = None, n_boot: int = 1000, seed: int = 0, plots: bool = True) -> Path:
@@ -121,6 +234,8 @@ def write_report(run: Run, out: Path | None = None, n_boot: int = 1000, seed: in
 
     out = Path(out) if out else run.path / "report.html"
     out.parent.mkdir(parents=True, exist_ok=True)
-    figures = write_plots([run], out.parent / "plots", n_boot=n_boot, seed=seed) if plots else []
-    out.write_text(render_report(run, figures, out.parent, n_boot=n_boot, seed=seed), encoding="utf-8")
+    plots_dir = out.parent / "plots" if plots else None
+    figures = write_plots([run], plots_dir, n_boot=n_boot, seed=seed) if plots else []
+    out.write_text(render_report(run, figures, out.parent, n_boot=n_boot, seed=seed, plots_dir=plots_dir),
+                   encoding="utf-8")
     return out

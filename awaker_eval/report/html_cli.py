@@ -1,4 +1,8 @@
-"""``awaker-eval report RUN_DIR... [--out FILE] [--no-plots]``: one static ``report.html`` per run directory."""
+"""``awaker-eval report RUN_DIR... [--out FILE] [--each] [--no-plots]``: the static HTML report.
+
+One run: ``RUN_DIR/report.html``. Several runs: one page comparing them (the first is the base): a headline row
+per run, the paired differences and the ``compare`` gate verdict; ``--each`` writes one page per run instead.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +10,39 @@ import argparse
 import sys
 from pathlib import Path
 
+from awaker_eval.report.compare import GATE_LEVELS
 from awaker_eval.report.html import write_report
+from awaker_eval.report.html_compare import write_comparison
 from awaker_eval.report.runs import find_runs
+
+DEFAULT_COMPARISON = Path("comparison.html")
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="awaker-eval report", description="static HTML report per run directory")
+    p = argparse.ArgumentParser(prog="awaker-eval report", description=__doc__.split("\n\n")[1])
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories or sweep directories")
-    p.add_argument("--out", type=Path, help="output file (one run only; default RUN_DIR/report.html)")
+    p.add_argument("--out", type=Path, help=f"output file (default: RUN_DIR/report.html for one run, "
+                                            f"./{DEFAULT_COMPARISON} for several)")
+    p.add_argument("--each", action="store_true", help="several runs: one report.html per run directory")
     p.add_argument("--no-plots", action="store_true", help="skip the figures (faster)")
+    p.add_argument("--max-drop", type=float, default=1.0, help="gate: tolerated drop in points (default 1.0)")
+    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--gate-level", choices=sorted(GATE_LEVELS), default="split")
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     try:
         runs = find_runs(args.runs)
-        if args.out and len(runs) > 1:
-            raise ValueError(f"--out names one file but {len(runs)} runs were found")
-        for run in runs:
-            path = write_report(run, args.out, n_boot=args.n_boot, seed=args.seed, plots=not args.no_plots)
+        if len(runs) > 1 and not args.each:
+            path = write_comparison(runs, args.out or DEFAULT_COMPARISON, plots=not args.no_plots, n_boot=args.n_boot,
+                                    seed=args.seed, max_drop=args.max_drop, alpha=args.alpha,
+                                    gate_level=args.gate_level)
             print(path)
+            return 0
+        if args.out and len(runs) > 1:
+            raise ValueError(f"--out names one file but --each writes {len(runs)} reports")
+        for run in runs:
+            print(write_report(run, args.out, n_boot=args.n_boot, seed=args.seed, plots=not args.no_plots))
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

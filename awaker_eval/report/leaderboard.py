@@ -69,7 +69,8 @@ def our_row(spec: TableSpec, label: str, parts: list[tuple[BenchmarkConfig, dict
         return _versions_row(spec, label, parts)
     row = OurRow(label, {})
     bench, scores = parts[0]
-    row.values = {c.key: scores[c.key] for c in spec.columns if isinstance(scores.get(c.key), (int, float))}
+    row.values = {c.key: scores[c.key] for c in spec.columns
+                  if isinstance(scores.get(c.key), (int, float)) and scores.get(f"n_{c.key}") != 0}
     ci = (scores.get("ci") or {}).get("overall")
     row.ci = tuple(ci) if ci else None
     row.notes = _protocol_notes(spec, label, bench, scores)

@@ -1,6 +1,7 @@
 """Figures, each written as PNG together with the exact data behind it as CSV.
 
-- Score bars: per subtask / category (or l2 ability) for one or more runs, with 95% interval whiskers.
+- Score bars: Overall + Perception / Reasoning (or + l2 ability), per subtask and per category, for one or more
+  runs: 95% interval whiskers, value and n per bar, a marker at 0, the chance line, readable group names.
 - Expert heatmap (Awaker runs): for every task and decoder layer, which LoRA expert each router chose most
   often and how often, from the routing records stored with the predictions.
 """
@@ -14,10 +15,13 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from awaker_eval.tasks.registry import get_benchmark
+from awaker_eval.data.taxonomy import MMBENCH_L2_ABBREV
 from awaker_eval.report.groups import breakdown_masks
 from awaker_eval.report.stats import bootstrap_intervals
 from awaker_eval.types import Prediction
 
+L2_BY_ABBREV = {abbrev: full for full, abbrev in MMBENCH_L2_ABBREV.items()}
 ROUTER_NAMES = ("o_proj", "gate_proj")  # per layer: router 0 decides for o_proj, router 1 for gate/up/down
 
 
@@ -31,54 +35,109 @@ def _pyplot():
 
 
 def _save(plt, fig, png: Path, data: pd.DataFrame) -> Path:
-    """Write the figure as PNG and the exact data behind it as CSV beside it."""
+    """Write the figure as PNG and SVG, and the exact data behind it as CSV beside them."""
     fig.tight_layout()
     png = Path(png)
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=120)
+    fig.savefig(png.with_suffix(".svg"))
     plt.close(fig)
     data.to_csv(png.with_suffix(".csv"), index=False)
     return png
 
 
 def score_bars_data(runs: list[tuple[str, pd.DataFrame, str]], level: str, n_boot: int = 1000, seed: int = 0,
-                    alpha: float = 0.05) -> pd.DataFrame:
-    """``run, level, group, n, score, lo, hi`` (×100) for every group at ``level`` of each (label, units, kind)."""
+                    alpha: float = 0.05, overall: bool = False) -> pd.DataFrame:
+    """``run, level, group, n, score, lo, hi`` (×100) for every group at ``level`` of each (label, units, kind).
+
+    ``overall`` puts the Overall row first (the aggregate plot). Plotting adds ``label`` and ``chance``."""
     frames = []
     for label, units, kind in runs:
-        masks = {name: mask for lvl, name, mask in breakdown_masks(units, kind) if lvl == level}
-        if not masks:
+        wanted = ("overall", level) if overall else (level,)
+        masks = {name: mask for lvl, name, mask in breakdown_masks(units, kind) if lvl in wanted}
+        if not any(lvl == level for lvl, _, _ in breakdown_masks(units, kind)):
             continue
         clusters = units["cluster"].to_numpy()
         table = bootstrap_intervals(units["correct"].to_numpy(), clusters, masks, n_boot, seed, alpha)
         table[["score", "lo", "hi"]] *= 100
-        table.insert(0, "level", level)
+        table.insert(0, "level", [("overall" if g == "Overall" and overall else level) for g in table["group"]])
         table.insert(0, "run", label)
+        table["chance"] = [100 * chance_rate(units[mask], kind) for mask in masks.values()]
         frames.append(table)
     if not frames:
         raise ValueError(f"no run has groups at level {level!r}")
     return pd.concat(frames, ignore_index=True)
 
 
-def plot_score_bars(data: pd.DataFrame, png: Path, title: str = "") -> Path:
-    """Horizontal grouped bars (one colour per run) with interval whiskers; writes ``png`` and ``png``.csv."""
+def chance_rate(units: pd.DataFrame, kind: str) -> float:
+    """Expected accuracy of uniform guessing on these units, as the benchmark defines it (NaN: no chance line)."""
+    return get_benchmark(kind).chance_rate(units)
+
+
+def plot_score_bars(data: pd.DataFrame, png: Path, title: str = "", kind: str = "mme_realworld") -> Path:
+    """Horizontal grouped bars (one colour per run), 95% whiskers, value and n per bar, a marker at 0 (so 0 is
+    not mistaken for missing) and the chance line; writes PNG, SVG and the CSV of the plotted numbers."""
     plt = _pyplot()
+    data = data.assign(label=[readable_group(lvl, g, kind) for lvl, g in zip(data["level"], data["group"])])
     groups = list(dict.fromkeys(data["group"]))
+    labels = dict(zip(data["group"], data["label"]))
     runs = list(dict.fromkeys(data["run"]))
     height = 0.8 / len(runs)
-    fig, ax = plt.subplots(figsize=(8, 1.0 + 0.35 * len(groups) * max(1, len(runs) * 0.6)))
+    fig, ax = plt.subplots(figsize=(9, 1.4 + 0.4 * len(groups) * max(1, len(runs) * 0.6)))
     y = np.arange(len(groups))
     for i, run in enumerate(runs):
         part = data[data["run"] == run].set_index("group").reindex(groups)
         err = np.vstack([part["score"] - part["lo"], part["hi"] - part["score"]])
-        ax.barh(y + i * height, part["score"], height=height, xerr=np.nan_to_num(err), capsize=2, label=run)
-    ax.set_yticks(y + height * (len(runs) - 1) / 2, groups)
+        pos = y + i * height
+        bars = ax.barh(pos, part["score"], height=height, xerr=np.nan_to_num(err), capsize=2, label=run)
+        colour = bars.patches[0].get_facecolor() if bars.patches else None
+        for yy, (_, r) in zip(pos, part.iterrows()):
+            if not np.isfinite(r["score"]):
+                ax.text(1, yy, "no items", va="center", fontsize=7, color="grey")
+                continue
+            if r["score"] == 0:
+                ax.plot([0], [yy], marker="D", color=colour, markersize=4, clip_on=False)
+            ax.text(max(r["hi"], r["score"]) + 1, yy, f"{r['score']:.1f}  n={int(r['n'])}", va="center", fontsize=7)
+    chance = data["chance"].dropna()
+    if len(chance) and chance.nunique() == 1:
+        ax.axvline(chance.iloc[0], color="grey", linestyle="--", linewidth=1,
+                   label=f"chance ({chance.iloc[0]:.1f}%)")
+    elif len(chance):
+        ax.scatter(data["chance"], [y[groups.index(g)] + height * (len(runs) - 1) / 2 for g in data["group"]],
+                   marker="|", s=120, color="grey", label="chance (per group)", zorder=3)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(y + height * (len(runs) - 1) / 2, [labels[g] for g in groups], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("accuracy (%) with 95% interval")
-    ax.set_xlim(0, 100)
+    ax.set_xlabel("accuracy (%), whiskers: 95% clustered bootstrap interval")
+    ax.set_xlim(-2, 118)  # room for caps at 100 and the value labels: intervals are never clipped
+    ax.set_xticks(range(0, 101, 20))
     ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)  # never over a bar
     return _save(plt, fig, png, data)
+
+
+def readable_group(level: str, group: str, kind: str) -> str:
+    """A group name as a reader expects it: ``Autonomous Driving (Perception)``, ``Coarse perception (CP)``,
+    ``Attribute visual trafficsignal``; raw keys stay recognisable."""
+    if level == "overall":
+        return "Overall"
+    if level == "subtask" and "/" in group:
+        split, sub = group.split("/", 1)
+        return f"{sub.replace('_', ' ')} ({split})"
+    if level == "l2_category":
+        full = L2_BY_ABBREV.get(group)
+        return f"{full.replace('_', ' ').capitalize()} ({group})" if full else group.replace("_", " ")
+    if level == "category":
+        parts = str(group).split("/")
+        if len(parts) == 2 and parts[1] == "attribute" and parts[0].startswith("attribute"):
+            parts = parts[:1]  # the official key repeats "attribute"
+        text = " / ".join(part.replace("_", " ") for part in parts)
+        return text[:1].upper() + text[1:]
+    return str(group).replace("_", " ")
+
+
+LEVEL_TITLES = {"split": "Overall and Perception / Reasoning", "subtask": "subtask", "category": "fine category",
+                "l2_category": "Overall and ability (L2)"}
 
 
 def _experts(entry: Any) -> Iterable[int]:
@@ -120,31 +179,73 @@ def routing_counts(predictions: Iterable[Prediction], by: str = "subtask", phase
     return table.sort_values(["router", "task", "layer", "expert"]).reset_index(drop=True)[columns]
 
 
-def plot_routing_heatmap(counts: pd.DataFrame, png: Path, title: str = "") -> Path:
-    """One panel per router: rows = task, columns = layer, colour = most chosen expert, text = its share (%)."""
+def top_experts(counts: pd.DataFrame) -> pd.DataFrame:
+    """Per (task, layer, router): the most chosen expert (lowest index on a tie), its share, and ``tied`` = every
+    expert sharing that top count (``1=3``), so a tie is shown as a tie rather than as one expert."""
+    best = counts.groupby(["task", "layer", "router"])["count"].transform("max")
+    top = counts[counts["count"] == best].sort_values("expert")
+    return (top.groupby(["task", "layer", "router"], sort=False)
+            .agg(expert=("expert", "first"), share=("share", "first"),
+                 tied=("expert", lambda e: "=".join(map(str, e)) if len(e) > 1 else ""))
+            .reset_index())
+
+
+def plot_routing_heatmap(counts: pd.DataFrame, png: Path, title: str = "", phase: str = "prefill") -> Path:
+    """One panel per router: rows = task, columns = layer, colour = most chosen expert, text = its share (%);
+    a tie is written as the tied experts (``1=3``) under the share."""
     if counts.empty:
         raise ValueError("no routing records to plot (is this an Awaker run with routing recorded?)")
     plt = _pyplot()
-    top = counts.sort_values("share", ascending=False, kind="stable").drop_duplicates(["task", "layer", "router"])
+    top = top_experts(counts)
     found = set(counts["router"])
     routers = [r for r in ROUTER_NAMES if r in found] + sorted(found - set(ROUTER_NAMES))
     tasks = sorted(top["task"].unique())
     layers = sorted(top["layer"].unique())
     n_experts = int(counts["expert"].max()) + 1
     cmap = plt.get_cmap("tab10", max(n_experts, 2))
-    size = (max(6.0, 3 + 0.3 * len(layers)), 1.2 + 0.45 * len(tasks) * len(routers))
+    size = (max(7.0, 3.5 + 0.5 * len(layers)), 1.5 + 0.6 * len(tasks) * len(routers))
     fig, axes = plt.subplots(len(routers), 1, figsize=size, squeeze=False)
     for ax, router in zip(axes[:, 0], routers):
         part = top[top["router"] == router]
-        expert = part.pivot(index="task", columns="layer", values="expert").reindex(index=tasks, columns=layers)
-        share = part.pivot(index="task", columns="layer", values="share").reindex(index=tasks, columns=layers)
-        image = ax.imshow(expert.to_numpy(float), cmap=cmap, vmin=-0.5, vmax=n_experts - 0.5, aspect="auto")
-        for (i, j), value in np.ndenumerate(share.to_numpy(float)):
+        grid = {col: part.pivot(index="task", columns="layer", values=col).reindex(index=tasks, columns=layers)
+                for col in ("expert", "share", "tied")}
+        image = ax.imshow(grid["expert"].to_numpy(float), cmap=cmap, vmin=-0.5, vmax=n_experts - 0.5,
+                          aspect="auto")
+        for (i, j), value in np.ndenumerate(grid["share"].to_numpy(float)):
             if np.isfinite(value):
-                ax.text(j, i, f"{100 * value:.0f}", ha="center", va="center", fontsize=6)
-        ax.set_yticks(range(len(tasks)), tasks, fontsize=7)
-        ax.set_xticks(range(len(layers)), layers, fontsize=6)
-        ax.set_title(f"{title}: router {router}, most chosen expert (text: % of samples)", fontsize=8)
+                tied = grid["tied"].iat[i, j]
+                text = f"{100 * value:.0f}" + (f"\n{tied}" if isinstance(tied, str) and tied else "")
+                ax.text(j, i, text, ha="center", va="center", fontsize=8 if not tied else 7)
+        ax.set_yticks(range(len(tasks)), [readable_group("", t, "") for t in tasks], fontsize=9)
+        ax.set_xticks(range(len(layers)), layers, fontsize=8)
+        ax.set_title(f"{title}: {phase} routing, router {router}", fontsize=10)
         fig.colorbar(image, ax=ax, ticks=range(n_experts), label="expert")
-    axes[-1, 0].set_xlabel("decoder layer")
+    axes[-1, 0].set_xlabel("decoder layer\ncolour: most chosen expert; text: % of samples choosing it "
+                           "(a=b: experts tied)", fontsize=9)
     return _save(plt, fig, png, counts)
+
+
+def plot_leaderboard(frame: pd.DataFrame, png: Path, title: str = "") -> Path:
+    """Overall of every published model as a point, ours as a highlighted point with its 95% interval; ``frame``
+    is ``leaderboard.table_frame`` (scores ×100, sorted by Overall). Models without an Overall are left out."""
+    plt = _pyplot()
+    shown = frame[frame["overall"].notna()].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.28 * len(shown)))
+    y = np.arange(len(shown))
+    theirs = ~shown["ours"].astype(bool)
+    ax.scatter(shown.loc[theirs, "overall"], y[theirs], color="#555555", s=18, label="published")
+    ours = shown[~theirs]
+    err = np.vstack([ours["overall"] - ours["ci_lo"], ours["ci_hi"] - ours["overall"]])
+    ax.errorbar(ours["overall"], y[~theirs], xerr=np.nan_to_num(np.abs(err)), fmt="D", color="#d62728",
+                capsize=3, markersize=6, label="ours (95% interval)")
+    for yy, (_, r) in zip(y, shown.iterrows()):
+        right = r["ci_hi"] if r["ours"] and np.isfinite(r["ci_hi"]) else r["overall"]
+        ax.text(right + 0.8, yy, f"{r['overall']:.1f}", va="center", fontsize=7,
+                color="#d62728" if r["ours"] else "#333333")
+    ax.set_yticks(y, [f"{m} ★" if o else str(m) for m, o in zip(shown["model"], shown["ours"])], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 105)
+    ax.set_xlabel("Overall accuracy (%)")
+    ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    return _save(plt, fig, png, shown)

@@ -1,7 +1,7 @@
 """``awaker-eval plot RUN_DIR... [--out DIR] [--level LEVEL] [--heatmap-by FIELD] [--phase prefill|decode]``.
 
-Writes, for the runs given (run or sweep directories), one bar chart per breakdown level (PNG + CSV of the
-plotted numbers) and, for each run with routing records, the expert heatmap (PNG + CSV of the counts).
+Writes, for the runs given (run or sweep directories), one bar chart per breakdown level (PNG + SVG + CSV
+of the plotted numbers) and, for each run with routing records, the expert heatmap (PNG + CSV of the counts).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from awaker_eval.report.groups import levels_for
-from awaker_eval.report.plots import plot_routing_heatmap, plot_score_bars, routing_counts, score_bars_data
+from awaker_eval.report.plots import (LEVEL_TITLES, plot_routing_heatmap, plot_score_bars, routing_counts,
+                                      score_bars_data)
 from awaker_eval.report.runs import Run, find_runs, unique_labels
 from awaker_eval.tasks.registry import get_benchmark
 
@@ -25,21 +26,31 @@ def _slug(text: str) -> str:
 
 def write_plots(runs: list[Run], out: Path, levels: list[str] | None = None, n_boot: int = 1000, seed: int = 0,
                 heatmap_by: str | None = None, phase: str = "prefill") -> list[Path]:
-    """All figures for ``runs`` under ``out``; returns the PNG paths written (each has a CSV beside it)."""
+    """All figures for ``runs`` under ``out``; returns the PNG paths written (SVG and CSV beside each).
+
+    An unknown ``levels`` entry is a ValueError naming the valid ones, before anything is written."""
     written: list[Path] = []
     by_kind: dict[str, list[Run]] = defaultdict(list)
     for run in runs:
         if run.scored:
             by_kind[run.kind].append(run)
+    valid = sorted({lvl for kind in by_kind for lvl in levels_for(kind)} - {"overall"})
+    unknown = [lvl for lvl in levels or [] if lvl not in valid]
+    if unknown:
+        raise ValueError(f"unknown --level {', '.join(map(repr, unknown))}: choose from {', '.join(valid) or '-'}")
     labels = dict(zip(map(id, runs), unique_labels(runs)))  # two checkpoints both named pytorch_model.bin
     for kind, group in by_kind.items():
         items = [(labels[id(run)], run.units(), kind) for run in group]
-        for level in levels or [lvl for lvl in levels_for(kind) if lvl != "overall"]:
-            if level not in levels_for(kind):
+        kind_levels = [lvl for lvl in levels_for(kind) if lvl != "overall"]
+        bench = get_benchmark(kind)
+        spec = bench.published_table(group[0].benchmark.language)
+        name = spec.title if spec is not None else bench.title
+        for level in levels or kind_levels:
+            if level not in kind_levels:
                 continue
-            data = score_bars_data(items, level, n_boot=n_boot, seed=seed)
-            title = f"{kind}: {get_benchmark(kind).level_label(level)}"
-            written.append(plot_score_bars(data, out / f"{kind}_{level}.png", title=title))
+            data = score_bars_data(items, level, n_boot=n_boot, seed=seed, overall=level == kind_levels[0])
+            title = f"{name}: accuracy by {LEVEL_TITLES.get(level, bench.level_label(level))}"
+            written.append(plot_score_bars(data, out / f"{kind}_{level}.png", title=title, kind=kind))
     for run in runs:
         by = heatmap_by or get_benchmark(run.kind).heatmap_by
         if by is None:  # the benchmark names no heatmap rows: no figure
@@ -47,7 +58,7 @@ def write_plots(runs: list[Run], out: Path, levels: list[str] | None = None, n_b
         counts = routing_counts(run.predictions(), by=by, phase=phase)
         if not counts.empty:
             png = out / f"experts_{_slug(labels[id(run)])}_{phase}.png"
-            written.append(plot_routing_heatmap(counts, png, title=labels[id(run)]))
+            written.append(plot_routing_heatmap(counts, png, title=labels[id(run)], phase=phase))
     return written
 
 
@@ -69,5 +80,5 @@ def main(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for path in written:
-        print(f"{path}  (+ {path.with_suffix('.csv').name})")
+        print(f"{path}  (+ {path.with_suffix('.svg').name}, {path.with_suffix('.csv').name})")
     return 0

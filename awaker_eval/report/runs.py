@@ -71,10 +71,12 @@ class Run:
 
     @property
     def label(self) -> str:
-        """``run.json`` label, else the model name, plus the checkpoint's file name when one is set."""
+        """``run.json`` label, else the model name, plus the adapter's or checkpoint's file name when one is set."""
         if self.meta.get("label"):
             return str(self.meta["label"])
         name = str(self.model.get("name") or self.path.name)
+        if self.model.get("adapter"):  # a fine-tune: named by its PEFT adapter folder
+            return f"{name}+{Path(str(self.model['adapter'])).name}"
         checkpoint = self.model.get("checkpoint")
         return f"{name}@{Path(str(checkpoint)).name}" if checkpoint else name
 

@@ -15,6 +15,7 @@ from awaker_eval.report.leaderboard import OurRow, our_row, render_table, table_
 from awaker_eval.report.published import TABLES, TableSpec, resolve_table
 from awaker_eval.report.runs import Run, find_runs, unique_labels
 from awaker_eval.tasks.registry import get_benchmark
+from awaker_eval.sweep_dirs import sweep_job_overrides
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,10 +29,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _labelled(runs: list[Run]) -> list[tuple[str, Run]]:
-    """Unique row labels: runs sharing a label (and, for MMBench, a version) get their directory name added."""
+    """Unique row labels: sweep jobs are named after their overrides; other runs sharing a label (and, for MMBench,
+    a version) get their directory name added."""
     labels = unique_labels(runs, shared=lambda run: run.benchmark.version if get_benchmark(run.kind).version_columns
                            else "")
-    return list(zip(labels, runs))
+    return [(sweep_label(run) or label, run) for label, run in zip(labels, runs)]
+
+
+def sweep_label(run: Run) -> str | None:
+    """A sweep job's row is named after its overrides: ``tiny (model.seed=1)``; None outside sweeps."""
+    overrides = sweep_job_overrides(run.path.name)
+    return f"{run.label} ({overrides})" if overrides else None
 
 
 def rows_for(spec: TableSpec, runs: list[Run], n_boot: int = 1000, seed: int = 0) -> list[OurRow]:

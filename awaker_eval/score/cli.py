@@ -40,17 +40,18 @@ def write_items(path: str | Path, predictions: list[Prediction]) -> None:
             fh.write(json.dumps({"id": p.id, "extracted": p.extracted, "correct": correct}, ensure_ascii=False) + "\n")
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.2f}"
+def _pct(x: float, n: int | None = None) -> str:
+    """A percentage; ``-`` for a group with no items (its stored 0.0 is not a score)."""
+    return "-" if n == 0 else f"{100 * x:.2f}"
 
 
 def render(kind: str, benchmark: str, metrics: dict[str, Any]) -> str:
     """A readable summary: headline numbers, then the breakdown tables."""
     if kind == "mme_realworld":
-        head = [["Overall", _pct(metrics["overall"]), metrics["n"]],
-                ["Perception", _pct(metrics["perception"]), metrics["n_perception"]],
-                ["Reasoning", _pct(metrics["reasoning"]), metrics["n_reasoning"]]]
-        subs = [[task, sub, _pct(e["acc"]), e["n"], e["e_count"]]
+        head = [["Overall", _pct(metrics["overall"], metrics["n"]), metrics["n"]],
+                ["Perception", _pct(metrics["perception"], metrics["n_perception"]), metrics["n_perception"]],
+                ["Reasoning", _pct(metrics["reasoning"], metrics["n_reasoning"]), metrics["n_reasoning"]]]
+        subs = [[task, sub, _pct(e["acc"], e["n"]), e["n"], e["e_count"]]
                 for task, entries in metrics["subtask_by_task"].items() for sub, e in entries.items()]
         notes = (f"failed: {metrics['n_failed']}  unparsed: {metrics['n_unparsed']}  "
                  f"E answers: {metrics['e_count']}")

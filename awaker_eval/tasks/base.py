@@ -82,6 +82,8 @@ class Benchmark:
     cluster_meaning: ClassVar[str] = "image"  # what the bootstrap resamples (units sharing it are dependent)
     heatmap_by: ClassVar[str | None] = "category"  # Prediction field naming the expert-heatmap rows
     unit_noun: ClassVar[str] = "items"  # what ``n`` counts in tables and notes
+    # The official aggregates a report opens with: (label, metric key, count key) of ``metrics()``.
+    headline: ClassVar[tuple[tuple[str, str, str], ...]] = (("Overall", "overall", "n"),)
     score_names: ClassVar[Mapping[str, str]] = {}  # ``score --benchmark NAME`` -> language; default {kind: en}
     export_submission: ClassVar[Callable[..., Any] | None] = None  # optional server-submission writer
     # Published tables with one column per release (MMBench v1.1 / v1.0): benchmark.version -> column;
@@ -119,6 +121,14 @@ class Benchmark:
             raise BenchmarkError(f"unknown prompt protocol {protocol!r} for {self.kind}; valid: "
                                  f"{', '.join(self.protocol_names())}")
         return name
+
+    def config_protocol(self, protocol: str) -> str:
+        """The one name a config records for ``protocol``: ``official`` for every spelling of the official prompt
+        (MME-RealWorld ``vlmevalkit``; MMBench ``vlmevalkit_qwen2vl``), else the canonical name. Applied once at
+        config time (preflight), so aliases share run id, fingerprints and leaderboard notes."""
+        name = self.canonical_protocol(protocol)
+        official = self.protocol_aliases.get("official", "official" if "official" in self.protocols else None)
+        return "official" if official is not None and name == official else name
 
     def build_prompt(self, sample: Sample, protocol: str) -> str:
         """The exact prompt text for ``sample`` under ``protocol``."""
@@ -163,6 +173,10 @@ class Benchmark:
 
     def level_label(self, key: str) -> str:
         return next((lvl.label for lvl in self.levels if lvl.key == key), key)
+
+    def chance_rate(self, units: pd.DataFrame) -> float:
+        """Expected accuracy of uniform guessing on these scoring units (plots' chance line); NaN: undefined."""
+        return float("nan")
 
     def chance_level(self, predictions: list[Prediction]) -> float | None:
         """Expected accuracy of a uniform guess among each item's options (None when it is not defined)."""

@@ -48,6 +48,8 @@ def convert(src: str | Path, dst: str | Path, max_shard_size: str = "5GB", confi
                           metadata={"format": "pt", "awaker_layout": LAYOUT_TAG, "source": Path(src).name})
     info = summary(state) | {"layout": LAYOUT_TAG, "source": str(src)}
     (dst / "awaker_checkpoint.json").write_text(json.dumps(info, indent=2) + "\n")
+    for shard in dst.glob("*.safetensors"):  # the shard writer leaves them 0600; other users must read them
+        shard.chmod(0o644)
     return info
 
 

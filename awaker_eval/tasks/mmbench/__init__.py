@@ -38,9 +38,15 @@ class MMBench(Benchmark):
     cluster_meaning = "circular question"
     heatmap_by = "l2_category"
     unit_noun = "questions"
+    headline = (("Overall (CircularEval)", "overall", "n_questions"),)
     score_names = {"mmbench": "en", "mmbench_cn": "cn"}
     export_submission = staticmethod(_export_submission)
     version_columns = {"v11": "v1_1", "v10": "v1_0"}  # README headers MMBench_v1.1 / MMBench
+
+    def chance_rate(self, units: pd.DataFrame) -> float:
+        """CircularEval needs every one of a question's N rotations right: (1/N)^N (N options = N passes)."""
+        rows = units["n_rows"].clip(lower=1).astype(float)
+        return float(((1.0 / rows) ** rows).mean()) if len(rows) else float("nan")
 
     def shape_problem(self, predictions):
         mme = [p for p in predictions if p.task in MME_TASKS]

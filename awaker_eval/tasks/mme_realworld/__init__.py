@@ -18,6 +18,7 @@ from awaker_eval.prompts import builder
 from awaker_eval.tasks.base import OVERALL, Benchmark, Level
 
 KIND = "mme_realworld"
+CHANCE = 0.2  # five options (A-E) per item
 FULL_ITEMS = {("full", "en"): 23_609, ("lite", "en"): 1_919}  # (variant, language): items of the release
 
 
@@ -33,7 +34,12 @@ class MMERealWorld(Benchmark):
     cluster_meaning = "image"
     heatmap_by = "subtask"
     unit_noun = "items"
+    headline = (("Overall", "overall", "n"), ("Perception", "perception", "n_perception"),
+                ("Reasoning", "reasoning", "n_reasoning"))
     score_names = {"mme_realworld": "en", "mme_realworld_cn": "cn"}
+
+    def chance_rate(self, units: pd.DataFrame) -> float:
+        return CHANCE
 
     def shape_problem(self, predictions):
         mmb = [p for p in predictions if p.task is None and p.l2_category]

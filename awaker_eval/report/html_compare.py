@@ -1,0 +1,78 @@
+"""One HTML page comparing several runs: a headline row per run, all of them among the published rows, and for
+every run after the first the paired differences against the first (the base) with the ``compare`` gate verdict.
+
+The numbers come from ``awaker_eval.report.compare`` (the functions behind ``awaker-eval compare``), so the page
+and the CI gate can never disagree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from awaker_eval.report.compare import MismatchError, common_units, compare_table, gate
+from awaker_eval.report.html import (esc, table_html, headline_html, leaderboard_html, page, problem_samples,
+                                     settings_html)
+from awaker_eval.report.plots import readable_group
+from awaker_eval.report.runs import Run, unique_labels
+
+
+def _diff_rows(table: pd.DataFrame, failing: pd.Index, kind: str) -> list[list[str]]:
+    rows = []
+    for i, r in table.iterrows():
+        verdict = '<span class="fail">FAIL</span>' if i in failing else ""
+        rows.append([esc(readable_group(r["level"], r["group"], kind)), f"{int(r['n']):,}",
+                     f"{100 * r['base']:.2f}", f"{100 * r['new']:.2f}", f"{100 * r['diff']:+.2f}",
+                     f"[{100 * r['lo']:+.2f}, {100 * r['hi']:+.2f}]", f"{r['p_mcnemar']:.3g}",
+                     f"{int(r['broken'])}", f"{int(r['fixed'])}", verdict])
+    return rows
+
+
+def pair_html(base: tuple[str, Run], new: tuple[str, Run], max_drop: float, alpha: float, gate_level: str,
+              n_boot: int, seed: int) -> str:
+    """Paired differences of ``new`` against ``base`` and the gate verdict, or why they are not comparable."""
+    (base_label, base_run), (new_label, new_run) = base, new
+    head = f"<h3>{esc(new_label)} vs {esc(base_label)} (base)</h3>"
+    try:
+        merged = common_units(base_run, new_run)
+    except MismatchError as exc:
+        return head + f'<p class="verdict fail">not comparable</p><pre>{esc(exc)}</pre>'
+    table = compare_table(merged, base_run.kind, n_boot=n_boot, seed=seed, alpha=alpha)
+    result = gate(table, max_drop, alpha, gate_level)
+    if len(result.failed):
+        named = "; ".join(f"{r.group} {100 * r.diff:+.2f} pts" for r in result.failed.itertuples())
+        verdict = f'<p class="verdict fail">GATE FAILED (max drop {max_drop} pts, alpha {alpha}): {esc(named)}</p>'
+    else:
+        verdict = (f'<p class="verdict pass">GATE PASSED: no {esc(gate_level)}-level aggregate dropped by more '
+                   f"than {max_drop} pts with significance.</p>")
+    level = int(round(100 * (1 - alpha)))
+    header = ["group", "n", "base %", "new %", "Δ pts", f"{level}% CI Δ", "McNemar p", "broken", "fixed", "gate"]
+    return (head + verdict + f"<p>{len(merged):,} units matched; Δ = new - base, paired clustered bootstrap.</p>"
+            + table_html(header, _diff_rows(table, result.failed.index, base_run.kind)))
+
+
+def render_comparison(runs: list[Run], report_dir: Path, plots_dir: Path | None, n_boot: int = 1000,
+                      seed: int = 0, max_drop: float = 1.0, alpha: float = 0.05, gate_level: str = "split") -> str:
+    scored = [run for run in runs if run.scored]
+    if len(scored) < 2:
+        raise ValueError(f"a comparison needs at least 2 scored runs, got {len(scored)}")
+    labelled = list(zip(unique_labels(scored), scored))
+    with_scores = [(label, run, run.scores_with_ci(n_boot=n_boot, seed=seed)) for label, run in labelled]
+    body = [headline_html(with_scores), leaderboard_html(with_scores, plots_dir, report_dir),
+            f"<h2>Paired differences against {esc(labelled[0][0])}</h2>"]
+    body += [pair_html(labelled[0], other, max_drop, alpha, gate_level, n_boot, seed) for other in labelled[1:]]
+    counts = [[esc(label), *(f"{len(f):,}" for f in problem_samples(run.predictions()))] for label, run in labelled]
+    body += ["<h2>Failed and unparsable samples</h2>", table_html(["run", "failed", "unparsable"], counts),
+             "<p>Each run's own report.html lists them with their raw outputs.</p>", "<h2>Settings</h2>",
+             settings_html(scored)]
+    title = f"Comparison of {len(scored)} runs on {scored[0].benchmark.name}"
+    return page(title, " · ".join(label for label, _ in labelled), body)
+
+
+def write_comparison(runs: list[Run], out: Path, plots: bool = True, **options) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plots_dir = out.parent / f"{out.stem}_plots" if plots else None
+    out.write_text(render_comparison(runs, out.parent, plots_dir, **options), encoding="utf-8")
+    return out
