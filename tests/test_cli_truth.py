@@ -54,8 +54,9 @@ def test_run_help_lists_our_groups_not_hydras(capsys):
 def test_unknown_benchmark_is_one_line_and_exit_2(capsys):
     assert cli.main(["benchmark=bogus", "model=tiny"]) == 2
     assert capsys.readouterr().err == ("error: benchmark='bogus' is unknown: Could not find 'benchmark/bogus'. "
-                                       "Available options in 'benchmark': mmbench, mmbench_cn, mme_realworld, "
-                                       "mme_realworld_cn, mme_realworld_lite, mme_realworld_sample (conf/benchmark/)\n")
+                                       "Available options in 'benchmark': ai2d, mcq, mmbench, mmbench_cn, mme_realworld, "
+                                       "mme_realworld_cn, mme_realworld_lite, mme_realworld_sample, mmstar "
+                                       "(conf/benchmark/)\n")
     assert cli.main(["-m", "model=tiny,tiny2"]) == 2 and "model='tiny2' is unknown" in capsys.readouterr().err
 
 

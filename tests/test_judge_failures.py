@@ -199,7 +199,7 @@ def test_app_exits_1_with_one_line_when_judge_failures_exceed_the_limit(monkeypa
     import awaker_eval.pipeline
     from awaker_eval.app import main
 
-    def failing(cfg, hydra_output_dir=None):
+    def failing(cfg, hydra_output_dir=None, on_run_dir=None):
         raise JudgeFailuresExceeded("3 judge call(s) failed (benchmark.judge.max_failures=0); ...")
 
     monkeypatch.setattr(awaker_eval.pipeline, "evaluate", failing)

@@ -43,7 +43,7 @@ def test_readme_blocks_are_parsed_as_expected():
     assert commands[0] == "python -m awaker_eval"  # the demo comes first: everything after builds on it
     assert skipped == ["# needs: network (pip)",
                        "# needs: nothing, but this is the test suite itself (tests/test_readme.py runs every other "
-                       "block)", "# needs: GPU, hub", "# needs: a VLMEvalKit output file, an MMBench TEST run (hub)"]
+                       "block)", "# needs: GPU, hub", "# needs: hub, GPU", "# needs: a VLMEvalKit output file, an MMBench TEST run (hub)"]
     assert len(commands) >= 9
 
 

@@ -151,7 +151,7 @@ def test_toy_plugin_end_to_end_without_published_rows(toy_plugin, tmp_path, tiny
     assert capsys.readouterr().out.startswith("### toy\n")
 
     assert html_cli.main([str(runs[1]), "--no-plots"]) == 0
-    assert "<h2>Leaderboard</h2>" in (runs[1] / "report.html").read_text()
+    assert "<h2>Leaderboard</h2><p>toy has no published leaderboard rows" in (runs[1] / "report.html").read_text()
     capsys.readouterr()
     assert compare_cli.main([str(runs[0]), str(runs[1])]) == 0
     out = capsys.readouterr().out

@@ -128,6 +128,9 @@ def leaderboard_html(runs: list[tuple[str, Run, dict]], plots_dir: Path | None, 
     same = [(label, run, s) for label, run, s in runs
             if (run.kind, run.benchmark.language) == (spec.kind, spec.language)]
     rows = [our_row(spec, label, [(run.benchmark, scores)]) for label, run, scores in same]
+    if not spec.published:
+        return (f"<h2>Leaderboard</h2><p>{esc(first.benchmark.name)} has no published leaderboard rows: our runs "
+                "alone.</p>" + render_table(spec, rows, fmt="html"))
     parts = [f"<h2>Among the published {esc(spec.title)} results</h2>"]
     if plots_dir is not None:
         png = plot_leaderboard(table_frame(spec, rows), plots_dir / "leaderboard.png",
@@ -174,6 +177,15 @@ def _data_warnings_html(data_warnings: dict | None) -> str:
     return head + frame.to_html(index=False)
 
 
+def warnings_html(run: Run) -> str:
+    """What the reader must know before trusting the numbers (scores recomputed from the predictions, numbers that
+    cannot be checked): loud, at the top; empty when there is nothing to say."""
+    if not run.warnings:
+        return ""
+    items = "".join(f"<li>{esc(w)}</li>" for w in run.warnings)
+    return f'<section id="warnings" class="fail"><h2>Warnings</h2><ul>{items}</ul></section>'
+
+
 def settings_html(runs: list[Run]) -> str:
     """Each run's resolved config and run.json, folded away (written once)."""
     parts = []
@@ -212,7 +224,7 @@ def render_report(run: Run, figures: list[Path], report_dir: Path, n_boot: int =
     """The report page of one run as one HTML string."""
     scores = run.scores_with_ci(n_boot=n_boot, seed=seed)
     title = f"{run.label} on {table_spec(run.benchmark).title} ({run.benchmark.name})"
-    body = []
+    body = [warnings_html(run)]
     if run.scored:
         body += [headline_html([(run.label, run, scores)]), leaderboard_html([(run.label, run, scores)], plots_dir,
                                                                              report_dir),
@@ -222,6 +234,7 @@ def render_report(run: Run, figures: list[Path], report_dir: Path, n_boot: int =
                     "<code>awaker-eval export-submission</code>.</p></section>")
     if figures:
         body += ["<h2>Figures</h2>"] + [_figure_html(png, report_dir) for png in figures]
+    body.append(_data_warnings_html((run.meta or {}).get("data_warnings")))
     failed, unparsed = problem_samples(run.predictions())
     body += [samples_html("Failed samples", failed), samples_html("Unparsable outputs", unparsed),
              "<h2>Settings</h2>", settings_html([run])]
