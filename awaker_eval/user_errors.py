@@ -25,6 +25,8 @@ USER_ERROR_NAMES = (
     ("awaker_eval.models.weights_check", "CorruptWeights"),
     ("awaker_eval.prompts.builder", "PromptError"),
     ("safetensors", "SafetensorError"),
+    ("awaker_eval.engine.runner", "AllSamplesFailed"),  # every stored prediction is kept; the message says why
+    ("awaker_eval.engine.rank_sync", "PeerFailure"),  # another rank failed or died: its message, one line
 )
 # File-system errors that are the user's environment: missing / existing paths, permissions, full or read-only disk.
 USER_OS_ERRNOS = {errno.ENOENT, errno.EEXIST, errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROFS,

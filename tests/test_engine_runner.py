@@ -12,7 +12,7 @@ from awaker_eval.engine.choice import choice_agreement
 from awaker_eval.engine.metadata import collect_run_metadata
 from awaker_eval.engine.execute import UnsupportedMode
 from awaker_eval.engine.loader import available_cores, busy_cores, main_process_threads
-from awaker_eval.engine.runner import EngineSettings, run_inference
+from awaker_eval.engine.runner import AllSamplesFailed, EngineSettings, run_inference
 from awaker_eval.models.base import VisionLanguageModel
 from test_engine_support import FakeModel, encode, finalize, make_samples, run_fake
 
@@ -134,8 +134,22 @@ def test_a_sample_that_oom_alone_is_recorded_and_the_rest_goes_on(tmp_path, imag
 def test_a_broken_model_fails_fast(tmp_path, images):
     samples = make_samples(images, N)
     settings = EngineSettings(batch_size=4, progress=False, fail_fast=8)
-    with pytest.raises(RuntimeError, match="the first 8 samples all failed.*ValueError: broken model"):
+    with pytest.raises(AllSamplesFailed, match="the first 8 samples all failed.*ValueError: broken model"):
         run_inference(samples, encode, FakeModel(fail_always=True), finalize, tmp_path, "p1", "m1", settings)
+
+
+def test_failed_judge_calls_do_not_trip_fail_fast(tmp_path, images):
+    """A pass whose judge call failed carries an error but had a good model output: the run goes on (each such
+    pass is recorded with its error and retried on the next run), it is not a broken model."""
+    import dataclasses
+
+    def judge_down(sample, output):
+        return dataclasses.replace(finalize(sample, output), error="judge call failed: HTTP 500",
+                                   extract_method="judge_failed")
+
+    settings = EngineSettings(batch_size=4, progress=False, fail_fast=8)
+    result = run_inference(make_samples(images, N), encode, FakeModel(), judge_down, tmp_path, "p1", "m1", settings)
+    assert len(result.predictions) == N and all(p.error == "judge call failed: HTTP 500" for p in result.predictions)
 
 
 def test_choice_mode_records_distribution_and_agreement(tmp_path, images, reference):

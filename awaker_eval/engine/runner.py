@@ -39,6 +39,10 @@ from awaker_eval.types import Prediction, Sample
 log = logging.getLogger(__name__)
 
 
+class AllSamplesFailed(RuntimeError):
+    """The first ``fail_fast`` samples of a rank all failed in the model: a broken model or pipeline, not bad data."""
+
+
 @dataclass
 class EngineSettings:
     """How the engine runs (built by the pipeline from RunnerConfig + BenchmarkConfig); never changes results
@@ -221,7 +225,7 @@ def run_inference(
         disable=not (settings.progress and dist.is_main),
         unit_scale=dist.world_size if dist.world_size > 1 else False,
     )
-    done_here = failed_here = succeeded_here = 0
+    done_here = failed_here = model_ok_here = 0
     first_error: str | None = None
     threads = main_process_threads(getattr(model, "device", None), settings.num_workers, override=settings.threads)
     with threads as main_threads, ShardWriter(run_dir, dist.rank) as writer:
@@ -242,13 +246,15 @@ def run_inference(
             n_failed = sum(p.error is not None for p in preds)
             done_here += len(preds)
             failed_here += n_failed
-            succeeded_here += len(preds) - n_failed
-            first_error = first_error or next((p.error for p in preds if p.error), None)
+            # fail-fast judges the model alone: a pass whose judge call failed had a good model output
+            model_ok_here += sum(outputs[pos].error is None for pos in outputs)
+            first_error = first_error or next((outputs[pos].error for pos in sorted(outputs) if outputs[pos].error),
+                                              None)
             bar.update(len(preds))
             if failed_here:
                 bar.set_postfix(failed=failed_here * max(1, dist.world_size), refresh=False)
-            if settings.fail_fast and succeeded_here == 0 and done_here >= settings.fail_fast:
-                raise RuntimeError(
+            if settings.fail_fast and model_ok_here == 0 and done_here >= settings.fail_fast:
+                raise AllSamplesFailed(
                     f"the first {done_here} samples all failed (first error: {first_error}); this looks like a "
                     f"broken model or input pipeline, not bad data. Fix it and rerun: failed samples are retried."
                 )
