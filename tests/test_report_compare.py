@@ -38,6 +38,10 @@ def test_planted_subtask_drop_fails_the_gate_and_is_named(planted, tmp_path, cap
     assert last[-2].startswith("GATE FAILED") and "Reasoning -5.00 pts" in last[-2]
     assert "Reasoning/Monitoring -5.00" in last[-1]
     assert "Perception" not in last[-2]
+    header = next(line for line in last if line.startswith("| level"))
+    assert [c.strip() for c in header.strip("|").split("|")][-3:] == ["broken", "fixed", "gate"]  # every column named
+    row = next(line for line in last if line.startswith("| split") and "Reasoning" in line)
+    assert row.rstrip(" |").endswith("FAIL")
     table = pd.read_csv(tmp_path / "cmp" / "compare.csv").set_index("group")
     assert table.loc["Reasoning/Monitoring", "diff"] == pytest.approx(-0.05)
     assert table.loc["Reasoning", "broken"] == 30 and table.loc["Reasoning", "fixed"] == 0

@@ -66,7 +66,7 @@ def format_table(table: pd.DataFrame, failing: pd.Index, alpha: float) -> str:
         f"{level}% CI Δ": [f"[{100 * lo:+.2f}, {100 * hi:+.2f}]" for lo, hi in zip(table["lo"], table["hi"])],
         "McNemar p": table["p_mcnemar"].map("{:.3g}".format),
         "broken": table["broken"], "fixed": table["fixed"],
-        "": ["FAIL" if i in failing else "" for i in table.index],
+        "gate": ["FAIL" if i in failing else "ok" for i in table.index],
     })
     return shown.to_markdown(index=False, disable_numparse=True)
 
