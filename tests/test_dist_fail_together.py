@@ -26,9 +26,9 @@ def test_rank_that_raises_stops_the_other_with_its_message(tmp_path):
                    extra=("--broken-rank", "1", "--fail-fast", "4", "--liveness", "20"))
     (out0, err0), (out1, err1) = wait_all(procs)[0]
     assert procs[1].returncode != 0
-    assert "RuntimeError: the first 4 samples all failed (first error: ValueError: broken model)" in err1
+    assert "AllSamplesFailed: the first 4 samples all failed (first error: ValueError: broken model)" in err1
     assert procs[0].returncode != 0
-    assert ("PeerFailure: rank 1 failed: RuntimeError: the first 4 samples all failed (first error: ValueError: "
+    assert ("PeerFailure: rank 1 failed: AllSamplesFailed: the first 4 samples all failed (first error: ValueError: "
             "broken model)") in err0
     # rank 0 stopped after a batch, not after its whole share: mid-run, and its finished batches are stored
     rows = [json.loads(line) for f in shard_files(tmp_path / "run") for line in f.read_text().splitlines()]
