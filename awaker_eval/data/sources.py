@@ -73,7 +73,7 @@ def default_source(cfg: BenchmarkConfig) -> Source:
     """The default source of ``cfg``'s kind, variant, layout and language; a clear error when there is none."""
     variant = _variant(cfg)
     if cfg.kind == "mmbench" and cfg.layout == "tsv":
-        from awaker_eval.data import mmbench
+        from awaker_eval.tasks.mmbench import loader as mmbench
 
         return Source(f"{mmbench.TSV_URL_BASE}{mmbench.tsv_name(cfg.version, cfg.split, cfg.language)}.tsv")
     found = DEFAULTS.get((cfg.kind, variant, cfg.layout, cfg.language))

@@ -8,7 +8,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from awaker_eval.score.common import UNIT_COLUMNS
-from awaker_eval.score.mmbench import seed_overall
+from awaker_eval.tasks.mmbench.score import seed_overall
 from awaker_eval.tasks.registry import get_benchmark
 from awaker_eval.types import Prediction
 

@@ -1,8 +1,9 @@
 """MME-RealWorld(-CN) as a ``Benchmark``: pooled Perception / Reasoning / Overall (spec §1, §2).
 
-Delegates to the stage modules that implement it today (``data/mme_realworld.py``, ``prompts/mme_realworld.py``,
-``extract/mme_realworld.py``, ``score/mme_realworld.py``, ``report/published.py``); the lead moves them into
-this folder after the parallel branches are merged.
+Everything MME-RealWorld knows lives in this folder: ``layouts.py`` (layout -> loader function), ``loader.py``
+(official JSON / table rows -> ``Sample``), ``synthetic.py`` (the embedded demo sample), ``prompts.py``,
+``extract.py`` (prefix rules), ``score.py`` (pooled metrics), ``results.py`` (official submission files and
+VLMEvalKit result rows) and ``published.py`` (its leaderboard tables; rows in ``benchmarks/``).
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from awaker_eval.extract.dispatch import extract_mme
-from awaker_eval.extract.mme_realworld import VARIANTS
-from awaker_eval.prompts import builder
 from awaker_eval.tasks.base import OVERALL, Benchmark, Level
+from awaker_eval.tasks.mme_realworld import prompts
+from awaker_eval.tasks.mme_realworld.extract import VARIANTS, extract_mme
 
 KIND = "mme_realworld"
 CHANCE = 0.2  # five options (A-E) per item
@@ -26,8 +26,8 @@ class MMERealWorld(Benchmark):
     kind = KIND
     title = "MME-RealWorld"
     layouts = ("synthetic", "official_json", "base64_json", "tsv", "parquet")
-    protocols = builder.BUILDERS[KIND]
-    protocol_aliases = builder.ALIASES[KIND]
+    protocols = prompts.PROTOCOLS
+    protocol_aliases = prompts.ALIASES
     extractors = {name: name for name in VARIANTS}
     default_extractor = "official"
     levels = (OVERALL, Level("split", "Task"), Level("subtask", "Task / Subtask"), Level("category", "Fine category"))
@@ -50,29 +50,29 @@ class MMERealWorld(Benchmark):
 
     def load(self, cfg, warnings=None):
         warnings = self.warnings_for(cfg, warnings)
-        from awaker_eval.data.registry import LOADERS  # pyarrow / datasets off the prompt and score paths
+        from awaker_eval.tasks.mme_realworld.layouts import LAYOUTS  # pyarrow / datasets off prompt and score paths
 
-        return LOADERS[(KIND, cfg.layout)](cfg, warnings)
+        return LAYOUTS[cfg.layout](cfg, warnings)
 
     def template_text(self, protocol: str) -> tuple[str, ...]:
-        return builder.TEMPLATE_TEXT[(KIND, self.canonical_protocol(protocol))]
+        return prompts.TEMPLATE_TEXT[self.canonical_protocol(protocol)]
 
     def extract(self, raw_output, item, extractor, judge=None):
         return extract_mme(raw_output, item, self.resolve_extractor(extractor))
 
     def units(self, predictions) -> pd.DataFrame:
-        from awaker_eval.score import mme_realworld
+        from awaker_eval.tasks.mme_realworld import score as mme_realworld
 
         return mme_realworld.units(self._frame(predictions))
 
     def metrics(self, predictions) -> dict[str, Any]:
-        from awaker_eval.score import mme_realworld
+        from awaker_eval.tasks.mme_realworld import score as mme_realworld
 
         return mme_realworld.metrics(self._frame(predictions))
 
     @staticmethod
     def _frame(predictions) -> pd.DataFrame:
-        from awaker_eval.score import mme_realworld
+        from awaker_eval.tasks.mme_realworld import score as mme_realworld
 
         frame = mme_realworld.item_frame(predictions)
         if frame.empty:
@@ -100,9 +100,9 @@ class MMERealWorld(Benchmark):
         return notes
 
     def read_predictions(self, path: str | Path):
-        from awaker_eval.score.readers import read_predictions
+        from awaker_eval.tasks.mme_realworld.results import read_predictions
 
-        return read_predictions(path, KIND)
+        return read_predictions(path)
 
     def render(self, name: str, metrics: dict[str, Any]) -> str:
         from awaker_eval.score.cli import render
