@@ -184,9 +184,13 @@ class Benchmark:
         return sum(1 / n for n in counts) / len(counts) if counts and all(counts) else None
 
     # ---- published rows (optional) ----------------------------------------------------------------------
+    def published_tables(self) -> tuple[TableSpec, ...]:
+        """Every published leaderboard table of this benchmark (``awaker-eval table`` lists them); none by default."""
+        return ()
+
     def published_table(self, language: str) -> TableSpec | None:
         """The published leaderboard our runs are placed in; None: no such table (the run still finishes)."""
-        return None
+        return next((spec for spec in self.published_tables() if spec.language == language), None)
 
     def leaderboard_notes(self, label: str, cfg: BenchmarkConfig, scores: dict[str, Any]) -> list[str]:
         """Notes under the table where our run differs from how the published rows were made."""

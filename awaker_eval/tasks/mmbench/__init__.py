@@ -103,10 +103,10 @@ class MMBench(Benchmark):
         """Not a simple ratio under CircularEval (a guess must hit every rotation): not reported."""
         return None
 
-    def published_table(self, language: str):
-        from awaker_eval.report.published import table_for
+    def published_tables(self):
+        from awaker_eval.tasks.mmbench.published import TABLES
 
-        return table_for(KIND, language)
+        return TABLES
 
     def leaderboard_notes(self, label: str, cfg, scores: dict[str, Any]) -> list[str]:
         if cfg.split == "test":
@@ -121,6 +121,6 @@ class MMBench(Benchmark):
         return read_predictions(path)
 
     def render(self, name: str, metrics: dict[str, Any]) -> str:
-        from awaker_eval.score.cli import render
+        from awaker_eval.tasks.mmbench.render import render
 
-        return render(KIND, name, metrics)
+        return render(name, metrics)

@@ -84,10 +84,10 @@ class MMERealWorld(Benchmark):
             return units["split"].astype(str) + "/" + units["subtask"].astype(str)
         return units[level]
 
-    def published_table(self, language: str):
-        from awaker_eval.report.published import table_for
+    def published_tables(self):
+        from awaker_eval.tasks.mme_realworld.published import TABLES
 
-        return table_for(KIND, language)
+        return TABLES
 
     def leaderboard_notes(self, label: str, cfg, scores: dict[str, Any]) -> list[str]:
         notes = []
@@ -105,6 +105,6 @@ class MMERealWorld(Benchmark):
         return read_predictions(path)
 
     def render(self, name: str, metrics: dict[str, Any]) -> str:
-        from awaker_eval.score.cli import render
+        from awaker_eval.tasks.mme_realworld.render import render
 
-        return render(KIND, name, metrics)
+        return render(name, metrics)
