@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # type names only; the modules behind them import pandas
     import pandas as pd
 
     from awaker_eval.config.schema import BenchmarkConfig
+    from awaker_eval.data.sources import Source
     from awaker_eval.report.published import TableSpec
     from awaker_eval.types import Prediction, Sample
 
@@ -102,6 +103,28 @@ class Benchmark:
         """All samples of the configured split, images undecoded (the caller applies ``cfg.limit``); the
         oddities upstream accepts are noted in ``warnings`` (``warnings.for_row(file, row, id)(kind, detail)``)."""
         raise NotImplementedError(f"{type(self).__name__}.load")
+
+    # (variant, layout, language) -> the default source of a layout (``benchmark.source: null``); also tells
+    # the source check which layouts a known hub repo holds.
+    default_sources: ClassVar[Mapping[tuple[str, str, str], Source]] = {}
+    # file name -> MD5 of the URL-served releases (checked on read, warning only; ``prepare`` verifies them)
+    pinned_md5: ClassVar[Mapping[str, str]] = {}
+
+    def source_variant(self, cfg: BenchmarkConfig) -> str:
+        """The release variant that picks the default source (``full`` unless the benchmark has variants)."""
+        return "full"
+
+    def default_source(self, cfg: BenchmarkConfig, variant: str) -> Source | None:
+        """The layout's default source for ``cfg``; None: there is none (the user sets ``benchmark.source``)."""
+        return self.default_sources.get((variant, cfg.layout, cfg.language))
+
+    def release_label(self, cfg: BenchmarkConfig, variant: str) -> str:
+        """How the error for a missing default names the release."""
+        return f"{cfg.kind} ({cfg.language})"
+
+    def no_default_reason(self, cfg: BenchmarkConfig, variant: str) -> str:
+        """Why a layout has no default source."""
+        return "no published release in this layout is known"
 
     def check_config(self, cfg: BenchmarkConfig) -> None:
         """Fail before anything heavy loads when ``cfg`` cannot work for this benchmark."""

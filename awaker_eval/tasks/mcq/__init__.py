@@ -14,7 +14,7 @@ from awaker_eval.tasks.mmbench.loader import CIRCULAR_BASE
 from awaker_eval.data.taxonomy import MME_TASKS
 from awaker_eval.score.readers import TABLE_SUFFIXES
 from awaker_eval.tasks.base import OVERALL, Benchmark, BenchmarkError, Level
-from awaker_eval.tasks.mcq.loader import KIND
+from awaker_eval.tasks.mcq.loader import KIND, PINNED_MD5
 from awaker_eval.tasks.vlmevalkit_mcq import prompts as vlmevalkit_prompts
 from awaker_eval.tasks.vlmevalkit_mcq.extract import EXTRACTOR_ALIASES, extract_can_infer
 
@@ -32,6 +32,7 @@ class MCQBenchmark(Benchmark):
     heatmap_by = "category"
     unit_noun = "items"
     score_names = {"mcq": "en", "mmstar": "en", "ai2d": "en"}
+    pinned_md5 = PINNED_MD5
 
     def load(self, cfg, warnings=None):
         warnings = self.warnings_for(cfg, warnings)

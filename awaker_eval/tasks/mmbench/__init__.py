@@ -16,6 +16,7 @@ import pandas as pd
 
 from awaker_eval.data.taxonomy import MME_TASKS, l2_abbreviation
 from awaker_eval.tasks.base import OVERALL, Benchmark, Level
+from awaker_eval.tasks.mmbench import sources
 from awaker_eval.tasks.vlmevalkit_mcq import prompts
 from awaker_eval.tasks.vlmevalkit_mcq.extract import EXTRACTOR_ALIASES, extract_can_infer
 
@@ -44,6 +45,14 @@ class MMBench(Benchmark):
     score_names = {"mmbench": "en", "mmbench_cn": "cn"}
     export_submission = staticmethod(_export_submission)
     version_columns = {"v11": "v1_1", "v10": "v1_0"}  # README headers MMBench_v1.1 / MMBench
+    default_sources = sources.DEFAULT_SOURCES
+
+    @property
+    def pinned_md5(self) -> dict[str, str]:
+        return sources.pinned_md5()
+
+    def default_source(self, cfg, variant: str):
+        return sources.tsv_source(cfg) if cfg.layout == "tsv" else super().default_source(cfg, variant)
 
     def chance_rate(self, units: pd.DataFrame) -> float:
         """CircularEval needs every one of a question's N rotations right: (1/N)^N (N options = N passes)."""

@@ -13,8 +13,9 @@ from typing import Any
 
 import pandas as pd
 
+from awaker_eval.data.errors import DataError
 from awaker_eval.tasks.base import OVERALL, Benchmark, Level
-from awaker_eval.tasks.mme_realworld import prompts
+from awaker_eval.tasks.mme_realworld import prompts, sources
 from awaker_eval.tasks.mme_realworld.extract import VARIANTS, extract_mme
 
 KIND = "mme_realworld"
@@ -37,6 +38,18 @@ class MMERealWorld(Benchmark):
     headline = (("Overall", "overall", "n"), ("Perception", "perception", "n_perception"),
                 ("Reasoning", "reasoning", "n_reasoning"))
     score_names = {"mme_realworld": "en", "mme_realworld_cn": "cn"}
+    default_sources = sources.DEFAULT_SOURCES
+
+    def source_variant(self, cfg) -> str:
+        if cfg.variant not in sources.VARIANTS:
+            raise DataError(f"benchmark.variant={cfg.variant!r} is unknown: use one of {', '.join(sources.VARIANTS)}")
+        return cfg.variant
+
+    def release_label(self, cfg, variant: str) -> str:
+        return f"{cfg.kind} ({'Lite, ' if variant == 'lite' else ''}{cfg.language})"
+
+    def no_default_reason(self, cfg, variant: str) -> str:
+        return sources.WHY_NO_DEFAULT.get((variant, cfg.layout), super().no_default_reason(cfg, variant))
 
     def chance_rate(self, units: pd.DataFrame) -> float:
         return CHANCE
