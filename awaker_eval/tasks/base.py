@@ -54,6 +54,11 @@ PromptBuilder = Callable[["Sample"], str]
 Judge = Callable[..., Any]
 
 
+def readable_key(group: object) -> str:
+    """A raw group key as a reader expects it: underscores as spaces."""
+    return str(group).replace("_", " ")
+
+
 class BenchmarkError(ValueError):
     """A benchmark name, protocol, extractor or file that does not fit; the message names the valid ones."""
 
@@ -193,6 +198,15 @@ class Benchmark:
     def level_labels(self, units: pd.DataFrame, level: str) -> pd.Series:
         """The group name of every unit at ``level`` (missing where the unit has no value there)."""
         return units[level]
+
+    def group_label(self, level: str, group: str) -> str:
+        """A group of ``level`` as a reader expects it (plots, HTML report); benchmarks add their own names."""
+        if level == "overall":
+            return "Overall"
+        if level == "category":
+            text = " / ".join(readable_key(part) for part in str(group).split("/"))
+            return text[:1].upper() + text[1:]
+        return readable_key(group)
 
     def level_label(self, key: str) -> str:
         return next((lvl.label for lvl in self.levels if lvl.key == key), key)

@@ -14,13 +14,14 @@ from typing import Any
 
 import pandas as pd
 
-from awaker_eval.data.taxonomy import MME_TASKS, l2_abbreviation
-from awaker_eval.tasks.base import OVERALL, Benchmark, Level
+from awaker_eval.data.taxonomy import MMBENCH_L2_ABBREV, MME_TASKS, l2_abbreviation
+from awaker_eval.tasks.base import OVERALL, Benchmark, Level, readable_key
 from awaker_eval.tasks.mmbench import sources
 from awaker_eval.tasks.vlmevalkit_mcq import prompts
 from awaker_eval.tasks.vlmevalkit_mcq.extract import EXTRACTOR_ALIASES, extract_can_infer
 
 KIND = "mmbench"
+L2_BY_ABBREV = {abbrev: full for full, abbrev in MMBENCH_L2_ABBREV.items()}
 
 
 def _export_submission(argv: list[str]) -> int:
@@ -107,6 +108,13 @@ class MMBench(Benchmark):
         if level == "l2_category":
             return units[level].map(lambda v: (l2_abbreviation(v) or v) if isinstance(v, str) else v)
         return units[level]
+
+    def group_label(self, level: str, group: str) -> str:
+        """An L2 abbreviation with its ability: ``Finegrained perception (instance-level) (FP-S)``."""
+        if level == "l2_category":
+            full = L2_BY_ABBREV.get(group)
+            return f"{readable_key(full).capitalize()} ({group})" if full else readable_key(group)
+        return super().group_label(level, group)
 
     def chance_level(self, predictions) -> float | None:
         """Not a simple ratio under CircularEval (a guess must hit every rotation): not reported."""

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from awaker_eval.data.errors import DataError
-from awaker_eval.tasks.base import OVERALL, Benchmark, Level
+from awaker_eval.tasks.base import OVERALL, Benchmark, Level, readable_key
 from awaker_eval.tasks.mme_realworld import prompts, sources
 from awaker_eval.tasks.mme_realworld.extract import VARIANTS, extract_mme
 
@@ -96,6 +96,17 @@ class MMERealWorld(Benchmark):
         if level == "subtask":
             return units["split"].astype(str) + "/" + units["subtask"].astype(str)
         return units[level]
+
+    def group_label(self, level: str, group: str) -> str:
+        """``Split/Subtask`` -> ``Subtask (Split)``; the official category key's repeated ``attribute`` dropped."""
+        if level == "subtask" and "/" in group:
+            split, sub = group.split("/", 1)
+            return f"{readable_key(sub)} ({split})"
+        if level == "category":
+            parts = str(group).split("/")
+            if len(parts) == 2 and parts[1] == "attribute" and parts[0].startswith("attribute"):
+                group = parts[0]  # the official key repeats "attribute"
+        return super().group_label(level, group)
 
     def published_tables(self):
         from awaker_eval.tasks.mme_realworld.published import TABLES
