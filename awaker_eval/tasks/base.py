@@ -10,6 +10,8 @@ what                        member
 ==========================  ===================================================================================
 registry name               ``kind`` (the value of ``benchmark.kind`` in the config)
 config defaults             ``conf/benchmark/<name>.yaml`` (one YAML per dataset/split); ``layouts`` it reads
+data sources                ``default_sources`` ((variant, layout, language) -> ``Source``), ``default_source``,
+                            ``source_variant``, ``pinned_md5`` (file name -> MD5 of URL-served releases)
 data -> ``Sample``          ``load(cfg)`` (validates, resolves image refs, applies ``cfg.limit`` by unit)
 prompt protocols            ``protocols`` (canonical name -> ``Sample -> str``), ``protocol_aliases``,
                             ``template_text(protocol)`` (the text a protocol is made of, for fingerprints)
@@ -19,8 +21,10 @@ scoring                     ``units(predictions)`` (one row per scoring unit, ``
                             ``metrics(predictions)`` (JSON-ready, unrounded fractions): pooled, CircularEval
                             or vanilla, as the benchmark's official scorer computes them
 aggregate levels            ``levels`` (``Level(key, label)``; ``overall`` first) and ``level_labels`` (the
-                            group of each unit at a level): one definition for intervals, plots and compare
-published rows (optional)   ``published_table(language)`` -> ``TableSpec`` or None (then no leaderboard rows)
+                            group of each unit at a level): one definition for intervals, plots and compare;
+                            ``group_label(level, group)`` (how plots and the HTML report name a group)
+published rows (optional)   ``published_tables()`` -> its ``TableSpec``s, ``published_table(language)`` -> the
+                            one a run belongs in, or None (then no leaderboard rows)
 leaderboard row (optional)  ``version_columns`` (one run per release merged into our row),
                             ``leaderboard_notes`` (where our run differs from the published protocol)
 submission (optional)       ``export_submission`` (None: the benchmark has no server submission)
@@ -29,8 +33,14 @@ foreign files               ``read_predictions(path)``, ``check_predictions(pred
                             file that belongs to another benchmark), ``render(name, metrics)`` (score text)
 ==========================  ===================================================================================
 
-Naming: ``awaker_eval/tasks/`` holds the benchmark *code* (one folder per benchmark); the top-level
-``benchmarks/`` folder holds reference *data* (published leaderboard rows, taxonomies).
+Layout and naming: ``awaker_eval/tasks/`` holds the benchmark *code*, one folder per benchmark, the object in
+its ``__init__.py`` and its stage modules beside it (``tasks/mme_realworld/``, ``tasks/mmbench/``: ``layouts.py``
+layout -> loader function, ``loader.py``, ``prompts.py``, ``extract.py``, ``score.py``, ``results.py`` foreign
+prediction files, ``render.py`` score text, ``published.py``, ``sources.py``; ``tasks/mcq/``); code two
+benchmarks share sits in a folder that is no benchmark (``tasks/vlmevalkit_mcq/``: VLMEvalKit's MCQ prompts
+and ``can_infer``, used by MMBench and MCQ). Stage helpers every benchmark uses stay in their stage package
+(``data/`` options, images, tables, fetch, sources; ``score/`` common, readers). The top-level ``benchmarks/``
+folder holds reference *data* (published leaderboard rows, taxonomies), read by the benchmarks' code.
 """
 
 from __future__ import annotations
