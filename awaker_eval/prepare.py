@@ -23,18 +23,20 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from awaker_eval.config.schema import RunConfig
-from awaker_eval.data import mmbench
 from awaker_eval.data.errors import DataError
-from awaker_eval.data.registry import _hf_cache, cache_root
+from awaker_eval.data.fetch import cache_root, hf_cache
 from awaker_eval.data.sources import resolve_source
-from awaker_eval.tasks.mcq.loader import PINNED_MD5
 from awaker_eval.models.loading import CheckpointNotFound, looks_like_local_path
 from awaker_eval.preflight import ConfigError
+from awaker_eval.tasks.registry import get_benchmark, registered
 
 GB = 1e9
 PARQUET = ["*.parquet", "**/*.parquet"]  # what the in-place parquet reader fetches
-# Published MD5s of the URL-served releases, by file name (MMBench, MMStar, AI2D).
-PUBLISHED_MD5 = {**{f"{name}.tsv": md5 for name, md5 in mmbench.TSV_MD5.items()}, **PINNED_MD5}
+
+
+def published_md5() -> dict[str, str]:
+    """Published MD5s of the URL-served releases, by file name, as every registered benchmark pins them."""
+    return {name: md5 for kind in registered() for name, md5 in get_benchmark(kind).pinned_md5.items()}
 
 
 class PrepareError(Exception):
@@ -75,12 +77,12 @@ def dataset_artifacts(cfg: RunConfig) -> list[Artifact]:
         return []  # no published default: the user provides the files
     if src.source.startswith(("http://", "https://")):
         name = src.source.rstrip("/").split("/")[-1].split("?")[0]
-        target = cache_root(b) / "downloads" / name  # = registry._download
-        return [Artifact("dataset", url=src.source, target=target, md5=PUBLISHED_MD5.get(name), arrow_copy=True)]
+        target = cache_root(b) / "downloads" / name  # = fetch.download
+        return [Artifact("dataset", url=src.source, target=target, md5=published_md5().get(name), arrow_copy=True)]
     pattern = src.data_files
     patterns = tuple([pattern] if isinstance(pattern, str) else pattern) if pattern else (
         tuple(PARQUET) if b.layout == "parquet" else None)
-    return [Artifact("dataset", src.source, "dataset", src.revision, patterns, cache_dir=_hf_cache(b),
+    return [Artifact("dataset", src.source, "dataset", src.revision, patterns, cache_dir=hf_cache(b),
                      arrow_copy=b.layout != "parquet")]
 
 

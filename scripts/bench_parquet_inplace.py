@@ -49,7 +49,7 @@ def main(argv: list[str]) -> int:
     data = args.dir / "data"
     if not data.exists():
         write(data, args.rows, args.image_mb, args.group)
-    from awaker_eval.data import mme_realworld
+    from awaker_eval.tasks.mme_realworld import loader as mme_realworld
     from awaker_eval.data.parquet_inplace import ParquetTable, parquet_files
     from awaker_eval.data.tables import TableSource, open_table
     from awaker_eval.engine.metadata import data_footprint

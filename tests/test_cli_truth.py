@@ -27,7 +27,7 @@ from awaker_eval.report.runs import load_run
 from awaker_eval.rundir import default_run_id
 from awaker_eval.run_outputs import agreement_line
 from awaker_eval.score import score_predictions
-from awaker_eval.score.cli import render
+from awaker_eval.tasks.mme_realworld.render import render
 from test_report_support import mme_predictions, write_run
 
 
@@ -92,7 +92,7 @@ def test_protocol_aliases_are_one_protocol():
 def test_empty_groups_print_a_dash():
     preds = [p for p in mme_predictions(n_per_subtask=2, n_reasoning=4) if p.task == "Reasoning"]
     metrics = score_predictions("mme_realworld", preds)
-    text = render("mme_realworld", "mme_realworld", metrics)
+    text = render("mme_realworld", metrics)
     assert re.search(r"^Perception\s+-\s+0$", text, re.M) and re.search(r"^Perception\s+Remote Sensing\s+-\s+0", text, re.M)
     assert re.search(r"^Reasoning\s+\d+\.\d\d\s+4$", text, re.M)
     table = render_leaderboard({**metrics, "ci": {}}, "ours", {"name": "mme_realworld", "kind": "mme_realworld"})

@@ -8,8 +8,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from awaker_eval.config.schema import BenchmarkConfig
-from awaker_eval.data.registry import LOADERS
 from awaker_eval.prompts import canonical_protocol
+from awaker_eval.tasks.registry import get_benchmark
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "benchmark"
 FILES = sorted(CONF.glob("*.yaml"))
@@ -29,7 +29,7 @@ def test_expected_files_exist():
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
 def test_each_config_is_valid(path):
     cfg = compose(path)
-    assert (cfg.kind, cfg.layout) in LOADERS
+    assert cfg.layout in get_benchmark(cfg.kind).layouts
     canonical_protocol(cfg.kind, cfg.protocol)
     assert cfg.language in ("en", "cn")
 
@@ -43,3 +43,11 @@ def test_mmbench_release_is_chosen_by_overrides():
 
 def test_sample_config_is_the_schema_default():
     assert compose(CONF / "mme_realworld_sample.yaml").name == BenchmarkConfig().name == "mme_realworld_sample"
+
+
+@pytest.mark.parametrize("kind", ["mme_realworld", "mmbench"])
+def test_every_declared_layout_has_a_loader_in_the_benchmark_folder(kind):
+    import importlib
+
+    layouts = importlib.import_module(f"awaker_eval.tasks.{kind}.layouts").LAYOUTS
+    assert tuple(layouts) == get_benchmark(kind).layouts

@@ -152,7 +152,7 @@ def test_default_source_downloads_the_vlmevalkit_tsv_once(tmp_path, monkeypatch)
     import http.server
     import threading
 
-    from awaker_eval.data import mmbench
+    from awaker_eval.tasks.mmbench import loader as mmbench
 
     (tmp_path / "www").mkdir()
     write_tsv(tmp_path / "www" / "MMBench_DEV_CN.tsv", circular_rows())

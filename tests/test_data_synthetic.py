@@ -11,7 +11,7 @@ from PIL import Image
 
 from awaker_eval.config.schema import BenchmarkConfig
 from awaker_eval.data.registry import load_samples
-from awaker_eval.data.synthetic import ensure_synthetic_benchmark, write_synthetic_benchmark
+from awaker_eval.tasks.mme_realworld.synthetic import ensure_synthetic_benchmark, write_synthetic_benchmark
 from awaker_eval.data.taxonomy import MME_SUBTASKS
 
 OFFICIAL_KEYS = ["Question_id", "Image", "Text", "Question Type", "Answer choices", "Ground truth", "Task",

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from awaker_eval.extract import can_infer, can_infer_2024, can_infer_head, extract_answer
+from awaker_eval.extract import extract_answer
+from awaker_eval.tasks.vlmevalkit_mcq.extract import can_infer, can_infer_2024, can_infer_head
 from awaker_eval.types import Choice, Sample
 
 COLUMNS = {

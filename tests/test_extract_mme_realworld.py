@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from awaker_eval.extract import extract, extract_answer
+from awaker_eval.extract import extract_answer
+from awaker_eval.tasks.mme_realworld.extract import extract
 from awaker_eval.types import Choice, Prediction, Sample
 
 COLUMNS = {

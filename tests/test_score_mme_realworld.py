@@ -11,7 +11,8 @@ import pytest
 from awaker_eval.cli import main as cli_main
 from awaker_eval.score import UNIT_COLUMNS, score_predictions, score_units
 from awaker_eval.score.cli import main as score_main
-from awaker_eval.score.readers import read_predictions, reextract
+from awaker_eval.score.readers import reextract
+from awaker_eval.tasks.mme_realworld.results import read_predictions
 from awaker_eval.types import Prediction
 
 TEMPLATE = "mme_realworld_output_test_template.json"
@@ -22,7 +23,7 @@ def _expected(fixtures_dir):
 
 
 def test_official_template_matches_official_scorer(fixtures_dir):
-    preds = read_predictions(fixtures_dir / TEMPLATE, "mme_realworld")
+    preds = read_predictions(fixtures_dir / TEMPLATE)
     reextract(preds, "mme_realworld", "official")
     expected = _expected(fixtures_dir)
     assert [(p.id, p.extracted, p.correct) for p in preds] == [

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from awaker_eval.config.schema import BenchmarkConfig, RunConfig
-from awaker_eval.extract import extract_can_infer
+from awaker_eval.tasks.vlmevalkit_mcq.extract import extract_can_infer
 from awaker_eval.preflight import ConfigError, preflight
 from awaker_eval.data.warnings import DataWarnings
 from awaker_eval.tasks import Benchmark, BenchmarkError, Level, get_benchmark, registered

@@ -42,7 +42,7 @@ class BenchmarkConfig:
     """Which benchmark, where its data lives and how prompts / answers are handled."""
 
     name: str = "mme_realworld_sample"  # display / results-directory name
-    kind: str = "mme_realworld"  # mme_realworld | mmbench
+    kind: str = "mme_realworld"  # a registered benchmark kind (awaker_eval.tasks.registry)
     language: str = "en"  # en | cn
     version: str = "v10"  # MMBench: v10 | v11
     split: str = "dev"  # MMBench: dev | test; MME-RealWorld: test

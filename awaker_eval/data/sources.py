@@ -1,4 +1,5 @@
-"""Where a benchmark's files come from: each layout has its own default source, resolved in one function.
+"""Where a benchmark's files come from: each layout has its own default source (declared by the benchmark
+object: ``default_sources`` / ``default_source``), resolved in one function.
 
 ``benchmark.source: null`` means "the layout's default", so ``benchmark.layout=X`` alone picks X's release;
 a source that belongs to another layout (a known hub repo, or local files of another format) is an error
@@ -12,9 +13,8 @@ from pathlib import Path
 
 from awaker_eval.config.schema import BenchmarkConfig
 from awaker_eval.data.errors import DataError
-
-MME_VARIANTS = ("full", "lite")
-
+from awaker_eval.tasks.base import BenchmarkError
+from awaker_eval.tasks.registry import get_benchmark, registered
 
 @dataclass(frozen=True)
 class Source:
@@ -25,63 +25,38 @@ class Source:
     revision: str | None = None  # None = the hub's main branch (the pin is unknown: docs/benchmarks.md "Pins")
 
 
-# (kind, variant, layout, language) -> default source. MMBench's TSV default depends on version and split.
-DEFAULTS: dict[tuple[str, str, str, str], Source] = {
-    ("mme_realworld", "full", "official_json", "en"): Source("yifanzhang114/MME-RealWorld", "MME_RealWorld.json"),
-    ("mme_realworld", "full", "official_json", "cn"): Source("yifanzhang114/MME-RealWorld", "MME_RealWorld_CN.json"),
-    ("mme_realworld", "full", "base64_json", "en"): Source("yifanzhang114/MME-RealWorld-Base64",
-                                                           "MME-RealWorld/*.json"),
-    ("mme_realworld", "full", "base64_json", "cn"): Source("yifanzhang114/MME-RealWorld-Base64",
-                                                           "MME-RealWorld-CN/*.json"),
-    ("mme_realworld", "full", "parquet", "en"): Source("yifanzhang114/MME-RealWorld-Lmms-eval"),
-    ("mme_realworld", "full", "parquet", "cn"): Source("yifanzhang114/MME-RealWorld-CN-Lmms-eval"),
-    ("mme_realworld", "lite", "parquet", "en"): Source("yifanzhang114/MME-RealWorld-lite-lmms-eval"),
-    ("mme_realworld", "lite", "tsv", "en"): Source("yifanzhang114/MME-RealWorld-Base64", "mme_realworld_lite.tsv"),
-    ("mmbench", "full", "hf", "en"): Source("lmms-lab/MMBench"),
-    ("mmbench", "full", "hf", "cn"): Source("lmms-lab/MMBench"),
-    ("mmbench", "full", "hf_m4", "en"): Source("HuggingFaceM4/MMBench", None,
-                                               "215b79e126bea0777a489683f239edd0a6012a8a"),
-}
 # The file suffixes each layout reads (for local files and URLs).
 LAYOUT_SUFFIXES = {
     "official_json": (".json",), "base64_json": (".json",), "tsv": (".tsv", ".csv"), "parquet": (".parquet",),
     "hf": (".parquet",), "hf_m4": (".parquet",),
 }
 TABLE_SUFFIXES = (".json", ".jsonl", ".tsv", ".csv", ".parquet")
-WHY_NO_DEFAULT = {
-    ("mme_realworld", "full", "tsv"): "the VLMEvalKit MME-RealWorld TSVs are built locally from the Base64 release",
-}
-
 
 def _repo_layouts() -> dict[str, set[str]]:
-    """Known hub repo (lower case) -> the layouts whose files it holds."""
+    """Known hub repo (lower case) -> the layouts whose files it holds, over every registered benchmark."""
     out: dict[str, set[str]] = {}
-    for (_kind, _variant, layout, _lang), src in DEFAULTS.items():
-        out.setdefault(src.source.lower(), set()).add(layout)
+    for kind in registered():
+        try:
+            declared = get_benchmark(kind).default_sources
+        except BenchmarkError:  # a broken plugin is reported when it is asked for, not on every run
+            continue
+        for (_variant, layout, _lang), src in declared.items():
+            out.setdefault(src.source.lower(), set()).add(layout)
     return out
 
 
-def _variant(cfg: BenchmarkConfig) -> str:
-    if cfg.kind != "mme_realworld":
-        return "full"
-    if cfg.variant not in MME_VARIANTS:
-        raise DataError(f"benchmark.variant={cfg.variant!r} is unknown: use one of {', '.join(MME_VARIANTS)}")
-    return cfg.variant
-
-
 def default_source(cfg: BenchmarkConfig) -> Source:
-    """The default source of ``cfg``'s kind, variant, layout and language; a clear error when there is none."""
-    variant = _variant(cfg)
-    if cfg.kind == "mmbench" and cfg.layout == "tsv":
-        from awaker_eval.data import mmbench
-
-        return Source(f"{mmbench.TSV_URL_BASE}{mmbench.tsv_name(cfg.version, cfg.split, cfg.language)}.tsv")
-    found = DEFAULTS.get((cfg.kind, variant, cfg.layout, cfg.language))
+    """The default source of ``cfg``'s kind, variant, layout and language, as the benchmark declares it; a clear
+    error when there is none."""
+    try:
+        bench = get_benchmark(cfg.kind)
+    except BenchmarkError as exc:
+        raise DataError(str(exc)) from exc
+    variant = bench.source_variant(cfg)
+    found = bench.default_source(cfg, variant)
     if found is None:
-        what = f"{cfg.kind} ({'Lite, ' if variant == 'lite' else ''}{cfg.language})"
-        why = WHY_NO_DEFAULT.get((cfg.kind, variant, cfg.layout), "no published release in this layout is known")
-        raise DataError(f"benchmark.layout={cfg.layout} has no default source for {what}: {why}; set "
-                        "benchmark.source to the file or folder")
+        raise DataError(f"benchmark.layout={cfg.layout} has no default source for {bench.release_label(cfg, variant)}: "
+                        f"{bench.no_default_reason(cfg, variant)}; set benchmark.source to the file or folder")
     return found
 
 

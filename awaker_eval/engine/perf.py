@@ -56,8 +56,8 @@ class NullModel(VisionLanguageModel):
 
 def load_benchmark(cache_dir: Path, n: int, sizes: tuple[int, int]):
     """``n`` synthetic MME-RealWorld items with images of random width/height in ``sizes`` (cached)."""
-    from awaker_eval.data.mme_realworld import load_official_json
-    from awaker_eval.data.synthetic import JSON_NAME, ensure_synthetic_benchmark
+    from awaker_eval.tasks.mme_realworld.loader import load_official_json
+    from awaker_eval.tasks.mme_realworld.synthetic import JSON_NAME, ensure_synthetic_benchmark
 
     folder = ensure_synthetic_benchmark(cache_dir / "perf_data", n=n, seed=0, image_size=(sizes, sizes))
     return load_official_json(folder / JSON_NAME, folder, "perf_synthetic", "en")

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from awaker_eval.extract import mmbench, mme_realworld
 from awaker_eval.tasks.registry import get_benchmark
 from awaker_eval.types import Choice, Prediction, Sample
 
@@ -31,17 +30,6 @@ class Extraction:
     letter: str
     method: str
     error: str | None = None
-
-# Extractor names accepted by the can_infer benchmarks (MMBench, generic MCQ) -> the canonical name.
-MMBENCH_ALIASES: dict[str, str] = {
-    "can_infer_2024": "can_infer_2024",
-    "can_infer_head": "can_infer_head",
-    "official": "can_infer_2024",
-    "vlmevalkit_2024": "can_infer_2024",
-    "fixed": "can_infer_head",
-    "vlmevalkit_head": "can_infer_head",
-}
-
 
 def resolve_extractor(kind: str, extractor: str | None) -> str:
     """Canonical extractor name for ``kind``; ``None`` gives the benchmark's official one."""
@@ -93,39 +81,3 @@ def extract_letter(
     """The extraction of one sample by the benchmark's own extractor; a failed sample (``raw_output is None``)
     gives ``("", "none")``."""
     return get_benchmark(kind).extract(raw_output, sample_or_prediction, extractor, judge)
-
-
-def extract_mme(raw_output: str | None, item: Sample | Prediction, name: str) -> Extraction:
-    """MME-RealWorld's prefix rules (``name`` a canonical variant of ``extract/mme_realworld.py``)."""
-    mme_realworld.get_variant(name)
-    if raw_output is None:
-        return Extraction("", "none")
-    raws = raw_choices(item) if name == "official" else None
-    if name == "official" and not raws:
-        raise ValueError(f"sample {item.id!r}: no answer choices for the official extractor")
-    letter = mme_realworld.extract(raw_output, raws, name)
-    return Extraction(letter, "rule") if letter else Extraction("", "none")
-
-
-def extract_can_infer(raw_output: str | None, item: Sample | Prediction, name: str,
-                      judge: Judge | None = None) -> Extraction:
-    """VLMEvalKit's ``can_infer`` (``name`` = ``can_infer_2024`` | ``can_infer_head``), then the optional judge.
-
-    ``"Z"`` from the rules is a parsed answer (always wrong). ``judge(question, choices, prediction)`` is
-    consulted only when the rules parse nothing; its ``None`` leaves the pass unparsed, its ``JudgeCallError``
-    makes the pass ``judge_failed`` with the error."""
-    if raw_output is None:
-        return Extraction("", "none")
-    choices = choices_of(item)
-    options = {c.letter: c.text for c in choices}
-    letter = mmbench.can_infer(raw_output, options, name)
-    if letter:
-        return Extraction(letter, "rule")
-    if judge is not None:
-        try:
-            judged = judge(item.question or "", choices, raw_output)
-        except JudgeCallError as exc:
-            return Extraction("", JUDGE_FAILED, str(exc))
-        if judged and (judged in options or judged == "Z"):
-            return Extraction(judged, "judge")
-    return Extraction("", "none")

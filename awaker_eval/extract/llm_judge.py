@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from awaker_eval.extract.dispatch import JUDGE_FAILED, JudgeCallError
-from awaker_eval.extract.mmbench import can_infer_2024
+from awaker_eval.tasks.vlmevalkit_mcq.extract import can_infer_2024
 from awaker_eval.config.schema import JudgeConfig
 from awaker_eval.openai_client import APIError, ChatClient
-from awaker_eval.prompts.mmbench import has_cjk, option_lines
+from awaker_eval.tasks.vlmevalkit_mcq.prompts import has_cjk, option_lines
 from awaker_eval.types import Choice, Prediction
 
 log = logging.getLogger(__name__)

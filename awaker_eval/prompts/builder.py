@@ -1,6 +1,6 @@
 """Prompt protocols: the benchmark object's prompt construction for a run, and the fingerprints that record it.
 
-The MME-RealWorld and MMBench tables below are read by their ``Benchmark`` objects (``awaker_eval/tasks/``).
+Each benchmark's protocols, aliases and template text live in its folder under ``awaker_eval/tasks/``.
 A protocol name is per benchmark kind; aliases resolve to one canonical name so equal prompts always
 get equal fingerprints (MME-RealWorld ``vlmevalkit`` = ``official``; MMBench ``official`` = the
 VLMEvalKit Qwen2-VL prompt, the official toolkit's choice for Qwen2-VL-based models).
@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 
 from awaker_eval.config.schema import BenchmarkConfig
-from awaker_eval.prompts import mmbench, mme_realworld
-from awaker_eval.prompts import templates as T
 from awaker_eval.tasks.base import BenchmarkError
 from awaker_eval.tasks.registry import get_benchmark
 from awaker_eval.types import Sample
@@ -24,27 +21,6 @@ class PromptError(ValueError):
     """Unknown protocol, kind or language."""
 
 
-def _mme(protocol: str) -> Callable[[Sample], str]:
-    return lambda sample: mme_realworld.build(sample, protocol)
-
-
-BUILDERS: dict[str, dict[str, Callable[[Sample], str]]] = {
-    "mme_realworld": {"official": _mme("official"), "lmms_eval": _mme("lmms_eval")},
-    "mmbench": {
-        "vlmevalkit_qwen2vl": mmbench.build_qwen2vl,
-        "vlmevalkit_default": mmbench.build_default,
-        "lmms_eval": mmbench.build_lmms_eval,
-    },
-}
-ALIASES = {"mme_realworld": {"vlmevalkit": "official"}, "mmbench": {"official": "vlmevalkit_qwen2vl"}}
-# The text each protocol is made of: part of the fingerprint, so editing a template changes it.
-TEMPLATE_TEXT = {
-    ("mme_realworld", "official"): (T.MME_OFFICIAL_EN, T.MME_OFFICIAL_CN),
-    ("mme_realworld", "lmms_eval"): (T.MME_LMMS_EN, T.MME_LMMS_CN),
-    ("mmbench", "vlmevalkit_qwen2vl"): ("Hint: ", "Question: ", "Options:\n", T.EN_SUFFIX, T.CN_SUFFIX, "rstrip"),
-    ("mmbench", "vlmevalkit_default"): ("Hint: ", "Question: ", "Options:\n", T.DEFAULT_SUFFIX),
-    ("mmbench", "lmms_eval"): (T.LMMS_OPTS_HEAD, T.LMMS_POST_EN, T.LMMS_POST_CN),
-}
 PROMPT_FORMAT_VERSION = 1  # bump when construction logic (not template text) changes
 
 

@@ -15,13 +15,12 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from awaker_eval.tasks.base import readable_key
 from awaker_eval.tasks.registry import get_benchmark
-from awaker_eval.data.taxonomy import MMBENCH_L2_ABBREV
 from awaker_eval.report.groups import breakdown_masks
 from awaker_eval.report.stats import bootstrap_intervals
 from awaker_eval.types import Prediction
 
-L2_BY_ABBREV = {abbrev: full for full, abbrev in MMBENCH_L2_ABBREV.items()}
 ROUTER_NAMES = ("o_proj", "gate_proj")  # per layer: router 0 decides for o_proj, router 1 for gate/up/down
 
 
@@ -74,7 +73,7 @@ def chance_rate(units: pd.DataFrame, kind: str) -> float:
     return get_benchmark(kind).chance_rate(units)
 
 
-def plot_score_bars(data: pd.DataFrame, png: Path, title: str = "", kind: str = "mme_realworld") -> Path:
+def plot_score_bars(data: pd.DataFrame, png: Path, title: str = "", *, kind: str) -> Path:
     """Horizontal grouped bars (one colour per run), 95% whiskers, value and n per bar, a marker at 0 (so 0 is
     not mistaken for missing) and the chance line; writes PNG, SVG and the CSV of the plotted numbers."""
     plt = _pyplot()
@@ -117,23 +116,9 @@ def plot_score_bars(data: pd.DataFrame, png: Path, title: str = "", kind: str = 
 
 
 def readable_group(level: str, group: str, kind: str) -> str:
-    """A group name as a reader expects it: ``Autonomous Driving (Perception)``, ``Coarse perception (CP)``,
-    ``Attribute visual trafficsignal``; raw keys stay recognisable."""
-    if level == "overall":
-        return "Overall"
-    if level == "subtask" and "/" in group:
-        split, sub = group.split("/", 1)
-        return f"{sub.replace('_', ' ')} ({split})"
-    if level == "l2_category":
-        full = L2_BY_ABBREV.get(group)
-        return f"{full.replace('_', ' ').capitalize()} ({group})" if full else group.replace("_", " ")
-    if level == "category":
-        parts = str(group).split("/")
-        if len(parts) == 2 and parts[1] == "attribute" and parts[0].startswith("attribute"):
-            parts = parts[:1]  # the official key repeats "attribute"
-        text = " / ".join(part.replace("_", " ") for part in parts)
-        return text[:1].upper() + text[1:]
-    return str(group).replace("_", " ")
+    """A group name as a reader expects it (``Autonomous Driving (Perception)``, ``Coarse perception (CP)``),
+    as the benchmark of ``kind`` labels its groups; raw keys stay recognisable."""
+    return get_benchmark(kind).group_label(level, group)
 
 
 LEVEL_TITLES = {"split": "Overall and Perception / Reasoning", "subtask": "subtask", "category": "fine category",
@@ -216,7 +201,7 @@ def plot_routing_heatmap(counts: pd.DataFrame, png: Path, title: str = "", phase
                 tied = grid["tied"].iat[i, j]
                 text = f"{100 * value:.0f}" + (f"\n{tied}" if isinstance(tied, str) and tied else "")
                 ax.text(j, i, text, ha="center", va="center", fontsize=8 if not tied else 7)
-        ax.set_yticks(range(len(tasks)), [readable_group("", t, "") for t in tasks], fontsize=9)
+        ax.set_yticks(range(len(tasks)), [readable_key(t) for t in tasks], fontsize=9)
         ax.set_xticks(range(len(layers)), layers, fontsize=8)
         ax.set_title(f"{title}: {phase} routing, router {router}", fontsize=10)
         fig.colorbar(image, ax=ax, ticks=range(n_experts), label="expert")

@@ -1,4 +1,5 @@
-"""The published leaderboard tables (``benchmarks/*.csv``) and how their columns are printed."""
+"""The published leaderboard tables (rows in ``benchmarks/*.csv``, declared by each benchmark's
+``published_tables()``) and how their columns are printed."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from awaker_eval.tasks.registry import BUILTIN, get_benchmark, registered
 
 BENCHMARKS_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -45,35 +48,29 @@ class TableSpec:
         return table
 
 
-_MME = (Column("overall", "Overall", 1), Column("perception", "Perception", 2), Column("reasoning", "Reasoning", 2))
-_MMB = (Column("overall", "Overall", 1), Column("v1_1", "MMBench_v1.1", 1), Column("v1_0", "MMBench", 1))
-
-TABLES: dict[str, TableSpec] = {
-    t.key: t
-    for t in (
-        TableSpec("mme_realworld", "MME-RealWorld", "mme_realworld.csv", "mme_realworld", "en", _MME),
-        TableSpec("mme_realworld_cn", "MME-RealWorld-CN", "mme_realworld_cn.csv", "mme_realworld", "cn", _MME),
-        TableSpec("mmbench", "MMBench", "mmbench.csv", "mmbench", "en", _MMB),
-        TableSpec("mmbench_cn", "MMBench-CN", "mmbench_cn.csv", "mmbench", "cn", _MMB),
-    )
-}
+def published_tables() -> dict[str, TableSpec]:
+    """Every registered benchmark's published tables, by key (each benchmark declares its own); built-in
+    benchmarks first, in registration order."""
+    kinds = [*BUILTIN, *(kind for kind in registered() if kind not in BUILTIN)]
+    return {spec.key: spec for kind in kinds for spec in get_benchmark(kind).published_tables()}
 
 
 def table_for(kind: str, language: str) -> TableSpec:
     """The README table a run of benchmark ``kind`` in ``language`` belongs to."""
-    for spec in TABLES.values():
-        if spec.kind == kind and spec.language == language:
-            return spec
-    raise ValueError(f"no published table for benchmark kind={kind!r} language={language!r}")
+    spec = get_benchmark(kind).published_table(language)
+    if spec is None:
+        raise ValueError(f"no published table for benchmark kind={kind!r} language={language!r}")
+    return spec
 
 
 def resolve_table(name: str) -> TableSpec:
     """A table by key or title, case-insensitive, '-' and '_' alike (``MMBench-CN`` = ``mmbench_cn``)."""
     norm = name.lower().replace("-", "_")
-    for spec in TABLES.values():
+    tables = published_tables()
+    for spec in tables.values():
         if norm in (spec.key, spec.title.lower().replace("-", "_")):
             return spec
-    raise ValueError(f"unknown benchmark table {name!r}; choose one of {', '.join(TABLES)}")
+    raise ValueError(f"unknown benchmark table {name!r}; choose one of {', '.join(tables)}")
 
 
 def ours_only(name: str, kind: str, language: str) -> TableSpec:

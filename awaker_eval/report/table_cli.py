@@ -12,7 +12,7 @@ import sys
 from collections import defaultdict
 
 from awaker_eval.report.leaderboard import OurRow, our_row, render_table, table_spec
-from awaker_eval.report.published import TABLES, TableSpec, resolve_table
+from awaker_eval.report.published import TableSpec, published_tables, resolve_table
 from awaker_eval.report.runs import Run, find_runs, unique_labels
 from awaker_eval.tasks.registry import get_benchmark
 from awaker_eval.sweep_dirs import sweep_job_overrides
@@ -71,12 +71,12 @@ def _by_table(runs: list[Run], specs: dict[str, TableSpec]) -> dict[str, list[Ru
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
-        specs: dict[str, TableSpec] = dict(TABLES)
+        specs: dict[str, TableSpec] = published_tables()
         by_table = _by_table(find_runs(args.runs), specs)
         if args.benchmark:
             keys = [args.benchmark if args.benchmark in by_table else resolve_table(args.benchmark).key]
         else:
-            keys = list(by_table) or list(TABLES)
+            keys = list(by_table) or list(published_tables())
         if args.format == "csv" and len(keys) > 1:
             raise ValueError("--format csv prints one table: choose it with --benchmark")
         texts = [render_table(specs[k], rows_for(specs[k], by_table.get(k, []), args.n_boot, args.seed),

@@ -8,7 +8,6 @@ from typing import Any, Iterable
 import pandas as pd
 
 from awaker_eval.score.common import UNIT_COLUMNS
-from awaker_eval.score.mmbench import seed_overall
 from awaker_eval.tasks.registry import get_benchmark
 from awaker_eval.types import Prediction
 
@@ -25,4 +24,4 @@ def score_predictions(kind: str, predictions: Iterable[Prediction]) -> dict[str,
     return get_benchmark(kind).metrics(list(predictions))
 
 
-__all__ = ["UNIT_COLUMNS", "score_predictions", "score_units", "seed_overall"]
+__all__ = ["UNIT_COLUMNS", "score_predictions", "score_units"]

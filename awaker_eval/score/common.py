@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
+from tabulate import tabulate
 
 from awaker_eval.types import Prediction
 
@@ -36,3 +39,14 @@ def unique_ids(ids: pd.Series) -> None:
     if len(dup):
         shown = ", ".join(repr(x) for x in dup.unique()[:5])
         raise ValueError(f"{len(dup)} duplicated prediction id(s), e.g. {shown}: score one prediction per sample")
+
+
+def pct(x: float, n: int | None = None) -> str:
+    """A percentage for the score text; ``-`` for a group with no items (its stored 0.0 is not a score)."""
+    return "-" if n == 0 else f"{100 * x:.2f}"
+
+
+def category_table(metrics: dict[str, Any]) -> str:
+    """The per-``category`` accuracy table that ends every pooled / CircularEval score text."""
+    return tabulate([[k, pct(v)] for k, v in sorted(metrics["category"].items())], headers=["category", "acc %"],
+                    disable_numparse=True)

@@ -10,6 +10,8 @@ what                        member
 ==========================  ===================================================================================
 registry name               ``kind`` (the value of ``benchmark.kind`` in the config)
 config defaults             ``conf/benchmark/<name>.yaml`` (one YAML per dataset/split); ``layouts`` it reads
+data sources                ``default_sources`` ((variant, layout, language) -> ``Source``), ``default_source``,
+                            ``source_variant``, ``pinned_md5`` (file name -> MD5 of URL-served releases)
 data -> ``Sample``          ``load(cfg)`` (validates, resolves image refs, applies ``cfg.limit`` by unit)
 prompt protocols            ``protocols`` (canonical name -> ``Sample -> str``), ``protocol_aliases``,
                             ``template_text(protocol)`` (the text a protocol is made of, for fingerprints)
@@ -19,8 +21,10 @@ scoring                     ``units(predictions)`` (one row per scoring unit, ``
                             ``metrics(predictions)`` (JSON-ready, unrounded fractions): pooled, CircularEval
                             or vanilla, as the benchmark's official scorer computes them
 aggregate levels            ``levels`` (``Level(key, label)``; ``overall`` first) and ``level_labels`` (the
-                            group of each unit at a level): one definition for intervals, plots and compare
-published rows (optional)   ``published_table(language)`` -> ``TableSpec`` or None (then no leaderboard rows)
+                            group of each unit at a level): one definition for intervals, plots and compare;
+                            ``group_label(level, group)`` (how plots and the HTML report name a group)
+published rows (optional)   ``published_tables()`` -> its ``TableSpec``s, ``published_table(language)`` -> the
+                            one a run belongs in, or None (then no leaderboard rows)
 leaderboard row (optional)  ``version_columns`` (one run per release merged into our row),
                             ``leaderboard_notes`` (where our run differs from the published protocol)
 submission (optional)       ``export_submission`` (None: the benchmark has no server submission)
@@ -29,8 +33,14 @@ foreign files               ``read_predictions(path)``, ``check_predictions(pred
                             file that belongs to another benchmark), ``render(name, metrics)`` (score text)
 ==========================  ===================================================================================
 
-Naming: ``awaker_eval/tasks/`` holds the benchmark *code* (one folder per benchmark); the top-level
-``benchmarks/`` folder holds reference *data* (published leaderboard rows, taxonomies).
+Layout and naming: ``awaker_eval/tasks/`` holds the benchmark *code*, one folder per benchmark, the object in
+its ``__init__.py`` and its stage modules beside it (``tasks/mme_realworld/``, ``tasks/mmbench/``: ``layouts.py``
+layout -> loader function, ``loader.py``, ``prompts.py``, ``extract.py``, ``score.py``, ``results.py`` foreign
+prediction files, ``render.py`` score text, ``published.py``, ``sources.py``; ``tasks/mcq/``); code two
+benchmarks share sits in a folder that is no benchmark (``tasks/vlmevalkit_mcq/``: VLMEvalKit's MCQ prompts
+and ``can_infer``, used by MMBench and MCQ). Stage helpers every benchmark uses stay in their stage package
+(``data/`` options, images, tables, fetch, sources; ``score/`` common, readers). The top-level ``benchmarks/``
+folder holds reference *data* (published leaderboard rows, taxonomies), read by the benchmarks' code.
 """
 
 from __future__ import annotations
@@ -46,11 +56,17 @@ if TYPE_CHECKING:  # type names only; the modules behind them import pandas
     import pandas as pd
 
     from awaker_eval.config.schema import BenchmarkConfig
+    from awaker_eval.data.sources import Source
     from awaker_eval.report.published import TableSpec
     from awaker_eval.types import Prediction, Sample
 
 PromptBuilder = Callable[["Sample"], str]
 Judge = Callable[..., Any]
+
+
+def readable_key(group: object) -> str:
+    """A raw group key as a reader expects it: underscores as spaces."""
+    return str(group).replace("_", " ")
 
 
 class BenchmarkError(ValueError):
@@ -102,6 +118,28 @@ class Benchmark:
         """All samples of the configured split, images undecoded (the caller applies ``cfg.limit``); the
         oddities upstream accepts are noted in ``warnings`` (``warnings.for_row(file, row, id)(kind, detail)``)."""
         raise NotImplementedError(f"{type(self).__name__}.load")
+
+    # (variant, layout, language) -> the default source of a layout (``benchmark.source: null``); also tells
+    # the source check which layouts a known hub repo holds.
+    default_sources: ClassVar[Mapping[tuple[str, str, str], Source]] = {}
+    # file name -> MD5 of the URL-served releases (checked on read, warning only; ``prepare`` verifies them)
+    pinned_md5: ClassVar[Mapping[str, str]] = {}
+
+    def source_variant(self, cfg: BenchmarkConfig) -> str:
+        """The release variant that picks the default source (``full`` unless the benchmark has variants)."""
+        return "full"
+
+    def default_source(self, cfg: BenchmarkConfig, variant: str) -> Source | None:
+        """The layout's default source for ``cfg``; None: there is none (the user sets ``benchmark.source``)."""
+        return self.default_sources.get((variant, cfg.layout, cfg.language))
+
+    def release_label(self, cfg: BenchmarkConfig, variant: str) -> str:
+        """How the error for a missing default names the release."""
+        return f"{cfg.kind} ({cfg.language})"
+
+    def no_default_reason(self, cfg: BenchmarkConfig, variant: str) -> str:
+        """Why a layout has no default source."""
+        return "no published release in this layout is known"
 
     def check_config(self, cfg: BenchmarkConfig) -> None:
         """Fail before anything heavy loads when ``cfg`` cannot work for this benchmark."""
@@ -171,6 +209,15 @@ class Benchmark:
         """The group name of every unit at ``level`` (missing where the unit has no value there)."""
         return units[level]
 
+    def group_label(self, level: str, group: str) -> str:
+        """A group of ``level`` as a reader expects it (plots, HTML report); benchmarks add their own names."""
+        if level == "overall":
+            return "Overall"
+        if level == "category":
+            text = " / ".join(readable_key(part) for part in str(group).split("/"))
+            return text[:1].upper() + text[1:]
+        return readable_key(group)
+
     def level_label(self, key: str) -> str:
         return next((lvl.label for lvl in self.levels if lvl.key == key), key)
 
@@ -184,9 +231,13 @@ class Benchmark:
         return sum(1 / n for n in counts) / len(counts) if counts and all(counts) else None
 
     # ---- published rows (optional) ----------------------------------------------------------------------
+    def published_tables(self) -> tuple[TableSpec, ...]:
+        """Every published leaderboard table of this benchmark (``awaker-eval table`` lists them); none by default."""
+        return ()
+
     def published_table(self, language: str) -> TableSpec | None:
         """The published leaderboard our runs are placed in; None: no such table (the run still finishes)."""
-        return None
+        return next((spec for spec in self.published_tables() if spec.language == language), None)
 
     def leaderboard_notes(self, label: str, cfg: BenchmarkConfig, scores: dict[str, Any]) -> list[str]:
         """Notes under the table where our run differs from how the published rows were made."""

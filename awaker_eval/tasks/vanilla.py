@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
-from awaker_eval.score.common import UNIT_COLUMNS, is_correct, is_failed, mean_or_zero, scored_letter, unique_ids
+from awaker_eval.score.common import UNIT_COLUMNS, is_correct, is_failed, mean_or_zero, pct, scored_letter, unique_ids
 from awaker_eval.types import Prediction
 
 
@@ -58,17 +58,13 @@ def vanilla_metrics(predictions: list[Prediction], units: pd.DataFrame, level_ke
     return out
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.2f}"
-
-
 def render_vanilla(name: str, metrics: dict[str, Any], levels: list[tuple[str, str]]) -> str:
     """Overall, then one table per level present, then the parse counts."""
-    parts = [tabulate([["Overall (vanilla accuracy)", _pct(metrics["overall"]), metrics["n"]]],
+    parts = [tabulate([["Overall (vanilla accuracy)", pct(metrics["overall"]), metrics["n"]]],
                       headers=[name, "acc %", "items"], disable_numparse=True)]
     for key, label in levels:
         if isinstance(metrics.get(key), dict):
-            parts.append(tabulate([[k, _pct(v)] for k, v in metrics[key].items()], headers=[label, "acc %"],
+            parts.append(tabulate([[k, pct(v)] for k, v in metrics[key].items()], headers=[label, "acc %"],
                                   disable_numparse=True))
     parts.append(f"failed: {metrics['n_failed']}  unparsed: {metrics['n_unparsed']}  Z: {metrics['n_z']}  "
                  f"judge: {metrics['n_judge']}")

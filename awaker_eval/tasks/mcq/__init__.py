@@ -1,8 +1,8 @@
 """Generic multiple-choice benchmarks in VLMEvalKit's TSV format (spec §8): ``benchmark=mmstar``,
 ``benchmark=ai2d``, or any MCQ TSV with ``benchmark=mcq benchmark.source=FILE.tsv benchmark.name=NAME``.
 
-Prompts are VLMEvalKit's MCQ constructions, the same code as MMBench's (``prompts/mmbench.py``); extraction is
-VLMEvalKit's ``can_infer`` (``extract/mmbench.py``); scoring is vanilla accuracy (``awaker_eval.tasks.vanilla``),
+Prompts are VLMEvalKit's MCQ constructions, the same code as MMBench's (``tasks/vlmevalkit_mcq/prompts.py``);
+extraction is VLMEvalKit's ``can_infer`` (``tasks/vlmevalkit_mcq/extract.py``); scoring is vanilla accuracy (``awaker_eval.tasks.vanilla``),
 Overall plus per ``l2_category`` and per ``category`` where the file has them.
 """
 
@@ -10,18 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from awaker_eval.data.mmbench import CIRCULAR_BASE
+from awaker_eval.tasks.mmbench.loader import CIRCULAR_BASE
 from awaker_eval.data.taxonomy import MME_TASKS
-from awaker_eval.extract.dispatch import MMBENCH_ALIASES, extract_can_infer
-from awaker_eval.prompts import mmbench as vlmevalkit_prompts
-from awaker_eval.prompts.builder import TEMPLATE_TEXT
 from awaker_eval.score.readers import TABLE_SUFFIXES
 from awaker_eval.tasks.base import OVERALL, Benchmark, BenchmarkError, Level
-from awaker_eval.tasks.mcq.loader import KIND
-
-# The prompt constructions VLMEvalKit shares between MMBench and every other MCQ dataset.
-SHARED_WITH = "mmbench"
-
+from awaker_eval.tasks.mcq.loader import KIND, PINNED_MD5
+from awaker_eval.tasks.vlmevalkit_mcq import prompts as vlmevalkit_prompts
+from awaker_eval.tasks.vlmevalkit_mcq.extract import EXTRACTOR_ALIASES, extract_can_infer
 
 class MCQBenchmark(Benchmark):
     kind = KIND
@@ -30,13 +25,14 @@ class MCQBenchmark(Benchmark):
     protocols = {"vlmevalkit_default": vlmevalkit_prompts.build_default,
                  "vlmevalkit_qwen2vl": vlmevalkit_prompts.build_qwen2vl}
     protocol_aliases = {"official": "vlmevalkit_qwen2vl"}  # VLMEvalKit's choice for Qwen2-VL-based models
-    extractors = MMBENCH_ALIASES
+    extractors = EXTRACTOR_ALIASES
     default_extractor = "can_infer_2024"
     levels = (OVERALL, Level("l2_category", "L2 category"), Level("category", "Category"))
     cluster_meaning = "image"
     heatmap_by = "category"
     unit_noun = "items"
     score_names = {"mcq": "en", "mmstar": "en", "ai2d": "en"}
+    pinned_md5 = PINNED_MD5
 
     def load(self, cfg, warnings=None):
         warnings = self.warnings_for(cfg, warnings)
@@ -45,7 +41,7 @@ class MCQBenchmark(Benchmark):
         return load_mcq(cfg, warnings)
 
     def template_text(self, protocol: str) -> tuple[str, ...]:
-        return TEMPLATE_TEXT[(SHARED_WITH, self.canonical_protocol(protocol))]
+        return vlmevalkit_prompts.TEMPLATE_TEXT[self.canonical_protocol(protocol)]
 
     def extract(self, raw_output, item, extractor, judge=None):
         return extract_can_infer(raw_output, item, self.resolve_extractor(extractor), judge)

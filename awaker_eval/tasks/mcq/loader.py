@@ -16,7 +16,7 @@ from typing import Any
 
 from awaker_eval.data.errors import DataError, row_error
 from awaker_eval.data.images import file_image_ref, table_image_refs
-from awaker_eval.data.mmbench import _normalise_keys
+from awaker_eval.tasks.mmbench.loader import _normalise_keys
 from awaker_eval.data.options import NA_WORDS, checked_answer, column_choices_and_dropped, is_missing, \
     require_two_options
 from awaker_eval.data.tables import describe, iter_rows
@@ -108,16 +108,16 @@ def read_mcq_table(ds, benchmark: str, language: str, where: str | None = None,
 
 def load_mcq(cfg, warnings: DataWarnings | None = None) -> list[Sample]:
     """``benchmark.source`` (local TSV or URL, downloaded once; official files MD5-checked) -> samples."""
-    from awaker_eval.data.registry import _check_md5, _download, _hf_cache
+    from awaker_eval.data.fetch import check_md5, download, hf_cache
     from awaker_eval.data.tables import TableSource, open_table
 
     if not cfg.source:
         raise DataError("benchmark.source is required for a multiple-choice TSV benchmark: set it to the "
                         "VLMEvalKit TSV (local file or URL)")
-    path = _download(cfg.source, cfg)
+    path = download(cfg.source, cfg)
     if Path(path).name in PINNED_MD5:
-        _check_md5(path, PINNED_MD5[Path(path).name])
+        check_md5(path, PINNED_MD5[Path(path).name])
     suffix = None if Path(path).suffix.lower() in (".tsv", ".csv") else ".tsv"
-    ds = open_table(TableSource(path, cfg.revision, cache_dir=_hf_cache(cfg), suffix=suffix))  # DataError naming it
+    ds = open_table(TableSource(path, cfg.revision, cache_dir=hf_cache(cfg), suffix=suffix))  # DataError naming it
     return read_mcq_table(ds, cfg.name, cfg.language, path, cfg.image_root, warnings,
                           allow_outside_paths=cfg.allow_outside_paths)

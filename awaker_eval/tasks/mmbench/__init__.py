@@ -1,8 +1,10 @@
 """MMBench(-CN) v1.0 / v1.1 as a ``Benchmark``: CircularEval over every circular pass (spec §3, §4).
 
-Delegates to the stage modules that implement it today (``data/mmbench.py``, ``prompts/mmbench.py``,
-``extract/mmbench.py``, ``score/mmbench.py``, ``score/submission.py``, ``report/published.py``); the lead moves
-them into this folder after the parallel branches are merged.
+Everything MMBench knows lives in this folder: ``layouts.py`` (layout -> loader function, hub mirrors),
+``loader.py`` (TSV rows -> ``Sample``, pinned TSVs), ``score.py`` (CircularEval), ``results.py`` (VLMEvalKit result
+rows), ``submission.py`` (the test-server export) and ``published.py`` (its leaderboard tables; rows in
+``benchmarks/``). Prompts and ``can_infer`` are VLMEvalKit's MCQ code, shared with ``tasks/mcq``
+(``tasks/vlmevalkit_mcq/``).
 """
 
 from __future__ import annotations
@@ -12,16 +14,18 @@ from typing import Any
 
 import pandas as pd
 
-from awaker_eval.data.taxonomy import MME_TASKS, l2_abbreviation
-from awaker_eval.extract.dispatch import MMBENCH_ALIASES, extract_can_infer
-from awaker_eval.prompts import builder
-from awaker_eval.tasks.base import OVERALL, Benchmark, Level
+from awaker_eval.data.taxonomy import MMBENCH_L2_ABBREV, MME_TASKS, l2_abbreviation
+from awaker_eval.tasks.base import OVERALL, Benchmark, Level, readable_key
+from awaker_eval.tasks.mmbench import sources
+from awaker_eval.tasks.vlmevalkit_mcq import prompts
+from awaker_eval.tasks.vlmevalkit_mcq.extract import EXTRACTOR_ALIASES, extract_can_infer
 
 KIND = "mmbench"
+L2_BY_ABBREV = {abbrev: full for full, abbrev in MMBENCH_L2_ABBREV.items()}
 
 
 def _export_submission(argv: list[str]) -> int:
-    from awaker_eval.score.submission import main
+    from awaker_eval.tasks.mmbench.submission import main
 
     return main(argv)
 
@@ -30,9 +34,9 @@ class MMBench(Benchmark):
     kind = KIND
     title = "MMBench"
     layouts = ("tsv", "hf", "hf_m4")
-    protocols = builder.BUILDERS[KIND]
-    protocol_aliases = builder.ALIASES[KIND]
-    extractors = MMBENCH_ALIASES
+    protocols = prompts.PROTOCOLS
+    protocol_aliases = prompts.ALIASES
+    extractors = EXTRACTOR_ALIASES
     default_extractor = "can_infer_2024"
     levels = (OVERALL, Level("l2_category", "Ability (L2)"), Level("category", "Ability (L3)"))
     cluster_meaning = "circular question"
@@ -42,6 +46,14 @@ class MMBench(Benchmark):
     score_names = {"mmbench": "en", "mmbench_cn": "cn"}
     export_submission = staticmethod(_export_submission)
     version_columns = {"v11": "v1_1", "v10": "v1_0"}  # README headers MMBench_v1.1 / MMBench
+    default_sources = sources.DEFAULT_SOURCES
+
+    @property
+    def pinned_md5(self) -> dict[str, str]:
+        return sources.pinned_md5()
+
+    def default_source(self, cfg, variant: str):
+        return sources.tsv_source(cfg) if cfg.layout == "tsv" else super().default_source(cfg, variant)
 
     def chance_rate(self, units: pd.DataFrame) -> float:
         """CircularEval needs every one of a question's N rotations right: (1/N)^N (N options = N passes)."""
@@ -59,24 +71,24 @@ class MMBench(Benchmark):
 
     def load(self, cfg, warnings=None):
         warnings = self.warnings_for(cfg, warnings)
-        from awaker_eval.data.registry import LOADERS  # pyarrow / datasets off the prompt and score paths
+        from awaker_eval.tasks.mmbench.layouts import LAYOUTS  # pyarrow / datasets off the prompt and score paths
 
-        return LOADERS[(KIND, cfg.layout)](cfg, warnings)
+        return LAYOUTS[cfg.layout](cfg, warnings)
 
     def template_text(self, protocol: str) -> tuple[str, ...]:
-        return builder.TEMPLATE_TEXT[(KIND, self.canonical_protocol(protocol))]
+        return prompts.TEMPLATE_TEXT[self.canonical_protocol(protocol)]
 
     def extract(self, raw_output, item, extractor, judge=None):
         return extract_can_infer(raw_output, item, self.resolve_extractor(extractor), judge)
 
     def units(self, predictions) -> pd.DataFrame:
-        from awaker_eval.score import mmbench
+        from awaker_eval.tasks.mmbench import score as mmbench
 
         return mmbench.units(self._frame(predictions))
 
     def metrics(self, predictions) -> dict[str, Any]:
         """CircularEval; TEST (every answer hidden) gives ``{"answers_hidden": True, "overall": None, ...}``."""
-        from awaker_eval.score import mmbench
+        from awaker_eval.tasks.mmbench import score as mmbench
 
         predictions = list(predictions)
         if predictions and not any(p.answer for p in predictions):
@@ -85,7 +97,7 @@ class MMBench(Benchmark):
 
     @staticmethod
     def _frame(predictions) -> pd.DataFrame:
-        from awaker_eval.score import mmbench
+        from awaker_eval.tasks.mmbench import score as mmbench
 
         frame = mmbench.row_frame(predictions)
         if frame.empty:
@@ -97,14 +109,21 @@ class MMBench(Benchmark):
             return units[level].map(lambda v: (l2_abbreviation(v) or v) if isinstance(v, str) else v)
         return units[level]
 
+    def group_label(self, level: str, group: str) -> str:
+        """An L2 abbreviation with its ability: ``Finegrained perception (instance-level) (FP-S)``."""
+        if level == "l2_category":
+            full = L2_BY_ABBREV.get(group)
+            return f"{readable_key(full).capitalize()} ({group})" if full else readable_key(group)
+        return super().group_label(level, group)
+
     def chance_level(self, predictions) -> float | None:
         """Not a simple ratio under CircularEval (a guess must hit every rotation): not reported."""
         return None
 
-    def published_table(self, language: str):
-        from awaker_eval.report.published import table_for
+    def published_tables(self):
+        from awaker_eval.tasks.mmbench.published import TABLES
 
-        return table_for(KIND, language)
+        return TABLES
 
     def leaderboard_notes(self, label: str, cfg, scores: dict[str, Any]) -> list[str]:
         if cfg.split == "test":
@@ -114,11 +133,11 @@ class MMBench(Benchmark):
                 "not directly comparable."]
 
     def read_predictions(self, path: str | Path):
-        from awaker_eval.score.readers import read_predictions
+        from awaker_eval.tasks.mmbench.results import read_predictions
 
-        return read_predictions(path, KIND)
+        return read_predictions(path)
 
     def render(self, name: str, metrics: dict[str, Any]) -> str:
-        from awaker_eval.score.cli import render
+        from awaker_eval.tasks.mmbench.render import render
 
-        return render(KIND, name, metrics)
+        return render(name, metrics)

@@ -1,8 +1,9 @@
 """MME-RealWorld(-CN) as a ``Benchmark``: pooled Perception / Reasoning / Overall (spec §1, §2).
 
-Delegates to the stage modules that implement it today (``data/mme_realworld.py``, ``prompts/mme_realworld.py``,
-``extract/mme_realworld.py``, ``score/mme_realworld.py``, ``report/published.py``); the lead moves them into
-this folder after the parallel branches are merged.
+Everything MME-RealWorld knows lives in this folder: ``layouts.py`` (layout -> loader function), ``loader.py``
+(official JSON / table rows -> ``Sample``), ``synthetic.py`` (the embedded demo sample), ``prompts.py``,
+``extract.py`` (prefix rules), ``score.py`` (pooled metrics), ``results.py`` (official submission files and
+VLMEvalKit result rows) and ``published.py`` (its leaderboard tables; rows in ``benchmarks/``).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from typing import Any
 
 import pandas as pd
 
-from awaker_eval.extract.dispatch import extract_mme
-from awaker_eval.extract.mme_realworld import VARIANTS
-from awaker_eval.prompts import builder
-from awaker_eval.tasks.base import OVERALL, Benchmark, Level
+from awaker_eval.data.errors import DataError
+from awaker_eval.tasks.base import OVERALL, Benchmark, Level, readable_key
+from awaker_eval.tasks.mme_realworld import prompts, sources
+from awaker_eval.tasks.mme_realworld.extract import VARIANTS, extract_mme
 
 KIND = "mme_realworld"
 CHANCE = 0.2  # five options (A-E) per item
@@ -26,8 +27,8 @@ class MMERealWorld(Benchmark):
     kind = KIND
     title = "MME-RealWorld"
     layouts = ("synthetic", "official_json", "base64_json", "tsv", "parquet")
-    protocols = builder.BUILDERS[KIND]
-    protocol_aliases = builder.ALIASES[KIND]
+    protocols = prompts.PROTOCOLS
+    protocol_aliases = prompts.ALIASES
     extractors = {name: name for name in VARIANTS}
     default_extractor = "official"
     levels = (OVERALL, Level("split", "Task"), Level("subtask", "Task / Subtask"), Level("category", "Fine category"))
@@ -37,6 +38,18 @@ class MMERealWorld(Benchmark):
     headline = (("Overall", "overall", "n"), ("Perception", "perception", "n_perception"),
                 ("Reasoning", "reasoning", "n_reasoning"))
     score_names = {"mme_realworld": "en", "mme_realworld_cn": "cn"}
+    default_sources = sources.DEFAULT_SOURCES
+
+    def source_variant(self, cfg) -> str:
+        if cfg.variant not in sources.VARIANTS:
+            raise DataError(f"benchmark.variant={cfg.variant!r} is unknown: use one of {', '.join(sources.VARIANTS)}")
+        return cfg.variant
+
+    def release_label(self, cfg, variant: str) -> str:
+        return f"{cfg.kind} ({'Lite, ' if variant == 'lite' else ''}{cfg.language})"
+
+    def no_default_reason(self, cfg, variant: str) -> str:
+        return sources.WHY_NO_DEFAULT.get((variant, cfg.layout), super().no_default_reason(cfg, variant))
 
     def chance_rate(self, units: pd.DataFrame) -> float:
         return CHANCE
@@ -50,29 +63,29 @@ class MMERealWorld(Benchmark):
 
     def load(self, cfg, warnings=None):
         warnings = self.warnings_for(cfg, warnings)
-        from awaker_eval.data.registry import LOADERS  # pyarrow / datasets off the prompt and score paths
+        from awaker_eval.tasks.mme_realworld.layouts import LAYOUTS  # pyarrow / datasets off prompt and score paths
 
-        return LOADERS[(KIND, cfg.layout)](cfg, warnings)
+        return LAYOUTS[cfg.layout](cfg, warnings)
 
     def template_text(self, protocol: str) -> tuple[str, ...]:
-        return builder.TEMPLATE_TEXT[(KIND, self.canonical_protocol(protocol))]
+        return prompts.TEMPLATE_TEXT[self.canonical_protocol(protocol)]
 
     def extract(self, raw_output, item, extractor, judge=None):
         return extract_mme(raw_output, item, self.resolve_extractor(extractor))
 
     def units(self, predictions) -> pd.DataFrame:
-        from awaker_eval.score import mme_realworld
+        from awaker_eval.tasks.mme_realworld import score as mme_realworld
 
         return mme_realworld.units(self._frame(predictions))
 
     def metrics(self, predictions) -> dict[str, Any]:
-        from awaker_eval.score import mme_realworld
+        from awaker_eval.tasks.mme_realworld import score as mme_realworld
 
         return mme_realworld.metrics(self._frame(predictions))
 
     @staticmethod
     def _frame(predictions) -> pd.DataFrame:
-        from awaker_eval.score import mme_realworld
+        from awaker_eval.tasks.mme_realworld import score as mme_realworld
 
         frame = mme_realworld.item_frame(predictions)
         if frame.empty:
@@ -84,10 +97,21 @@ class MMERealWorld(Benchmark):
             return units["split"].astype(str) + "/" + units["subtask"].astype(str)
         return units[level]
 
-    def published_table(self, language: str):
-        from awaker_eval.report.published import table_for
+    def group_label(self, level: str, group: str) -> str:
+        """``Split/Subtask`` -> ``Subtask (Split)``; the official category key's repeated ``attribute`` dropped."""
+        if level == "subtask" and "/" in group:
+            split, sub = group.split("/", 1)
+            return f"{readable_key(sub)} ({split})"
+        if level == "category":
+            parts = str(group).split("/")
+            if len(parts) == 2 and parts[1] == "attribute" and parts[0].startswith("attribute"):
+                group = parts[0]  # the official key repeats "attribute"
+        return super().group_label(level, group)
 
-        return table_for(KIND, language)
+    def published_tables(self):
+        from awaker_eval.tasks.mme_realworld.published import TABLES
+
+        return TABLES
 
     def leaderboard_notes(self, label: str, cfg, scores: dict[str, Any]) -> list[str]:
         notes = []
@@ -100,11 +124,11 @@ class MMERealWorld(Benchmark):
         return notes
 
     def read_predictions(self, path: str | Path):
-        from awaker_eval.score.readers import read_predictions
+        from awaker_eval.tasks.mme_realworld.results import read_predictions
 
-        return read_predictions(path, KIND)
+        return read_predictions(path)
 
     def render(self, name: str, metrics: dict[str, Any]) -> str:
-        from awaker_eval.score.cli import render
+        from awaker_eval.tasks.mme_realworld.render import render
 
-        return render(KIND, name, metrics)
+        return render(name, metrics)

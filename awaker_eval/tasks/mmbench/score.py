@@ -11,7 +11,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from awaker_eval.data.mmbench import CIRCULAR_BASE
+from awaker_eval.tasks.mmbench.loader import CIRCULAR_BASE
 from awaker_eval.data.taxonomy import l2_abbreviation
 from awaker_eval.extract.dispatch import JUDGE_FAILED
 from awaker_eval.score.common import (

@@ -16,6 +16,9 @@ from __future__ import annotations
 import re
 from typing import Callable, Mapping
 
+from awaker_eval.extract.dispatch import JUDGE_FAILED, Extraction, Judge, JudgeCallError, choices_of
+from awaker_eval.types import Prediction, Sample
+
 API_FAILURE = "Failed to obtain answer via API"
 REFUSALS: tuple[str, ...] = (
     "Sorry, I can't help with images of people yet.",
@@ -84,3 +87,38 @@ def can_infer(prediction: object, choices: Mapping[str, str], version: str = "ca
         return CAN_INFER[version](prediction, choices)
     except KeyError:
         raise ValueError(f"unknown MMBench extractor {version!r}; choose one of {sorted(CAN_INFER)}") from None
+
+
+# Extractor names accepted by the can_infer benchmarks (MMBench, generic MCQ) -> the canonical name.
+EXTRACTOR_ALIASES: dict[str, str] = {
+    "can_infer_2024": "can_infer_2024",
+    "can_infer_head": "can_infer_head",
+    "official": "can_infer_2024",
+    "vlmevalkit_2024": "can_infer_2024",
+    "fixed": "can_infer_head",
+    "vlmevalkit_head": "can_infer_head",
+}
+
+
+def extract_can_infer(raw_output: str | None, item: Sample | Prediction, name: str,
+                      judge: Judge | None = None) -> Extraction:
+    """VLMEvalKit's ``can_infer`` (``name`` = ``can_infer_2024`` | ``can_infer_head``), then the optional judge.
+
+    ``"Z"`` from the rules is a parsed answer (always wrong). ``judge(question, choices, prediction)`` is
+    consulted only when the rules parse nothing; its ``None`` leaves the pass unparsed, its ``JudgeCallError``
+    makes the pass ``judge_failed`` with the error."""
+    if raw_output is None:
+        return Extraction("", "none")
+    choices = choices_of(item)
+    options = {c.letter: c.text for c in choices}
+    letter = can_infer(raw_output, options, name)
+    if letter:
+        return Extraction(letter, "rule")
+    if judge is not None:
+        try:
+            judged = judge(item.question or "", choices, raw_output)
+        except JudgeCallError as exc:
+            return Extraction("", JUDGE_FAILED, str(exc))
+        if judged and (judged in options or judged == "Z"):
+            return Extraction(judged, "judge")
+    return Extraction("", "none")

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from awaker_eval.data.mmbench import CIRCULAR_BASE
+from awaker_eval.tasks.mmbench.loader import CIRCULAR_BASE
 from awaker_eval.engine.store import MERGED_FILE
 from awaker_eval.rundir import CONFIG_FILE, read_config
 from awaker_eval.score.common import is_failed
-from awaker_eval.score.mmbench import incomplete_groups, row_frame, row_index
+from awaker_eval.tasks.mmbench.score import incomplete_groups, row_frame, row_index
 from awaker_eval.score.consistency import check_predictions
 from awaker_eval.score.readers import read_jsonl
 from awaker_eval.types import Prediction

@@ -15,6 +15,9 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
+from awaker_eval.extract.dispatch import Extraction, raw_choices
+from awaker_eval.types import Prediction, Sample
+
 OFFICIAL_PREFIXES: tuple[str, ...] = (
     "The best answer is",
     "The correct answer is",
@@ -93,3 +96,15 @@ def extract(s: str, choices: Sequence[str] | None, variant: str = "official") ->
         if lowered in option.lower():
             return option[1] if len(option) > 1 else ""
     return ""
+
+
+def extract_mme(raw_output: str | None, item: Sample | Prediction, name: str) -> Extraction:
+    """MME-RealWorld's prefix rules for one sample (``name`` a canonical variant of ``VARIANTS``)."""
+    get_variant(name)
+    if raw_output is None:
+        return Extraction("", "none")
+    raws = raw_choices(item) if name == "official" else None
+    if name == "official" and not raws:
+        raise ValueError(f"sample {item.id!r}: no answer choices for the official extractor")
+    letter = extract(raw_output, raws, name)
+    return Extraction(letter, "rule") if letter else Extraction("", "none")

@@ -1,11 +1,13 @@
-"""MMBench(-CN) prompts: VLMEvalKit's Qwen2-VL and default constructions and lmms-eval's (benchmarks.md 3.3)."""
+"""VLMEvalKit's MCQ prompts (Qwen2-VL and default constructions, shared by MMBench and every generic MCQ TSV)
+and lmms-eval's MMBench prompt (benchmarks.md 3.3)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Iterable
 
-from awaker_eval.prompts import templates as T
+from awaker_eval.tasks.vlmevalkit_mcq import templates as T
 from awaker_eval.types import Choice, Sample
 
 _CJK = re.compile("[\u4e00-\u9fff]")
@@ -63,3 +65,17 @@ def build_lmms_eval(sample: Sample) -> str:
     else:
         query = f"{sample.question} {options}"
     return query + "\n" + (T.LMMS_POST_EN if english else T.LMMS_POST_CN)
+
+
+PROTOCOLS: dict[str, Callable[[Sample], str]] = {
+    "vlmevalkit_qwen2vl": build_qwen2vl,
+    "vlmevalkit_default": build_default,
+    "lmms_eval": build_lmms_eval,
+}
+ALIASES = {"official": "vlmevalkit_qwen2vl"}  # VLMEvalKit's choice for Qwen2-VL-based models
+# The text each protocol is made of: part of the fingerprint, so editing a template changes it.
+TEMPLATE_TEXT = {
+    "vlmevalkit_qwen2vl": ("Hint: ", "Question: ", "Options:\n", T.EN_SUFFIX, T.CN_SUFFIX, "rstrip"),
+    "vlmevalkit_default": ("Hint: ", "Question: ", "Options:\n", T.DEFAULT_SUFFIX),
+    "lmms_eval": (T.LMMS_OPTS_HEAD, T.LMMS_POST_EN, T.LMMS_POST_CN),
+}
