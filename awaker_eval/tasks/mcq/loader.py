@@ -10,17 +10,15 @@ letter order), ``answer``, optional ``category``, ``l2-category`` or ``l2_catego
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from awaker_eval.data.errors import DataError, row_error
 from awaker_eval.data.images import file_image_ref, table_image_refs
-from awaker_eval.tasks.mmbench.loader import _normalise_keys
-from awaker_eval.data.options import NA_WORDS, checked_answer, column_choices_and_dropped, is_missing, \
-    require_two_options
+from awaker_eval.data.options import is_missing
 from awaker_eval.data.tables import describe, iter_rows
 from awaker_eval.data.warnings import DataWarnings
+from awaker_eval.tasks.vlmevalkit_mcq.rows import normalise_keys, question_options_answer, row_indices
 from awaker_eval.types import ImageRef, Sample
 
 log = logging.getLogger(__name__)
@@ -31,19 +29,6 @@ PINNED_MD5 = {
     "AI2D_TEST.tsv": "0f593e0d1c7df9a3d69bf1f947e71975",
 }
 EXTRA_COLUMNS = ("split", "source", "bench", "comment")
-
-
-def _indices(rows: list[dict[str, Any]], where: str) -> list[int]:
-    out = []
-    for i, r in enumerate(rows):
-        try:
-            out.append(int(str(r.get("index")).strip()))
-        except ValueError:
-            raise row_error(where, i, f"'index' {r.get('index')!r} is not an integer") from None
-    dup = sorted(k for k, n in Counter(out).items() if n > 1)
-    if dup:
-        raise DataError(f"{where}: duplicated 'index' values {dup[:10]}")
-    return out
 
 
 def _path_refs(rows: list[dict[str, Any]], indices: list[int], root: Path, where: str,
@@ -71,13 +56,13 @@ def read_mcq_table(ds, benchmark: str, language: str, where: str | None = None,
     pandas reads as NaN (``None``, ``N/A``...) is dropped here as VLMEvalKit drops it, and reported."""
     where = where or describe(ds)
     warnings = warnings if warnings is not None else DataWarnings()
-    rows = [_normalise_keys(r) for r in iter_rows(ds, skip=("image",))]
+    rows = [normalise_keys(r) for r in iter_rows(ds, skip=("image",))]
     if not rows:
         raise DataError(f"{where}: no rows")
     if "answer" not in rows[0]:
         raise row_error(where, 0, f"no 'answer' column (columns: {sorted(rows[0])}); multiple-choice TSVs are "
                                   "scored locally and need the ground-truth letters")
-    indices = _indices(rows, where)
+    indices = row_indices(rows, where)
     if "image" in ds.column_names:
         images = table_image_refs(ds, "image", indices, where)
     elif "image_path" in rows[0]:
@@ -88,13 +73,7 @@ def read_mcq_table(ds, benchmark: str, language: str, where: str | None = None,
     samples = []
     for i, (row, index, image) in enumerate(zip(rows, indices, images)):
         label = f"{i} (index {index})"
-        question = row.get("question")
-        if not isinstance(question, str) or not question.strip():
-            raise row_error(where, label, "missing or empty 'question'")
-        odd = warnings.for_row(where, label, str(index))
-        choices, dropped = column_choices_and_dropped(row, where, label, odd, NA_WORDS if pandas_na else frozenset())
-        require_two_options(choices, len(dropped), where, label)
-        answer = checked_answer(row.get("answer"), choices, True, where, label, dropped, odd)
+        question, choices, _, answer = question_options_answer(row, where, label, index, warnings, pandas_na, True)
         l2 = row.get("l2-category", row.get("l2_category"))
         extra: dict[str, Any] = {"kind": KIND, "index": index}
         extra.update({k: str(row[k]) for k in EXTRA_COLUMNS if k in row and not is_missing(row[k])})

@@ -7,15 +7,14 @@ groups them by ``index mod 1,000,000``. Copies reference their question's image 
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
-from awaker_eval.data.errors import DataError, row_error
+from awaker_eval.data.errors import DataError
 from awaker_eval.data.images import table_image_refs
-from awaker_eval.data.options import NA_WORDS, checked_answer, column_choices_and_dropped, is_missing, \
-    require_two_options
+from awaker_eval.data.options import is_missing
 from awaker_eval.data.tables import describe, iter_rows
 from awaker_eval.data.warnings import DataWarnings
+from awaker_eval.tasks.vlmevalkit_mcq.rows import normalise_keys, question_options_answer, row_indices
 from awaker_eval.types import Sample
 
 KIND = "mmbench"
@@ -44,11 +43,6 @@ def tsv_name(version: str, split: str, language: str) -> str:
     return f"MMBench_{split.upper()}_{language.upper()}" + ("_V11" if version == "v11" else "")
 
 
-def _normalise_keys(row: dict[str, Any]) -> dict[str, Any]:
-    """VLMEvalKit lower-cases column names except single capital letters (``L2-category`` -> ``l2-category``)."""
-    return {k if (len(k) == 1 and k.isupper()) else k.lower(): v for k, v in row.items()}
-
-
 def load_table(ds, benchmark: str, language: str, answers_required: bool, where: str | None = None,
                warnings: DataWarnings | None = None, pandas_na: bool = False) -> list[Sample]:
     """MMBench rows from a memory-mapped table (TSV, ``HuggingFaceM4/MMBench`` or ``lmms-lab/MMBench``).
@@ -57,27 +51,15 @@ def load_table(ds, benchmark: str, language: str, answers_required: bool, where:
     pandas reads as NaN (``None``, ``N/A``...) is dropped here as VLMEvalKit drops it, and reported."""
     where = where or describe(ds)
     warnings = warnings if warnings is not None else DataWarnings()
-    rows = [_normalise_keys(r) for r in iter_rows(ds, skip=("image",))]
-    indices = []
-    for i, r in enumerate(rows):
-        try:
-            indices.append(int(str(r.get("index")).strip()))
-        except ValueError:
-            raise row_error(where, i, f"'index' {r.get('index')!r} is not an integer") from None
-    dup = [k for k, n in Counter(indices).items() if n > 1]
-    if dup:
-        raise DataError(f"{where}: duplicated 'index' values {sorted(dup)[:10]}")
+    rows = [normalise_keys(r) for r in iter_rows(ds, skip=("image",))]
+    indices = row_indices(rows, where)
     images = table_image_refs(ds, "image", indices, where)
     samples = []
     n_options: dict[str, int] = {}
     for i, (row, index, image) in enumerate(zip(rows, indices, images)):
         label = f"{i} (index {index})"
-        question = row.get("question")
-        if not isinstance(question, str) or not question.strip():
-            raise row_error(where, label, "missing or empty 'question'")
-        odd = warnings.for_row(where, label, str(index))
-        choices, dropped = column_choices_and_dropped(row, where, label, odd, NA_WORDS if pandas_na else frozenset())
-        require_two_options(choices, len(dropped), where, label)
+        question, choices, dropped, answer = question_options_answer(row, where, label, index, warnings, pandas_na,
+                                                                     answers_required)
         hint = row.get("hint")
         group = str(index % CIRCULAR_BASE)
         samples.append(
@@ -87,7 +69,7 @@ def load_table(ds, benchmark: str, language: str, answers_required: bool, where:
                 language=language,
                 question=question,
                 choices=choices,
-                answer=checked_answer(row.get("answer"), choices, answers_required, where, label, dropped, odd),
+                answer=answer,
                 images=(image,),
                 hint=None if is_missing(hint) else str(hint),
                 category=_opt_str(row.get("category")),
