@@ -69,6 +69,13 @@ def readable_key(group: object) -> str:
     return str(group).replace("_", " ")
 
 
+def scorable(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """``frame`` (a benchmark's per-row table), or the error that there is nothing to score."""
+    if frame.empty:
+        raise ValueError(f"no {kind} predictions to score")
+    return frame
+
+
 class BenchmarkError(ValueError):
     """A benchmark name, protocol, extractor or file that does not fit; the message names the valid ones."""
 

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from awaker_eval.data.taxonomy import MMBENCH_L2_ABBREV, MME_TASKS, l2_abbreviation
-from awaker_eval.tasks.base import OVERALL, Benchmark, Level, readable_key
+from awaker_eval.tasks.base import OVERALL, Benchmark, Level, scorable, readable_key
 from awaker_eval.tasks.mmbench import sources
 from awaker_eval.tasks.vlmevalkit_mcq import prompts
 from awaker_eval.tasks.vlmevalkit_mcq.extract import EXTRACTOR_ALIASES, extract_can_infer
@@ -99,10 +99,7 @@ class MMBench(Benchmark):
     def _frame(predictions) -> pd.DataFrame:
         from awaker_eval.tasks.mmbench import score as mmbench
 
-        frame = mmbench.row_frame(predictions)
-        if frame.empty:
-            raise ValueError(f"no {KIND} predictions to score")
-        return frame
+        return scorable(mmbench.row_frame(predictions), KIND)
 
     def level_labels(self, units: pd.DataFrame, level: str) -> pd.Series:
         if level == "l2_category":

@@ -100,6 +100,14 @@ def metrics(frame: pd.DataFrame) -> dict[str, Any]:
         "category": {str(k): float(v) for k, v in table.groupby("category")["correct"].mean().items()},
         "vanilla_all_rows": mean_or_zero(frame["correct"]),
         "vanilla_pass0": mean_or_zero(frame.loc[frame["pass0"], "correct"]),
+        **pass_counts(frame),
+    }
+
+
+def pass_counts(frame: pd.DataFrame) -> dict[str, int]:
+    """How the passes were read (unparsed, Z, judge, failed judge calls, failed samples) and the questions
+    missing a circular pass: reported with and without answers."""
+    return {
         "n_unparsed_passes": int(((frame["extracted"] == "") & ~frame["failed"]).sum()),
         "n_z": int((frame["extracted"] == "Z").sum()),
         "n_judge": int((frame["method"] == "judge").sum()),
@@ -121,12 +129,7 @@ def hidden_metrics(predictions: list[Prediction]) -> dict[str, Any]:
         "n_rows": int(len(frame)),
         "l2_category": {},
         "category": {},
-        "n_unparsed_passes": int(((frame["extracted"] == "") & ~frame["failed"]).sum()),
-        "n_z": int((frame["extracted"] == "Z").sum()),
-        "n_judge": int((frame["method"] == "judge").sum()),
-        "n_judge_failed": int((frame["method"] == JUDGE_FAILED).sum()),
-        "n_failed": int(frame["failed"].sum()),
-        "n_incomplete_questions": len(incomplete_groups(frame)),
+        **pass_counts(frame),
     }
 
 

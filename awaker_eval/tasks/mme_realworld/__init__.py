@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from awaker_eval.data.errors import DataError
-from awaker_eval.tasks.base import OVERALL, Benchmark, Level, readable_key
+from awaker_eval.tasks.base import OVERALL, Benchmark, Level, scorable, readable_key
 from awaker_eval.tasks.mme_realworld import prompts, sources
 from awaker_eval.tasks.mme_realworld.extract import VARIANTS, extract_mme
 
@@ -87,10 +87,7 @@ class MMERealWorld(Benchmark):
     def _frame(predictions) -> pd.DataFrame:
         from awaker_eval.tasks.mme_realworld import score as mme_realworld
 
-        frame = mme_realworld.item_frame(predictions)
-        if frame.empty:
-            raise ValueError(f"no {KIND} predictions to score")
-        return frame
+        return scorable(mme_realworld.item_frame(predictions), KIND)
 
     def level_labels(self, units: pd.DataFrame, level: str) -> pd.Series:
         if level == "subtask":
