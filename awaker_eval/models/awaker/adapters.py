@@ -4,6 +4,8 @@ Submodule and parameter names follow the released checkpoint (``weight``/``bias`
 ``lora_A.default``, ``lora_moe_A.<e>``, ``w_gate``, ``ln``) so that loading is a pure key-prefix rewrite. The math
 (spec §2.1, §2.4) keeps the released dtype walk: adapter terms are summed in fp32 and added to the fp32-promoted base
 output, then rounded once to the input dtype.
+``adapter_dtype_mode=fast`` (never the default) instead runs the mixture as batched matmuls in the model dtype on
+stacked expert weights (``MoeLoraLinear.stack_experts``, ``fast_mixture``): different rounding, same routing.
 """
 
 from __future__ import annotations
@@ -155,6 +157,7 @@ class MoeLoraLinear(_AdaptedLinear):
             self.gates_tmp = settings.gates_tmp
         object.__setattr__(self, "router_owner", self if router_hidden is not None else None)
         object.__setattr__(self, "routing_state", None)
+        self.stacked: tuple[torch.Tensor, torch.Tensor] | None = None  # fast mode: (A_all, Bt_all), stack_experts
 
     @property
     def has_router(self) -> bool:
@@ -171,6 +174,8 @@ class MoeLoraLinear(_AdaptedLinear):
         if self.routing_state is None:
             raise RuntimeError("MoeLoraLinear used without a routing state: build the model with build.build_awaker")
         decision = self.routing_state.decision(self.router_owner)
+        if self.stacked is not None:
+            return fast_mixture(x, self.base(x), self.stacked, decision.expert, decision.p, self.scaling)
         expert, scale = branch_scale(
             expert_rows(x, decision.groups, self.lora_moe_A, self.lora_moe_B, self.expert_names), self.scaling)
         glob, _ = branch_scale(self.lora_moe_B[self.global_name](self.lora_moe_A[self.global_name](x)), self.scaling)
@@ -179,6 +184,60 @@ class MoeLoraLinear(_AdaptedLinear):
     def unfused(self, x: torch.Tensor) -> torch.Tensor:
         """The spec-literal unfused output (``moe_delta``), for checks of the fused path."""
         decision = self.routing_state.decision(self.router_owner)
-        delta = moe_delta(x, decision.p, decision.groups, self.lora_moe_A, self.lora_moe_B,
+        groups = decision.groups or expert_groups(decision.expert)  # fast mode decides without host groups
+        delta = moe_delta(x, decision.p, groups, self.lora_moe_A, self.lora_moe_B,
                           self.expert_names, self.global_name, self.scaling)
         return (self.base(x).float() + delta).to(x.dtype)
+
+    @torch.no_grad()
+    def stack_experts(self) -> None:
+        """Fast-mode preparation: ``A_all [E+1, r, in]`` and ``Bt_all [E+1, r, out]`` (experts in order, then the
+        global expert; B transposed), and every checkpoint-named ``lora_moe_A/B`` weight re-pointed to a view of
+        them. The stacks own the storage, so this costs no memory beyond one module's copy while it runs, and the
+        parameter names, shapes and values (``state_dict``) stay as loaded."""
+        names = [*self.expert_names, self.global_name]
+        a_all = torch.stack([self.lora_moe_A[n].weight for n in names])
+        bt_all = torch.stack([self.lora_moe_B[n].weight.t() for n in names])
+        for k, n in enumerate(names):
+            a, b = self.lora_moe_A[n], self.lora_moe_B[n]
+            a.weight = nn.Parameter(a_all[k], requires_grad=a.weight.requires_grad)
+            b.weight = nn.Parameter(bt_all[k].t(), requires_grad=b.weight.requires_grad)
+        self.stacked = (a_all, bt_all)
+
+
+# Rows of at most this many tokens (decode steps) run every expert densely, reading each expert's weights once;
+# longer rows (prefill) gather their own expert's weights, which costs a weight copy per row but 2 of E+1 experts'
+# FLOPs. Break-even on an H100/H200 (~200 bf16 FLOP per HBM byte, E=4) is near 270 tokens.
+DENSE_MAX_TOKENS = 256
+
+
+def mixture_weights(expert: torch.Tensor, p: torch.Tensor, n_slots: int, scaling: float, dtype) -> torch.Tensor:
+    """``[B, E+1]``: ``p²·s`` at each row's expert, ``(1 − p)·s`` at the global slot (last), 0 elsewhere; from the
+    device decision, no host sync. (1 − p) is formed in fp16, as in the released flow."""
+    w = torch.zeros(expert.shape[0], n_slots, dtype=torch.float32, device=expert.device)
+    w.scatter_(1, expert.view(-1, 1), (p.float() * p.float() * scaling).view(-1, 1))
+    w[:, -1] = (1 - p).float() * scaling
+    return w.to(dtype)
+
+
+def fast_mixture(
+    x: torch.Tensor, base: torch.Tensor, stacked: tuple[torch.Tensor, torch.Tensor], expert: torch.Tensor,
+    p: torch.Tensor, scaling: float,
+) -> torch.Tensor:
+    """``base + (p²·s)·B_k A_k x + ((1 − p)·s)·B_g A_g x`` in the model dtype: one matmul for both low-rank
+    activations, one ``baddbmm`` / ``addmm`` that adds the delta to the base output (rounded once by the GEMM)."""
+    a_all, bt_all = stacked
+    slots, r = a_all.shape[0], a_all.shape[1]
+    batch, out_features = x.shape[0], bt_all.shape[-1]
+    xs, bs = x.reshape(batch, -1, x.shape[-1]), base.reshape(batch, -1, out_features)
+    w = mixture_weights(expert, p, slots, scaling, x.dtype)
+    if xs.shape[1] <= DENSE_MAX_TOKENS:  # every expert's activations, zero weight where a row does not use it
+        h = F.linear(xs, a_all.reshape(slots * r, -1)).view(batch, -1, slots, r) * w.view(batch, 1, slots, 1)
+        out = torch.addmm(bs.reshape(-1, out_features), h.reshape(-1, slots * r), bt_all.reshape(slots * r, -1))
+    else:  # [A_k; A_g] per row, gathered on the device
+        pick = torch.stack([expert, torch.full_like(expert, slots - 1)], dim=1).view(-1)
+        a = a_all.index_select(0, pick).view(batch, 2 * r, -1)
+        bt = bt_all.index_select(0, pick).view(batch, 2 * r, -1)
+        coef = w.gather(1, pick.view(batch, 2)).repeat_interleave(r, dim=1).view(batch, 1, 2 * r)
+        out = torch.baddbmm(bs, torch.bmm(xs, a.transpose(1, 2)) * coef, bt)
+    return out.view(base.shape)

@@ -75,10 +75,11 @@ def build_skeleton(config: Qwen2VLConfig, settings: AdapterSettings, attn_implem
     return model.eval()
 
 
-def install_routing(model: torch.nn.Module, mode: str = "fork") -> RoutingState:
+def install_routing(model: torch.nn.Module, mode: str = "fork", host_groups: bool = True) -> RoutingState:
     """One routing state per model: the decoder pre-hook writes it, every routed module reads it."""
     lm = model.model.language_model
-    state = RoutingState(n_routers=2 * len(lm.layers), embed_tokens=lm.embed_tokens, mode=mode)
+    state = RoutingState(n_routers=2 * len(lm.layers), embed_tokens=lm.embed_tokens, mode=mode,
+                         host_groups=host_groups)
     for module, owner in routed_modules(model):
         module.attach(state, owner)
         state.register_owner(owner)
@@ -89,8 +90,8 @@ def install_routing(model: torch.nn.Module, mode: str = "fork") -> RoutingState:
 
 def dtype_plan(dtype: torch.dtype, adapter_dtype_mode: str = "parity") -> Callable[[str], torch.dtype]:
     """Per-key dtype: everything in ``dtype``; q/k/v LoRA A/B in fp32 in ``parity`` mode (the released flow).
-    ``fast``: adapters in ``dtype`` and the q/k/v LoRA merged into the base weights after loading (never the default;
-    recorded in the model fingerprint as ``adapter_dtype_mode``)."""
+    ``fast``: adapters in ``dtype``, the q/k/v LoRA merged into the base weights after loading and the routed experts
+    stacked for batched matmuls (never the default; recorded in the model fingerprint as ``adapter_dtype_mode``)."""
     if adapter_dtype_mode not in ADAPTER_DTYPE_MODES:
         raise ValueError(f"adapter_dtype_mode {adapter_dtype_mode!r}: expected one of {ADAPTER_DTYPE_MODES}")
 
@@ -141,7 +142,8 @@ def build_awaker(
         raise RuntimeError(f"tensors left on the meta device after loading: {leftover[:5]}")
     if adapter_dtype_mode == "fast":
         merge_lora_into_base(model)
-    state = install_routing(model, routing_mode)
+        stack_routed_experts(model)
+    state = install_routing(model, routing_mode, host_groups=adapter_dtype_mode != "fast")
     return model, state
 
 
@@ -153,3 +155,14 @@ def merge_lora_into_base(model: torch.nn.Module) -> int:
             module.merge_into_base()
             merged += 1
     return merged
+
+
+def stack_routed_experts(model: torch.nn.Module) -> int:
+    """Fast mode: stack each routed Linear's expert and global A/B weights for batched matmuls (views, no copy
+    kept: ``MoeLoraLinear.stack_experts``)."""
+    stacked = 0
+    for module in model.modules():
+        if isinstance(module, MoeLoraLinear):
+            module.stack_experts()
+            stacked += 1
+    return stacked

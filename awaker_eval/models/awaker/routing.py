@@ -7,7 +7,8 @@ is their mean over each row's ``prompt_pos`` span (image features included). At 
 
 Decisions are computed once per call for all routers (one host sync for the expert groups of the whole call, none
 per router) and, since the decode route is constant within a ``generate`` call in both modes, once for all decode
-steps: later steps reuse the first decode step's decisions (the same device tensors).
+steps: later steps reuse the first decode step's decisions (the same device tensors). ``host_groups`` False
+(``adapter_dtype_mode=fast``, whose modules use the device expert indices directly) skips even that one sync.
 """
 
 from __future__ import annotations
@@ -60,10 +61,11 @@ def router_decision(route: torch.Tensor, owner, with_groups: bool = True) -> Dec
                     groups=expert_groups(expert) if with_groups else [])
 
 
-def decide_all(route: torch.Tensor, owners: dict) -> dict[int, Decision]:
-    """Every router's decision for one call; the experts of all routers go to the host in one transfer."""
+def decide_all(route: torch.Tensor, owners: dict, with_groups: bool = True) -> dict[int, Decision]:
+    """Every router's decision for one call; the experts of all routers go to the host in one transfer
+    (none when ``with_groups`` is False)."""
     decisions = {i: router_decision(route, owner, False) for i, owner in sorted(owners.items())}
-    if decisions:
+    if decisions and with_groups:
         ids = torch.stack([d.expert for d in decisions.values()]).tolist()  # the call's one host sync
         for d, row in zip(decisions.values(), ids):
             d.groups = groups_from_ids(row, d.expert.device)
@@ -105,8 +107,10 @@ class CallRecord:
 class RoutingState:
     """Shared by all routed modules of one model. Use ``session(...)`` around every forward / generate call."""
 
-    def __init__(self, n_routers: int, embed_tokens: Callable[[torch.Tensor], torch.Tensor], mode: str = "fork"):
+    def __init__(self, n_routers: int, embed_tokens: Callable[[torch.Tensor], torch.Tensor], mode: str = "fork",
+                 host_groups: bool = True):
         self.n_routers = n_routers
+        self.host_groups = host_groups  # False: decisions carry device tensors only (no expert groups on the host)
         self._embed = embed_tokens
         self.mode = self._check_mode(mode)
         self.calls: list[CallRecord] = []
@@ -173,7 +177,7 @@ class RoutingState:
         if phase == "decode" and self._decode_decisions is not None and self._decode_decisions[0] == batch:
             self._current.decisions = self._decode_decisions[1]  # constant route: the first step's decisions
         elif self.owners:
-            self._current.decisions = decide_all(route, self.owners)
+            self._current.decisions = decide_all(route, self.owners, self.host_groups)
             if phase == "decode":
                 self._decode_decisions = (batch, self._current.decisions)
         self.calls.append(self._current)
@@ -184,7 +188,7 @@ class RoutingState:
             raise RoutingError("no routing vector: the decoder pre-hook did not run for this call")
         found = self._current.decisions.get(owner.router_index)
         if found is None:
-            found = router_decision(self._current.route, owner)
+            found = router_decision(self._current.route, owner, self.host_groups)
             self._current.decisions[owner.router_index] = found
         return found
 
