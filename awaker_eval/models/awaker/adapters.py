@@ -81,6 +81,12 @@ def expert_groups(expert: torch.Tensor) -> list[tuple[int, torch.Tensor | None]]
     return groups_from_ids(expert.tolist(), expert.device)
 
 
+def host_groups(decision) -> list[tuple[int, torch.Tensor | None]]:
+    """The decision's expert groups; computed here (one sync) when the routing state skipped them (fast mode),
+    so a grouped path never runs on an empty list (which would silently drop the experts)."""
+    return decision.groups or expert_groups(decision.expert)
+
+
 def branch_scale(y: torch.Tensor, scaling: float) -> tuple[torch.Tensor, float]:
     """``(y, scaling)`` when the epilogue can apply the scaling exactly in fp32 (a power of two); otherwise
     ``(y * scaling, 1.0)`` rounded in the branch dtype as the released flow does."""
@@ -177,15 +183,14 @@ class MoeLoraLinear(_AdaptedLinear):
         if self.stacked is not None:
             return fast_mixture(x, self.base(x), self.stacked, decision.expert, decision.p, self.scaling)
         expert, scale = branch_scale(
-            expert_rows(x, decision.groups, self.lora_moe_A, self.lora_moe_B, self.expert_names), self.scaling)
+            expert_rows(x, host_groups(decision), self.lora_moe_A, self.lora_moe_B, self.expert_names), self.scaling)
         glob, _ = branch_scale(self.lora_moe_B[self.global_name](self.lora_moe_A[self.global_name](x)), self.scaling)
         return fused_epilogue(self.base(x), glob, scale, x.dtype, expert=expert, p=decision.p)
 
     def unfused(self, x: torch.Tensor) -> torch.Tensor:
         """The spec-literal unfused output (``moe_delta``), for checks of the fused path."""
         decision = self.routing_state.decision(self.router_owner)
-        groups = decision.groups or expert_groups(decision.expert)  # fast mode decides without host groups
-        delta = moe_delta(x, decision.p, groups, self.lora_moe_A, self.lora_moe_B,
+        delta = moe_delta(x, decision.p, host_groups(decision), self.lora_moe_A, self.lora_moe_B,
                           self.expert_names, self.global_name, self.scaling)
         return (self.base(x).float() + delta).to(x.dtype)
 
