@@ -2,19 +2,24 @@
 # The prepared GPU session (run from the repository root on a lent H100/H200), most important step first.
 # Needs: wheels of the packages the GPU image lacks in .device/wheels, a copy of the golden fixture in
 # .device/awaker_golden (both git-ignored, carried to the machine), and OUT (a folder for the logs).
-# Each step is independent and time-boxed; a failing step does not stop the others.
+# Each step is independent and time-boxed; a failing step does not stop the others. The whole session fits one
+# 10-minute slot: a step whose limit would end past SLOT_S is skipped (and says so); the perf script keeps its own
+# --budget-s under its step limit, so its JSON (written after each stage) always comes back.
 set -u
+SLOT_S=${SLOT_S:-570}
 OUT=${OUT:-/tmp/gpu_out}
 WORK=/tmp/gpu_work
 mkdir -p "$OUT" "$WORK"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 PYTHONPATH=$PWD
-step() { local name=$1 limit=$2; shift 2; echo "=== $name (t=${SECONDS}s)"; timeout "$limit" "$@" > "$OUT/$name.log" 2>&1;
+step() { local name=$1 limit=$2; shift 2; echo "=== $name (t=${SECONDS}s)";
+         if (( SECONDS + limit > SLOT_S )); then echo "skipped: ${limit}s limit would end past the ${SLOT_S}s slot"; return; fi
+         timeout "$limit" "$@" > "$OUT/$name.log" 2>&1;
          echo "exit $? at t=${SECONDS}s"; grep -v -E "it/s\]|Loading weights|Writing model" "$OUT/$name.log" | tail -n 30; }
 python3 -m pip install -q --no-deps --no-index .device/wheels/*.whl .device/wheels/*.tar.gz > "$WORK/pip.log" 2>&1
 tail -n 3 "$WORK/pip.log"; nvidia-smi -L
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
-step golden_bf16 120 python3 -m awaker_eval.cli verify-golden .device/awaker_golden --dtype bfloat16 --device cuda
-step perf_7b 420 python3 scripts/gpu_perf_awaker7b.py --out "$OUT/gpu_perf.json" --cache-dir "$WORK/cache"
+step golden_bf16 100 python3 -m awaker_eval.cli verify-golden .device/awaker_golden --dtype bfloat16 --device cuda
+step perf_7b 400 python3 scripts/gpu_perf_awaker7b.py --out "$OUT/gpu_perf.json" --cache-dir "$WORK/cache" --budget-s 340
 for bs in 8 1; do
   step awaker_tiny_bs$bs 60 python3 -m awaker_eval model=awaker_tiny model.device=cuda runner.batch_size=$bs \
        runner.progress=false output_dir="$WORK/bs$bs" model.cache_dir="$WORK/cache" benchmark.cache_dir="$WORK/cache"

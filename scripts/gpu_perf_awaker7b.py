@@ -2,18 +2,23 @@
 
 Same weights and inputs for every path: a workload of two questions per image with a heavy tail (a quarter of the
 images at the 16,384-visual-token cap). Stages, in order, each written to the JSON report as soon as it ends:
-  epilogue        the fused adapter epilogue (triton on CUDA) against the unfused path at the real layer shape
+  epilogue        the fused adapter epilogue (triton on CUDA) against the unfused path at the real layer shape:
+                  bit equality, time and peak memory of each
   loop_choice     reference: model.score_choices one sample at a time (README-style per-sample loop)
   loop_gen2       reference: model.generate one sample at a time, 2 new tokens
   choice          the engine in choice mode, every optimisation on
-  choice_no_reuse / choice_unfused_epilogue   the same with one optimisation off
   gen2 / gen16    the engine in generate mode (2 and 16 new tokens; decode ms per step from their difference)
-  gen16_routing_per_step   gen16 with today's per-step, per-router routing decisions (compared with gen16)
+  OPTIMISATIONS_OFF rows   the same engine path with one optimisation off (vision reuse, fused epilogue, routing
+                  once per call; the lead adds choice padding and the sync-free vision attention there)
   components      vision tower and LLM time of the choice path (synchronised timers), FLOPs, fraction of peak
-  fast            adapter_dtype_mode=fast: agreement with parity (letters, routing, max logit difference)
-Every engine path reports samples/s and prompt tokens/s with the same denominators (the workload's questions and
-prompt tokens), peak memory and the spread over ``--repeats``; and whether its letters / greedy text and routing
+  agreement_parity  parity-mode letters, routing, greedy ids and logits of the first --agreement-samples questions
+  fast            adapter_dtype_mode=fast: engine choice samples/s beside parity's, and its agreement with parity
+                  (letters, routing, greedy ids, max logit difference)
+Every engine path and loop reports samples/s and prompt tokens/s with the same denominators (the workload's questions
+and prompt tokens), peak memory and the spread over ``--repeats``; and whether its letters / greedy text and routing
 equal the reference loop's. The closing ``projection`` gives the full MME-RealWorld EN run time (23,609 questions).
+``--budget-s`` keeps the run inside one GPU slot: a stage that would start past it (keeping the time the fast stage
+needs) is recorded as skipped, never silently left out.
 
   python scripts/gpu_perf_awaker7b.py --out $OUT/gpu_perf.json          # H100 / H200
   python scripts/gpu_perf_awaker7b.py --tiny --out /tmp/perf.json       # dry run at a tiny shape on CPU
@@ -50,6 +55,8 @@ def parse_args(argv):
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ".")) / "gpu_perf.json")
     ap.add_argument("--skip", default="", help="comma-separated stages to skip")
     ap.add_argument("--only", default="", help="comma-separated stages to run (default: all)")
+    ap.add_argument("--budget-s", type=float, default=390.0, help="no stage starts after this many seconds")
+    ap.add_argument("--agreement-samples", type=int, default=4, help="questions of the fast/parity agreement")
     args = ap.parse_args(argv)
     if args.tiny:
         args.images, args.repeats, args.workers, args.device = 3, 1, 0, "cpu"
@@ -60,6 +67,7 @@ class Bench:
     """Holds the model, the workload and the report; ``stage`` runs, times and saves one stage."""
 
     def __init__(self, args):
+        self.t_start = time.perf_counter()  # the budget counts the build and the workload measurement too
         from awaker_eval.models.tiny import default_cache_dir
         from awaker_eval.sample_io import PredictionBuilder, SampleEncoder
 
@@ -82,6 +90,7 @@ class Bench:
                                      "vision": getattr(self.config.vision_config, "_attn_implementation", None)},
                        "stages": {}}
         self.reference: dict[str, list] = {}
+        self.reserve_s = 0.0  # kept for the fast stage once the choice stage has shown what it costs
 
     def _measure_workload(self):
         tokens, text, vision = 0, 0.0, 0.0
@@ -96,8 +105,16 @@ class Bench:
         self.args.out.parent.mkdir(parents=True, exist_ok=True)
         self.args.out.write_text(json.dumps(self.report, indent=2) + "\n")
 
-    def stage(self, name, fn):
+    def stage(self, name, fn, reserve=True):
         if name in self.args.skip.split(",") or (self.args.only and name not in self.args.only.split(",")):
+            return None
+        elapsed = time.perf_counter() - self.t_start
+        if elapsed + (self.reserve_s if reserve else 0.0) > self.args.budget_s:
+            self.report["stages"][name] = {"skipped": f"time budget: {elapsed:.0f} s elapsed, "
+                                                      f"{self.reserve_s:.0f} s kept for the fast stage, "
+                                                      f"budget {self.args.budget_s:.0f} s"}
+            self.save()
+            print(f"{name}: skipped (time budget)", flush=True)
             return None
         if self.cuda:
             torch.cuda.synchronize()
@@ -122,19 +139,27 @@ class Bench:
     def loop(self, mode, max_new_tokens=2):
         from awaker_eval.models.base import GenerationSettings
 
-        outs, t0 = [], time.perf_counter()
-        for s in self.samples:
-            prepared = self.model.prepare([self.encode(s)])
-            with torch.inference_mode():
-                if mode == "choice":
-                    outs += self.model.score_choices(prepared, [s.letters])
-                else:
-                    outs += self.model.generate(prepared, GenerationSettings(max_new_tokens=max_new_tokens))
-        seconds = time.perf_counter() - t0
-        self.reference[mode] = self._rows(outs)
-        return {"seconds": round(seconds, 3), **self._rates([seconds])}
+        totals, runs = [], []
+        for _ in range(self.args.repeats):
+            outs, t0 = [], time.perf_counter()
+            for s in self.samples:
+                prepared = self.model.prepare([self.encode(s)])
+                with torch.inference_mode():
+                    if mode == "choice":
+                        outs += self.model.score_choices(prepared, [s.letters])
+                    else:
+                        outs += self.model.generate(prepared, GenerationSettings(max_new_tokens=max_new_tokens))
+            self._sync()
+            totals.append(time.perf_counter() - t0)
+            runs.append(self._rows(outs))
+        self.reference[mode] = runs[0]
+        return {**self._rates(totals), "repeats_identical": all(r == runs[0] for r in runs)}
 
-    def engine(self, mode, reference, max_new_tokens=2, reuse=True, store_as=None):
+    def _sync(self):
+        if self.cuda:
+            torch.cuda.synchronize()
+
+    def engine(self, mode, reference, max_new_tokens=2, reuse=True, store_as=None, repeats=None):
         from awaker_eval.engine.runner import EngineSettings, run_inference
         from awaker_eval.models.base import GenerationSettings
 
@@ -149,7 +174,7 @@ class Bench:
             return self.finalize(sample, output)
 
         totals, models, result = [], [], None
-        for _ in range(self.args.repeats):
+        for _ in range(repeats or self.args.repeats):
             with tempfile.TemporaryDirectory(prefix="awaker-gpu-perf-") as tmp:
                 result = run_inference(self.samples, self.encode, self.model, keep, Path(tmp), mode, "w", settings)
             totals.append(result.timings.total)
@@ -178,7 +203,8 @@ class Bench:
 
 
 def epilogue_check(bench):
-    """Fused vs unfused at the real o_proj / gate_proj shape, a mixed-expert batch; bit equality and time."""
+    """Fused vs unfused at the real o_proj / gate_proj shape, a mixed-expert batch; bit equality, time and the
+    peak memory each call adds above what is already allocated (CUDA only)."""
     from awaker_eval.models.awaker.build import routed_modules
     from awaker_eval.models.awaker.epilogue import kernel_name
 
@@ -193,11 +219,16 @@ def epilogue_check(bench):
                                                torch.tensor([[0, 1]] * 4)):
         state.on_decoder_call(route, 0)
         experts = state.decision(owner).expert.tolist()
-        times = {}
+        times, peaks = {}, {}
         for name, fn in (("fused", module.forward), ("unfused", module.unfused)):
+            if bench.cuda:
+                torch.cuda.synchronize()
+                base_bytes = torch.cuda.memory_allocated()
+                torch.cuda.reset_peak_memory_stats()
             fn(x)
             if bench.cuda:
                 torch.cuda.synchronize()
+                peaks[name] = round((torch.cuda.max_memory_allocated() - base_bytes) / 2**20, 1)
             t0 = time.perf_counter()
             for _ in range(10):
                 y = fn(x)
@@ -206,7 +237,8 @@ def epilogue_check(bench):
             times[name] = (time.perf_counter() - t0) / 10 * 1e3
         equal = torch.equal(module(x), module.unfused(x))
     return {"kernel": kernel_name(dev, module.scaling), "bit_equal": equal, "experts": experts,
-            "ms_fused": round(times["fused"], 3), "ms_unfused": round(times["unfused"], 3)}
+            "ms_fused": round(times["fused"], 3), "ms_unfused": round(times["unfused"], 3),
+            "peak_mib_fused": peaks.get("fused"), "peak_mib_unfused": peaks.get("unfused")}
 
 
 def unfused_epilogue(bench, fn):
@@ -266,16 +298,54 @@ def components(bench):
     return out
 
 
-def fast_mode(bench):
-    """Rebuild in adapter_dtype_mode=fast (same seeded weights) and compare its choice path with the parity loop."""
+def agreement_batches(bench):
+    """The first ``--agreement-samples`` questions (they include a capped image), one per batch."""
+    return [([bench.encode(s)], [list(s.letters)]) for s in bench.samples[:bench.args.agreement_samples]]
+
+
+def agreement_parity(bench):
+    """Parity-mode outputs of the agreement questions, kept on the host for the fast stage."""
+    from awaker_eval.models.awaker.fast_agreement import run_mode
+
+    bench.parity_run = run_mode(bench.model, agreement_batches(bench), max_new_tokens=8)
+    return {"rows": len(bench.parity_run.letters), "letters": bench.parity_run.letters}
+
+
+def fast_mode(bench, parity_choice):
+    """Rebuild in adapter_dtype_mode=fast (same seeded weights): its engine choice path beside parity's, and its
+    agreement with parity (letters, routing, greedy ids, max logit difference) on the agreement questions."""
     import gc
+
+    from awaker_eval.models.awaker.fast_agreement import agreement, run_mode
 
     del bench.model
     gc.collect()
     if bench.cuda:
         torch.cuda.empty_cache()
     bench.model, _, _ = build_random_awaker(bench.shape, bench.args.device, bench.cache, adapter_dtype_mode="fast")
-    return bench.engine("choice", "choice")
+    result = {"build_s": round(bench.model.build_s, 1), **bench.engine("choice", "choice")}
+    parity_rate = (parity_choice or {}).get("samples_per_s")
+    result["parity_samples_per_s"] = parity_rate
+    result["speedup_vs_parity"] = round(result["samples_per_s"] / parity_rate, 3) if parity_rate else None
+    parity_run = getattr(bench, "parity_run", None)
+    if parity_run is None:
+        result["agreement_with_parity"] = "no agreement_parity stage ran: agreement not measured"
+    else:
+        result["agreement_with_parity"] = agreement(parity_run, run_mode(bench.model, agreement_batches(bench), 8))
+    return result
+
+
+# One optimisation off at a time: (stage, engine mode, new tokens, reference, how the optimisation is switched off;
+# ``run(**engine_kwargs)`` runs the engine path). The engine path with everything on is the stage named by the
+# reference's mode ("choice", or "gen16" for the generate rows).
+OPTIMISATIONS_OFF = [
+    ("choice_no_reuse", "choice", 2, "choice", lambda bench, run: run(reuse=False)),
+    ("choice_unfused_epilogue", "choice", 2, "choice", lambda bench, run: unfused_epilogue(bench, run)),
+    ("gen16_routing_per_step", "generate", 16, "gen16", lambda bench, run: routing_per_step(bench, run)),
+    # LEAD: after merging model.choice_padding and the sync-free vision attention, add their rows here, e.g.
+    #   ("choice_left_padding", "choice", 2, "choice", lambda bench, run: <model.choice_padding=left>(run)),
+    #   ("choice_vision_attention_per_image", "choice", 2, "choice", lambda bench, run: <per-image attention>(run)),
+]
 
 
 def main(argv=None) -> int:
@@ -284,29 +354,40 @@ def main(argv=None) -> int:
     bench.save()
     print(json.dumps({k: v for k, v in bench.report.items() if k != "stages"}), flush=True)
     bench.stage("epilogue", lambda: epilogue_check(bench))
-    if not args.tiny:
-        bench.engine("generate", None, max_new_tokens=2)  # warm-up: CUDA context, kernels, allocator, workers
+    if not args.tiny:  # warm-up, one pass: CUDA context, kernels, allocator, workers
+        bench.engine("generate", None, max_new_tokens=2, repeats=1)
     bench.stage("loop_choice", lambda: bench.loop("choice"))
     bench.stage("loop_gen2", lambda: bench.loop("generate", 2))
     choice = bench.stage("choice", lambda: bench.engine("choice", "choice"))
-    bench.stage("choice_no_reuse", lambda: bench.engine("choice", "choice", reuse=False))
-    bench.stage("choice_unfused_epilogue", lambda: unfused_epilogue(bench, lambda: bench.engine("choice", "choice")))
+    if choice and "wall_s" in choice:  # the fast stage: a rebuild, one engine choice run, the agreement questions
+        per_question = choice["wall_s"] / (args.repeats * len(bench.samples))
+        bench.reserve_s = bench.model.build_s + choice["wall_s"] + 4 * per_question * args.agreement_samples
     gen2 = bench.stage("gen2", lambda: bench.engine("generate", "generate", max_new_tokens=2))
     gen16 = bench.stage("gen16", lambda: bench.engine("generate", None, max_new_tokens=16, store_as="gen16"))
-    bench.stage("gen16_routing_per_step", lambda: routing_per_step(
-        bench, lambda: bench.engine("generate", "gen16", max_new_tokens=16)))
+    for name, mode, new_tokens, reference, switch_off in OPTIMISATIONS_OFF:
+        bench.stage(name, lambda: switch_off(bench, lambda **kw: bench.engine(mode, reference, new_tokens, **kw)))
     bench.stage("components", lambda: components(bench))
+    summarise(bench, choice, gen2, gen16)
+    bench.stage("agreement_parity", lambda: agreement_parity(bench), reserve=False)  # both in reserve_s
+    bench.stage("fast", lambda: fast_mode(bench, choice), reserve=False)
+    print(f"report: {args.out}")
+    return 0
+
+
+def summarise(bench, choice, gen2, gen16):
+    """Decode ms per step, fused-vs-unfused peak memory and the full-run projection, from the finished stages."""
+    stages = bench.report["stages"]
     if gen2 and gen16 and "model_s" in gen2 and "model_s" in gen16:
         step_ms = (statistics.mean(gen16["model_s"]) - statistics.mean(gen2["model_s"])) / (14 * gen16["batches"])
         bench.report["decode_ms_per_step"] = round(step_ms * 1e3, 2)
+    unfused = stages.get("choice_unfused_epilogue", {})
+    if choice and "peak_gib" in choice and "peak_gib" in unfused:
+        bench.report["peak_gib_choice"] = {"fused_epilogue": choice["peak_gib"], "unfused": unfused["peak_gib"]}
     if choice and "samples_per_s" in choice:
         per_sample = 1 / choice["samples_per_s"]
         bench.report["projection"] = {"full_en_run_h_choice": round(per_sample * MME_REALWORLD_EN_QUESTIONS / 3600, 2),
                                       "basis": "engine choice-mode s/sample on this workload x 23,609 questions"}
     bench.save()
-    bench.stage("fast", lambda: fast_mode(bench))
-    print(f"report: {args.out}")
-    return 0
 
 
 if __name__ == "__main__":

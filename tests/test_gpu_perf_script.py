@@ -30,3 +30,41 @@ def test_dry_run_reports_rates_agreement_and_vision_counters(tiny_cache_dir, tmp
     assert report["projection"]["full_en_run_h_choice"] > 0
     sys.modules.pop("gpu_perf_awaker7b", None)
     sys.modules.pop("awaker7b_setup", None)
+
+
+def test_dry_run_fast_stage_reports_rate_beside_parity_and_agreement(tiny_cache_dir, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    import gpu_perf_awaker7b
+
+    out = tmp_path / "perf.json"
+    assert gpu_perf_awaker7b.main(["--tiny", "--cache-dir", str(tiny_cache_dir), "--out", str(out),
+                                   "--only", "loop_choice,choice,agreement_parity,fast"]) == 0
+    stages = json.loads(out.read_text())["stages"]
+    assert set(stages) == {"loop_choice", "choice", "agreement_parity", "fast"}
+    fast = stages["fast"]
+    assert fast["parity_samples_per_s"] == stages["choice"]["samples_per_s"] and fast["samples_per_s"] > 0
+    assert fast["speedup_vs_parity"] == round(fast["samples_per_s"] / fast["parity_samples_per_s"], 3)
+    assert (fast["same_answer"], fast["same_routing"]) == ("6/6", "6/6")  # against the parity loop
+    agreement = fast["agreement_with_parity"]
+    assert {k: agreement[k] for k in ("rows", "same_letters", "same_routing", "same_greedy_ids")} == {
+        "rows": 4, "same_letters": 4, "same_routing": 4, "same_greedy_ids": 4}
+    assert agreement["max_abs_logit_diff"] < 1e-4  # fp32 on CPU (measured 1.5e-7)
+    assert [row[0] for row in gpu_perf_awaker7b.OPTIMISATIONS_OFF] == [
+        "choice_no_reuse", "choice_unfused_epilogue", "gen16_routing_per_step"]
+    sys.modules.pop("gpu_perf_awaker7b", None)
+    sys.modules.pop("awaker7b_setup", None)
+
+
+def test_stages_past_the_time_budget_are_recorded_as_skipped(tiny_cache_dir, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    import gpu_perf_awaker7b
+
+    out = tmp_path / "perf.json"
+    assert gpu_perf_awaker7b.main(["--tiny", "--cache-dir", str(tiny_cache_dir), "--out", str(out),
+                                   "--only", "epilogue,choice", "--budget-s", "0"]) == 0
+    stages = json.loads(out.read_text())["stages"]
+    assert set(stages) == {"epilogue", "choice"}
+    assert all(s["skipped"].startswith("time budget: ") and s["skipped"].endswith("budget 0 s")
+               for s in stages.values())
+    sys.modules.pop("gpu_perf_awaker7b", None)
+    sys.modules.pop("awaker7b_setup", None)
