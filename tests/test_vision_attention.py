@@ -13,6 +13,7 @@ from awaker_eval.config.schema import ModelConfig
 from awaker_eval.models import vision_attention
 from awaker_eval.models.factory import build_model
 from awaker_eval.models.vision_attention import BATCHED, segment_layout
+from tiny_models import tiny
 
 HOST_READS = ("tolist", "item", "cpu", "numpy", "__bool__", "__int__", "__float__", "__index__")
 
@@ -20,13 +21,7 @@ HOST_READS = ("tolist", "item", "cpu", "numpy", "__bool__", "__int__", "__float_
 @pytest.fixture(scope="module")
 def models(tiny_cache_dir):
     """The tiny Qwen2-VL and the tiny Awaker (same vision tower code) in fp32 and bf16, on the CPU."""
-    built = {}
-    for dtype in ("float32", "bfloat16"):
-        built["tiny", dtype] = build_model(ModelConfig(name="tiny", kind="tiny", dtype=dtype, device="cpu",
-                                                       cache_dir=str(tiny_cache_dir)))
-        built["awaker", dtype] = build_model(ModelConfig(name="awaker_tiny", kind="awaker2_5_vl", checkpoint="tiny",
-                                                         dtype=dtype, device="cpu", cache_dir=str(tiny_cache_dir)))
-    return built
+    return {(w, d): tiny(w, d, str(tiny_cache_dir)) for w in ("tiny", "awaker") for d in ("float32", "bfloat16")}
 
 
 def _pixels(grid: list[list[int]], dtype: torch.dtype, seed: int = 0) -> torch.Tensor:
