@@ -75,7 +75,7 @@ def test_right_padding_moves_tokens_to_the_front_and_refuses_other_layouts():
 
 
 @pytest.mark.parametrize("which", ["tiny", "awaker"])
-@pytest.mark.parametrize("dtype,tolerance", [("float32", 1e-4), ("bfloat16", 0.5)])
+@pytest.mark.parametrize("dtype,tolerance", [("float32", 5e-5), ("bfloat16", 0.5)])
 def test_right_and_left_give_the_same_letters_and_routing(pairs, which, dtype, tolerance):
     """Measured max |logprob difference| over the 4 padded rows: tiny 8e-6 (fp32) / 0.0625 (bf16), tiny Awaker
     2.7e-5 / 0.35 (bf16 logprobs near -35, where one bf16 step is 0.25); left's own batch-vs-alone spread on the
