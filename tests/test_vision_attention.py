@@ -95,6 +95,16 @@ def test_no_host_read_inside_the_blocks(models, monkeypatch, stock, expected_rea
     assert reads == ["tolist"] * (expected_reads * len(visual.blocks))
 
 
+def test_switched_off_runs_the_stock_forward(models, monkeypatch):
+    model = models["tiny", "float32"]
+    state, depth = model.vision_attention, len(model.hf_model.model.visual.blocks)
+    before = dict(state.calls)
+    monkeypatch.setattr(state, "enabled", False)
+    _tower(model, GRIDS["one image"], stock=False, monkeypatch=monkeypatch)
+    assert state.calls == {"batched": before["batched"], "stock": before["stock"] + depth}
+    assert state.describe() == "sdpa, one call per segment per block (stock)"
+
+
 def test_eager_vision_keeps_the_stock_path(tiny_cache_dir):
     model = build_model(ModelConfig(name="tiny", kind="tiny", dtype="float32", device="cpu",
                                     attn_implementation="eager", cache_dir=str(tiny_cache_dir)))

@@ -28,6 +28,7 @@ class VisionAttentionState:
     """The current tower call's segment layout and how many block calls ran each way (for ``run.json``)."""
 
     implementation: str
+    enabled: bool = True  # False: every block runs the stock forward (the GPU benchmark's "stock" stage)
     layout: tuple[int, int] | None = None  # (segments, tokens per segment) of the running tower call
     calls: dict[str, int] = field(default_factory=lambda: {"batched": 0, "stock": 0})
 
@@ -36,8 +37,10 @@ class VisionAttentionState:
         return self.implementation == "sdpa"
 
     def describe(self) -> str:
-        if self.batches:
+        if self.batches and self.enabled:
             return BATCHED
+        if self.batches:
+            return "sdpa, one call per segment per block (stock)"
         if self.implementation.startswith("flash"):
             return f"{self.implementation}, one varlen call per block (stock)"
         return f"{self.implementation}, one call per segment per block (stock)"
@@ -70,7 +73,7 @@ def batched_attention(attn: torch.nn.Module, hidden_states: torch.Tensor, positi
 def _batched_forward(attn: torch.nn.Module, stock, state: VisionAttentionState):
     def forward(hidden_states, cu_seqlens, position_embeddings=None, max_seqlen=None, **kwargs):
         layout = state.layout
-        if (layout is None or position_embeddings is None or attn.training or kwargs.get("output_attentions")
+        if (layout is None or not state.enabled or position_embeddings is None or attn.training or kwargs.get("output_attentions")
                 or layout[0] * layout[1] != hidden_states.shape[0]):
             state.calls["stock"] += 1
             return stock(hidden_states, cu_seqlens, position_embeddings=position_embeddings, max_seqlen=max_seqlen,
