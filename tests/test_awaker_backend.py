@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import pytest
@@ -166,9 +167,11 @@ def test_hub_base_fetches_config_tokenizer_and_processor_files_only(monkeypatch,
     assert resolve_awaker_base(str(tmp_path), None) == str(tmp_path)  # a local directory as is
 
 
-def test_choice_scoring_routes_like_generate_prefill_and_scores_the_full_forward(awaker):
-    """score_choices passes ``logits_to_keep=1`` inside the routing session: same routing as generate's prefill,
-    same log-probs as the last position of a full forward."""
+def test_choice_scoring_routes_like_generate_prefill_and_scores_the_full_forward(awaker, monkeypatch):
+    """score_choices (``choice_padding=left``) passes ``logits_to_keep=1`` inside the routing session: same routing
+    as generate's prefill, same log-probs as the last position of a full forward (``right`` against ``left``:
+    tests/test_choice_padding.py)."""
+    monkeypatch.setattr(awaker, "cfg", dataclasses.replace(awaker.cfg, choice_padding="left"))
     prepared = awaker.prepare(_conversations())
     outs = awaker.score_choices(prepared, [list("AB")] * 3)
     gen = awaker.generate(prepared, GenerationSettings(max_new_tokens=1))

@@ -100,6 +100,7 @@ class EngineResult:
     invalidated: dict[str, int] = field(default_factory=dict)  # stale stored predictions recomputed, by reason
     shards: dict[str, Any] | None = None  # per-rank estimated cost / samples of this call (distributed.Share)
     vision: dict[str, int] | None = None  # vision_images_encoded / vision_images_reused of this rank (local tower)
+    attention: dict[str, Any] | None = None  # attention paths of this rank's model (model.attention_info())
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the predictions, JSON-ready (for run.json)."""
@@ -115,6 +116,7 @@ class EngineResult:
             "invalidated": dict(self.invalidated),
             **({"shards": self.shards} if self.shards is not None else {}),
             **(self.vision or {}),
+            **({"attention": self.attention} if self.attention is not None else {}),
         }
 
 
@@ -291,4 +293,5 @@ def run_inference(
         invalidated=invalidated,
         shards=share.balance(),
         vision=model.vision_counts(),
+        attention=model.attention_info(),
     )

@@ -64,6 +64,10 @@ class VisionLanguageModel(ABC):
         """``{"vision_images_encoded", "vision_images_reused"}`` since ``set_vision_reuse``; None without a tower."""
         return None
 
+    def attention_info(self) -> dict[str, Any] | None:
+        """Which attention paths the local model runs (vision tower, LLM prefill), for ``run.json``; None remote."""
+        return None
+
     def preparer(self) -> Any:
         """A picklable callable ``conversations -> prepared`` for DataLoader workers (default: self.prepare)."""
         return self.prepare

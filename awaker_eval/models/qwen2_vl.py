@@ -16,6 +16,8 @@ import torch
 from awaker_eval.config.schema import ModelConfig
 from awaker_eval.models.base import GenerationSettings, Messages, ModelOutput, VisionLanguageModel
 from awaker_eval.models.loading import resolve_checkpoint, weights_identity
+from awaker_eval.models.padding import last_real_positions, right_padded
+from awaker_eval.models.vision_attention import attention_report, install_batched_vision_attention
 from awaker_eval.models.vision_reuse import DIGEST_KEY, VisionFeatureCache, image_digest, install_per_image_encoder
 from awaker_eval.models.peft_adapter import adapter_fingerprint, apply_adapter
 
@@ -78,6 +80,7 @@ class Qwen2VLModel(VisionLanguageModel):
         self.vision_cache = VisionFeatureCache(reuse=False)
         self._digests: list[str] | None = None
         install_per_image_encoder(self.hf_model, lambda: (self.vision_cache, self._digests))
+        self.vision_attention = install_batched_vision_attention(self.hf_model.model.visual)
         self.processor.tokenizer.padding_side = "left"
         tok = self.processor.tokenizer
         gen_eos = getattr(self.hf_model.generation_config, "eos_token_id", None)
@@ -115,6 +118,9 @@ class Qwen2VLModel(VisionLanguageModel):
             "dtype": self.cfg.dtype,
             "attn_implementation": self.cfg.attn_implementation,
             **adapter_fingerprint(self.cfg),
+            # choice scores differ from left padding in low bits (measured; see models/padding.py): recorded, so
+            # stored predictions are recomputed; absent for `left`, whose fingerprint stays as it was
+            **({"choice_padding": self.cfg.choice_padding} if self.cfg.choice_padding != "left" else {}),
         }
 
     def preparer(self) -> Qwen2VLPreparer:
@@ -131,6 +137,11 @@ class Qwen2VLModel(VisionLanguageModel):
 
     def vision_counts(self) -> dict[str, int]:
         return self.vision_cache.counts.as_dict()
+
+    def attention_info(self) -> dict:
+        text_cfg = getattr(self.hf_model.config, "text_config", self.hf_model.config)
+        return attention_report(self.vision_attention, str(text_cfg._attn_implementation), self.cfg.choice_padding,
+                                self.device)
 
     def prepare(self, conversations: list[Messages]) -> Any:
         return self.preparer()(conversations)
@@ -182,10 +193,26 @@ class Qwen2VLModel(VisionLanguageModel):
             ids.append(enc[0])
         return ids
 
+    def _last_token_logits(self, prepared: Any) -> torch.Tensor:
+        """``[B, V]`` fp32 logits of each row's last prompt token (one prefill, only those rows through lm_head).
+
+        ``left``: the left-padded batch with its mask. ``right``: the same tokens right-padded and no mask (causal
+        attention is exact for real tokens; SDPA runs ``is_causal`` with no 4D mask); the routing spans still come
+        from the real tokens (the mask is handed to the routing context, not to the model)."""
+        if self.cfg.choice_padding == "left":
+            with self._call_inputs(prepared) as inputs, self._generation_context(inputs):
+                return self.hf_model(**inputs, logits_to_keep=1).logits[:, -1, :].float()
+        batch = right_padded(prepared)
+        last = last_real_positions(batch["attention_mask"]).to(self.device)
+        with self._call_inputs(batch) as inputs, self._generation_context(inputs):
+            model_inputs = {k: v for k, v in inputs.items() if k != "attention_mask"}
+            hidden = self.hf_model.model(**model_inputs, attention_mask=None).last_hidden_state
+            rows = torch.arange(hidden.shape[0], device=hidden.device)
+            return self.hf_model.lm_head(hidden[rows, last]).float()
+
     @torch.inference_mode()
     def score_choices(self, prepared: Any, letters: list[list[str]]) -> list[ModelOutput]:
-        with self._call_inputs(prepared) as inputs, self._generation_context(inputs):
-            logits = self.hf_model(**inputs, logits_to_keep=1).logits[:, -1, :].float()
+        logits = self._last_token_logits(prepared)
         logprobs = torch.log_softmax(logits, dim=-1)
         routing = self._routing_records() or [None] * len(letters)
         outputs = []
