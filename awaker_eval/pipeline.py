@@ -40,15 +40,21 @@ def engine_settings(cfg: RunConfig):
 
 
 def protocol_fingerprint_of(cfg: RunConfig) -> str:
-    """The benchmark protocol (prompt, resolution, decoding) plus the runner settings that change outputs."""
+    """The benchmark protocol (prompt, resolution, decoding) plus the runner settings that change outputs.
+
+    ``model.choice_padding=right`` changes choice scores in their low bits (models/padding.py), so choice runs record
+    it; ``left`` (the earlier path) and generate mode, which it does not touch, keep their fingerprints."""
     from awaker_eval.models.loading import fingerprint_hash
     from awaker_eval.prompts import protocol_fingerprint
 
+    padding = {"choice_padding": cfg.model.choice_padding} if (
+        cfg.runner.mode == "choice" and cfg.model.choice_padding != "left") else {}
     return fingerprint_hash(
         {
             "benchmark": protocol_fingerprint(cfg.benchmark),
             "mode": cfg.runner.mode,
             "repetition_penalty": cfg.runner.repetition_penalty,
+            **padding,
         }
     )
 

@@ -137,4 +137,4 @@ def test_attention_info_is_recorded_in_run_json(tmp_path, tiny_cache_dir):
         "llm_generate_prefill": "sdpa with a 4D padding mask when the batch is padded (left padding); is_causal when not",
         "device": "cpu",
     }
-    assert meta["model_fingerprint"]["choice_padding"] == "right"
+    assert "choice_padding" not in meta["model_fingerprint"]  # it is in the protocol fingerprint (choice mode)

@@ -118,10 +118,7 @@ class Qwen2VLModel(VisionLanguageModel):
             "dtype": self.cfg.dtype,
             "attn_implementation": self.cfg.attn_implementation,
             **adapter_fingerprint(self.cfg),
-            # choice scores differ from left padding in low bits (measured; see models/padding.py): recorded, so
-            # stored predictions are recomputed; absent for `left`, whose fingerprint stays as it was
-            **({"choice_padding": self.cfg.choice_padding} if self.cfg.choice_padding != "left" else {}),
-        }
+        }  # model.choice_padding changes choice scores only: it is in the protocol fingerprint (pipeline)
 
     def preparer(self) -> Qwen2VLPreparer:
         text_cfg = getattr(self.hf_model.config, "text_config", self.hf_model.config)
