@@ -9,7 +9,7 @@ images at the 16,384-visual-token cap). Stages, in order, each written to the JS
   choice          the engine in choice mode, every optimisation on
   gen2 / gen16    the engine in generate mode (2 and 16 new tokens; decode ms per step from their difference)
   OPTIMISATIONS_OFF rows   the same engine path with one optimisation off (vision reuse, fused epilogue, routing
-                  once per call; the lead adds choice padding and the sync-free vision attention there)
+                  once per call, right-padded choice prefill, batched vision attention)
   components      vision tower and LLM time of the choice path (synchronised timers), FLOPs, fraction of peak
   agreement_parity  parity-mode letters, routing, greedy ids and logits of the first --agreement-samples questions
   fast            adapter_dtype_mode=fast: engine choice samples/s beside parity's, and its agreement with parity
@@ -183,7 +183,8 @@ class Bench:
         if store_as:
             self.reference[store_as] = rows
         return {**self._rates(totals), "model_s": [round(m, 3) for m in models], "batches": result.batches,
-                "failed": result.counts.failed, "vision": result.vision, **self._agreement(rows, reference)}
+                "failed": result.counts.failed, "vision": result.vision, "attention": self.model.attention_info(),
+                **self._agreement(rows, reference)}
 
     def _rates(self, seconds):
         mean = statistics.mean(seconds)
@@ -264,6 +265,26 @@ def routing_per_step(bench, fn):
         state.owners = owners
 
 
+def left_padding(bench, fn):
+    """Run ``fn`` with choice mode's earlier prefill: left padding and a materialised 4D mask."""
+    cfg = bench.model.cfg
+    saved, cfg.choice_padding = cfg.choice_padding, "left"
+    try:
+        return fn()
+    finally:
+        cfg.choice_padding = saved
+
+
+def stock_vision_attention(bench, fn):
+    """Run ``fn`` with transformers' vision attention: split per segment, a host sync in every block."""
+    state = bench.model.vision_attention
+    saved, state.enabled = state.enabled, False
+    try:
+        return fn()
+    finally:
+        state.enabled = saved
+
+
 def components(bench):
     """Vision-tower seconds (synchronised around every tower call) against the choice path's model seconds."""
     visual = bench.model.hf_model.model.visual
@@ -342,9 +363,8 @@ OPTIMISATIONS_OFF = [
     ("choice_no_reuse", "choice", 2, "choice", lambda bench, run: run(reuse=False)),
     ("choice_unfused_epilogue", "choice", 2, "choice", lambda bench, run: unfused_epilogue(bench, run)),
     ("gen16_routing_per_step", "generate", 16, "gen16", lambda bench, run: routing_per_step(bench, run)),
-    # LEAD: after merging model.choice_padding and the sync-free vision attention, add their rows here, e.g.
-    #   ("choice_left_padding", "choice", 2, "choice", lambda bench, run: <model.choice_padding=left>(run)),
-    #   ("choice_vision_attention_per_image", "choice", 2, "choice", lambda bench, run: <per-image attention>(run)),
+    ("choice_left_padding", "choice", 2, "choice", lambda bench, run: left_padding(bench, run)),
+    ("choice_stock_vision_attention", "choice", 2, "choice", lambda bench, run: stock_vision_attention(bench, run)),
 ]
 
 

@@ -15,18 +15,25 @@ def test_dry_run_reports_rates_agreement_and_vision_counters(tiny_cache_dir, tmp
 
     out = tmp_path / "perf.json"
     assert gpu_perf_awaker7b.main(["--tiny", "--cache-dir", str(tiny_cache_dir), "--out", str(out),
-                                   "--only", "epilogue,loop_choice,choice,choice_no_reuse"]) == 0
+                                   "--only", "epilogue,loop_choice,choice,choice_no_reuse,choice_left_padding,"
+                                   "choice_stock_vision_attention"]) == 0
     report = json.loads(out.read_text())
     assert report["workload"]["questions"] == 6 and report["workload"]["images"] == 3
     assert report["attention"] == {"llm": "sdpa", "vision": "sdpa"}
     stages = report["stages"]
-    assert set(stages) == {"epilogue", "loop_choice", "choice", "choice_no_reuse"}
+    assert set(stages) == {"epilogue", "loop_choice", "choice", "choice_no_reuse", "choice_left_padding",
+                           "choice_stock_vision_attention"}
     assert stages["epilogue"]["bit_equal"] is True and stages["epilogue"]["kernel"] == "torch-reference"
     assert stages["choice"]["vision"] == {"vision_images_encoded": 3, "vision_images_reused": 3}
     assert stages["choice_no_reuse"]["vision"] == {"vision_images_encoded": 6, "vision_images_reused": 0}
-    for name in ("choice", "choice_no_reuse"):
+    for name in ("choice", "choice_no_reuse", "choice_left_padding", "choice_stock_vision_attention"):
         assert stages[name]["same_answer"] == "6/6" and stages[name]["same_routing"] == "6/6"
-        assert stages[name]["max_logprob_diff"] < 1e-5 and stages[name]["samples_per_s"] > 0
+        assert stages[name]["max_logprob_diff"] < 1e-4 and stages[name]["samples_per_s"] > 0
+    attention = {name: stages[name]["attention"] for name in stages if "attention" in stages[name]}
+    assert attention["choice"]["vision_attention_calls"]["stock"] == 0  # cumulative counts: stock only later
+    assert attention["choice_stock_vision_attention"]["vision_attention_calls"]["stock"] > 0
+    assert attention["choice"]["llm_choice_prefill"].startswith("sdpa is_causal, no 4D mask")
+    assert attention["choice_left_padding"]["llm_choice_prefill"].startswith("sdpa with a 4D padding mask")
     assert report["projection"]["full_en_run_h_choice"] > 0
     sys.modules.pop("gpu_perf_awaker7b", None)
     sys.modules.pop("awaker7b_setup", None)
@@ -50,7 +57,8 @@ def test_dry_run_fast_stage_reports_rate_beside_parity_and_agreement(tiny_cache_
         "rows": 4, "same_letters": 4, "same_routing": 4, "same_greedy_ids": 4}
     assert agreement["max_abs_logit_diff"] < 1e-4  # fp32 on CPU (measured 1.5e-7)
     assert [row[0] for row in gpu_perf_awaker7b.OPTIMISATIONS_OFF] == [
-        "choice_no_reuse", "choice_unfused_epilogue", "gen16_routing_per_step"]
+        "choice_no_reuse", "choice_unfused_epilogue", "gen16_routing_per_step", "choice_left_padding",
+        "choice_stock_vision_attention"]
     sys.modules.pop("gpu_perf_awaker7b", None)
     sys.modules.pop("awaker7b_setup", None)
 
