@@ -83,6 +83,13 @@ class MMERealWorld(Benchmark):
 
         return mme_realworld.metrics(self._frame(predictions))
 
+    def score(self, predictions):
+        from awaker_eval.tasks.mme_realworld import score as mme_realworld
+
+        frame = self._frame(predictions)
+        answered = all(p.correct is not None for p in predictions)
+        return mme_realworld.metrics(frame), mme_realworld.units(frame) if answered else None
+
     @staticmethod
     def _frame(predictions) -> pd.DataFrame:
         from awaker_eval.tasks.mme_realworld import score as mme_realworld
