@@ -31,7 +31,7 @@ from awaker_eval.engine.store import MERGED_FILE, read_jsonl_predictions
 from awaker_eval.report.intervals import IntervalTable, run_intervals
 from awaker_eval.rundir import CONFIG_FILE, read_config
 from awaker_eval.score import score_units
-from awaker_eval.score.consistency import disagreeing_keys, recompute_scores
+from awaker_eval.score.consistency import disagreeing_keys, recompute_scored
 from awaker_eval.tasks.registry import get_benchmark
 from awaker_eval.types import Prediction
 
@@ -191,9 +191,11 @@ def _verify(run: Run, fresh: bool = False) -> None:
     if fresh:
         return
     try:
-        recomputed = recompute_scores(run.kind, predictions)
+        recomputed, units = recompute_scored(run.kind, predictions)
     except ValueError as exc:
         raise ValueError(f"{preds_path}: {exc}") from None
+    if units is not None:
+        run._units = units  # the item table behind the check serves the report and plots too
     stale = disagreeing_keys(run.scores, recomputed)
     if stale:
         shown = ", ".join(f"{k} {run.scores.get(k)!r} vs {recomputed[k]!r}" if not isinstance(recomputed[k], dict)
