@@ -62,3 +62,17 @@ def test_benchmark_is_named_or_found(tmp_path, capsys):
 def test_help_lists_the_benchmarks_with_a_submission(capsys):
     assert cli_main(["export-submission", "--help"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "benchmarks with a submission: mmbench"
+
+
+def test_perf_asks_the_benchmark_for_its_workload(capsys, tmp_path):
+    """``perf`` names no benchmark: a kind without a synthetic workload is refused before torch / the model."""
+    from awaker_eval.engine import perf
+
+    assert perf.main(["--benchmark", "mcq", "--cache-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == ("awaker-eval perf: error: benchmark 'mcq' has no synthetic workload "
+                                               "for perf")
+    assert perf.main(["--benchmark", "nope", "--cache-dir", str(tmp_path)]) == 2
+    assert "unknown benchmark kind 'nope'; registered: " in capsys.readouterr().err
+    assert perf.parse_args([]).benchmark == "mme_realworld"  # the schema's default: the demo's benchmark
+    samples = perf.load_benchmark(perf.get_benchmark("mme_realworld"), tmp_path, 3, (60, 80))
+    assert len(samples) == 3 and list(tmp_path.iterdir()) == [tmp_path / "perf_data"]

@@ -31,6 +31,7 @@ leaderboard row (optional)  ``version_columns`` (one run per release merged into
 submission (optional)       ``export_submission`` (``argv -> exit code``, the ``export-submission`` command for
                             one run directory; None: the benchmark has no server submission)
 chance level (optional)     ``chance_level(predictions)``: expected accuracy of uniform guessing, or None
+synthetic load (optional)   ``synthetic_samples(cache_dir, n, sizes, seed)``: generated items for ``perf``
 foreign files               ``read_predictions(path)``, ``check_predictions(predictions, source)`` (refuses a
                             file that belongs to another benchmark), ``render(name, metrics)`` (score text)
 ==========================  ===================================================================================
@@ -249,6 +250,12 @@ class Benchmark:
         """Expected accuracy of a uniform guess among each item's options (None when it is not defined)."""
         counts = [len(p.choices) for p in predictions]
         return sum(1 / n for n in counts) / len(counts) if counts and all(counts) else None
+
+    # ---- synthetic workload (optional) ------------------------------------------------------------------
+    def synthetic_samples(self, cache_dir: Path, n: int, sizes: tuple[int, int], seed: int = 0) -> list[Sample]:
+        """``n`` generated items whose image sides are drawn from ``sizes`` (px), cached under ``cache_dir``:
+        the workload ``awaker-eval perf`` measures. Benchmarks without one refuse."""
+        raise BenchmarkError(f"benchmark {self.kind!r} has no synthetic workload for perf")
 
     # ---- published rows (optional) ----------------------------------------------------------------------
     def published_tables(self) -> tuple[TableSpec, ...]:
