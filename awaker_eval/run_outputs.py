@@ -18,6 +18,7 @@ from awaker_eval.redact import redact
 from awaker_eval.engine.identity import stale_line
 from awaker_eval.report.intervals import run_intervals
 from awaker_eval.report.runs import SCORES_FILE, Scored, load_run
+from awaker_eval.score.readers import read_jsonl
 from awaker_eval.tasks.registry import get_benchmark
 
 log = logging.getLogger(__name__)
@@ -66,12 +67,12 @@ def choice_vs_generate(cfg: RunConfig, run_dir: Path, predictions: list,
                        data_digest: str | None = None) -> dict[str, Any] | None:
     """How often choice-by-scoring agrees with generation, when both runs of this benchmark + model exist."""
     from awaker_eval.engine.choice import choice_agreement
-    from awaker_eval.engine.store import MERGED_FILE, read_jsonl_predictions
+    from awaker_eval.engine.store import MERGED_FILE
 
     twin = sibling_mode_run(cfg, run_dir, data_digest)
     if twin is None:
         return None
-    other = list(read_jsonl_predictions(twin / MERGED_FILE))
+    other = read_jsonl(twin / MERGED_FILE)
     gen, choice = (predictions, other) if cfg.runner.mode == "generate" else (other, predictions)
     return {"other_run": str(twin), **choice_agreement(gen, choice)}
 

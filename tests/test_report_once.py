@@ -123,3 +123,15 @@ def test_a_written_run_reports_from_its_stored_intervals(tmp_path, monkeypatch):
     calls = Calls(monkeypatch)
     assert html_cli.main([str(run), "--n-boot", "60", "--seed", "0"]) == 0
     assert calls.count["bootstrap_means"] == 0
+
+
+def test_one_strict_reader_for_predictions_jsonl(tmp_path, capsys):
+    """``report`` reads predictions.jsonl as ``score`` does: a corrupt line is an error naming it (it once was
+    skipped with a log warning, and the report scored one item fewer with exit 0)."""
+    run = write_run(tmp_path / "run", mme_predictions(n_per_subtask=2, n_reasoning=2))
+    lines = (run / "predictions.jsonl").read_text().splitlines(keepends=True)
+    (run / "predictions.jsonl").write_text("".join(lines[:2]) + "{not json\n" + "".join(lines[2:]))
+    assert html_cli.main([str(run), "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert f"{run / 'predictions.jsonl'}:3: not a prediction record" in err
+    assert not (run / "report.html").exists()

@@ -27,11 +27,12 @@ from typing import Callable, Iterable
 import pandas as pd
 
 from awaker_eval.config.schema import BenchmarkConfig
-from awaker_eval.engine.store import MERGED_FILE, read_jsonl_predictions
+from awaker_eval.engine.store import MERGED_FILE
 from awaker_eval.report.intervals import IntervalTable, run_intervals
 from awaker_eval.rundir import CONFIG_FILE, read_config
 from awaker_eval.score import score_units
 from awaker_eval.score.consistency import disagreeing_keys, recompute_scored
+from awaker_eval.score.readers import read_jsonl
 from awaker_eval.tasks.registry import get_benchmark
 from awaker_eval.types import Prediction
 
@@ -111,7 +112,7 @@ class Run:
             path = self.path / MERGED_FILE
             if not path.exists():
                 raise FileNotFoundError(f"{path}: no predictions file in this run directory")
-            self._predictions = list(read_jsonl_predictions(path))
+            self._predictions = read_jsonl(path)  # the one strict reader: a bad line is an error, never a skip
         return self._predictions
 
     def units(self) -> pd.DataFrame:
