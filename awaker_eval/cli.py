@@ -16,7 +16,7 @@ from awaker_eval.cli_help import quiet_broken_pipe, run_help, unknown_group_opti
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("awaker_eval.app", "run benchmark inference + scoring (Hydra overrides follow)"),
     "score": ("awaker_eval.score.cli", "score a predictions file made here or elsewhere"),
-    "export-submission": ("awaker_eval.tasks.mmbench.submission", "write the MMBench test-server submission file"),
+    "export-submission": ("awaker_eval.export_submission", "write a run's test-server submission file (benchmarks that have one)"),
     "convert-checkpoint": ("awaker_eval.models.awaker.convert", "convert the released Awaker .bin to safetensors"),
     "verify-golden": ("awaker_eval.models.awaker.verify_golden", "check the Awaker port against golden fixtures"),
     "table": ("awaker_eval.report.table_cli", "leaderboard table with our runs among the published rows"),

@@ -16,22 +16,23 @@ from awaker_eval.attempts import Attempt, write_run_json
 from awaker_eval.config.schema import ModelConfig, RunConfig
 from awaker_eval.redact import redact
 from awaker_eval.engine.identity import stale_line
+from awaker_eval.report.intervals import run_intervals
+from awaker_eval.report.runs import SCORES_FILE, Scored, load_run
+from awaker_eval.score.readers import read_jsonl
+from awaker_eval.tasks.registry import get_benchmark
 
 log = logging.getLogger(__name__)
 
 
-def score_run(cfg: RunConfig, predictions: list) -> dict[str, Any]:
-    """Official aggregates + bootstrap intervals for one run's predictions."""
-    from awaker_eval.report.intervals import add_intervals
-    from awaker_eval.score import score_predictions, score_units
-
+def score_run_parts(cfg: RunConfig, predictions: list) -> Scored:
+    """Official aggregates + bootstrap intervals for one run's predictions, with the item table and the
+    per-group intervals behind them (each computed once; the report reuses them)."""
     kind = cfg.benchmark.kind
-    scores = score_predictions(kind, predictions)
-    if all(p.correct is not None for p in predictions):  # hidden answers (MMBench test): nothing to interval
-        units = score_units(kind, predictions)
-        scores = add_intervals(
-            scores, units, kind, n_boot=cfg.runner.bootstrap_samples, seed=cfg.runner.seed
-        )
+    scores, units = get_benchmark(kind).score(predictions)
+    intervals = None
+    if units is not None:  # None: hidden answers (MMBench test), nothing to interval
+        scores, intervals = run_intervals(scores, units, kind, n_boot=cfg.runner.bootstrap_samples,
+                                          seed=cfg.runner.seed)
     scores["benchmark"] = {
         "name": cfg.benchmark.name, "kind": kind, "variant": cfg.benchmark.variant,
         "language": cfg.benchmark.language, "version": cfg.benchmark.version, "split": cfg.benchmark.split,
@@ -40,7 +41,12 @@ def score_run(cfg: RunConfig, predictions: list) -> dict[str, Any]:
     }
     scores["model"] = cfg.model.name
     scores["mode"] = cfg.runner.mode
-    return scores
+    return Scored(scores, units, intervals)
+
+
+def score_run(cfg: RunConfig, predictions: list) -> dict[str, Any]:
+    """Official aggregates + bootstrap intervals for one run's predictions (what ``scores.json`` holds)."""
+    return score_run_parts(cfg, predictions).scores
 
 
 def sibling_mode_run(cfg: RunConfig, run_dir: Path, data_digest: str | None = None) -> Path | None:
@@ -61,12 +67,12 @@ def choice_vs_generate(cfg: RunConfig, run_dir: Path, predictions: list,
                        data_digest: str | None = None) -> dict[str, Any] | None:
     """How often choice-by-scoring agrees with generation, when both runs of this benchmark + model exist."""
     from awaker_eval.engine.choice import choice_agreement
-    from awaker_eval.engine.store import MERGED_FILE, read_jsonl_predictions
+    from awaker_eval.engine.store import MERGED_FILE
 
     twin = sibling_mode_run(cfg, run_dir, data_digest)
     if twin is None:
         return None
-    other = list(read_jsonl_predictions(twin / MERGED_FILE))
+    other = read_jsonl(twin / MERGED_FILE)
     gen, choice = (predictions, other) if cfg.runner.mode == "generate" else (other, predictions)
     return {"other_run": str(twin), **choice_agreement(gen, choice)}
 
@@ -91,10 +97,10 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
     from awaker_eval.engine.metadata import collect_run_metadata
     from awaker_eval.report.html import write_report
     from awaker_eval.report.leaderboard import render_leaderboard
-    from awaker_eval.report.runs import SCORES_FILE, load_run
 
     predictions = list(result.predictions)
-    scores = score_run(cfg, predictions)
+    scored = score_run_parts(cfg, predictions)
+    scores = scored.scores
     data_warnings = (extra_meta or {}).get("data_warnings")
     if data_warnings:  # upstream-accepted odd rows by kind with their ids (run.json always has the key)
         scores["data_warnings"] = data_warnings
@@ -111,7 +117,7 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
     meta["data_digest"] = data_digest
     attempt = attempt or Attempt(settings_diff={})
     write_run_json(run_dir, redact(meta), attempt.record("ok", result=result, timings=timings))
-    report = write_report(load_run(run_dir, predictions), n_boot=cfg.runner.bootstrap_samples, seed=cfg.runner.seed)
+    report = write_report(load_run(run_dir, predictions, scored), n_boot=cfg.runner.bootstrap_samples, seed=cfg.runner.seed)
     print(table)
     if agreement is not None:
         print("\n" + agreement_line(agreement, cfg.model))

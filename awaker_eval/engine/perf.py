@@ -1,7 +1,8 @@
 """``awaker-eval perf``: throughput of the engine against the plain per-sample loop, printed as one table.
 
-On the tiny offline Qwen2-VL and a synthetic MME-RealWorld-layout benchmark with realistic image sizes
-(1000-2000 px), one process measures, in this order and with the same prompts and generation settings:
+On the tiny offline Qwen2-VL and a synthetic workload with realistic image sizes (1000-2000 px) that the
+benchmark builds itself (``Benchmark.synthetic_samples``; ``--benchmark``, default the demo's), one process
+measures, in this order and with the same prompts and generation settings:
   * the per-sample loop written the way the Awaker README quickstart does it (chat template, process_vision_info,
     processor and ``generate`` once per sample, nothing overlapped),
   * the engine in generation mode (token-budget batches, DataLoader workers) -- its predictions must equal the
@@ -14,13 +15,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from awaker_eval.config.schema import BenchmarkConfig, ModelConfig
+from awaker_eval.engine.choice import choice_agreement
 from awaker_eval.models.base import GenerationSettings, ModelOutput, VisionLanguageModel
+from awaker_eval.models.tiny import default_cache_dir, ensure_tiny_checkpoint
+from awaker_eval.sample_io import PredictionBuilder, SampleEncoder
+from awaker_eval.tasks.base import Benchmark, BenchmarkError
+from awaker_eval.tasks.registry import get_benchmark
 
 
 @dataclass
@@ -54,13 +62,9 @@ class NullModel(VisionLanguageModel):
         return [ModelOutput(text="A") for _ in range(int(prepared["input_ids"].shape[0]))]
 
 
-def load_benchmark(cache_dir: Path, n: int, sizes: tuple[int, int]):
-    """``n`` synthetic MME-RealWorld items with images of random width/height in ``sizes`` (cached)."""
-    from awaker_eval.tasks.mme_realworld.loader import load_official_json
-    from awaker_eval.tasks.mme_realworld.synthetic import JSON_NAME, ensure_synthetic_benchmark
-
-    folder = ensure_synthetic_benchmark(cache_dir / "perf_data", n=n, seed=0, image_size=(sizes, sizes))
-    return load_official_json(folder / JSON_NAME, folder, "perf_synthetic", "en")
+def load_benchmark(bench: Benchmark, cache_dir: Path, n: int, sizes: tuple[int, int]):
+    """``n`` synthetic items of ``bench`` with images of random width/height in ``sizes`` (cached)."""
+    return bench.synthetic_samples(cache_dir / "perf_data", n, sizes, seed=0)
 
 
 def per_sample_loop(model, samples, encode, settings: GenerationSettings) -> list[str]:
@@ -106,6 +110,8 @@ def render_table(rows: list[PerfRow], baseline: PerfRow) -> str:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="awaker-eval perf", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--benchmark", default=BenchmarkConfig().kind,
+                    help="benchmark kind whose synthetic workload is measured (default: the demo's, %(default)s)")
     ap.add_argument("--n", type=int, default=200, help="synthetic items (default 200)")
     ap.add_argument("--min-size", type=int, default=1000, help="smallest image side in px")
     ap.add_argument("--max-size", type=int, default=2000, help="largest image side in px")
@@ -123,26 +129,28 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import torch
+    args = parse_args(list(argv or []))
+    cache = args.cache_dir or default_cache_dir()
+    try:
+        bench = get_benchmark(args.benchmark)
+        protocol = bench.config_protocol("official")
+        samples = load_benchmark(bench, cache, args.n, (args.min_size, args.max_size))
+    except BenchmarkError as exc:  # before torch and the model load
+        print(f"awaker-eval perf: error: {exc}", file=sys.stderr)
+        return 2
+    import torch  # heavy: only once the workload exists
 
-    from awaker_eval.config.schema import ModelConfig
-    from awaker_eval.engine.choice import choice_agreement
     from awaker_eval.engine.runner import EngineSettings, run_inference
     from awaker_eval.models.qwen2_vl import Qwen2VLModel
-    from awaker_eval.models.tiny import default_cache_dir, ensure_tiny_checkpoint
-    from awaker_eval.sample_io import PredictionBuilder, SampleEncoder
 
-    args = parse_args(list(argv or []))
     if args.threads:
         torch.set_num_threads(args.threads)
-    cache = args.cache_dir or default_cache_dir()
-    samples = load_benchmark(cache, args.n, (args.min_size, args.max_size))
     model = Qwen2VLModel(
         ModelConfig(name="tiny", kind="tiny", dtype=args.dtype, device=args.device),
         local_path=str(ensure_tiny_checkpoint(cache)),
     )
-    encode = SampleEncoder("official", None, args.max_pixels, kind="mme_realworld")
-    finalize = PredictionBuilder("mme_realworld", "official", "official")
+    encode = SampleEncoder(protocol, None, args.max_pixels, kind=bench.kind)
+    finalize = PredictionBuilder(bench.kind, protocol, bench.default_extractor)
     gen = GenerationSettings(max_new_tokens=args.max_new_tokens)
     print(f"perf: {len(samples)} items, images {args.min_size}-{args.max_size} px, max_pixels={args.max_pixels}, "
           f"device={model.device}, dtype={args.dtype}, workers={args.workers}, batch_size={args.batch_size}, "

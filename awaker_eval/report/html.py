@@ -17,11 +17,9 @@ from pathlib import Path
 import pandas as pd
 
 from awaker_eval.redact import redact
-from awaker_eval.report.groups import breakdown_masks
 from awaker_eval.report.leaderboard import our_row, render_table, table_frame, table_spec
 from awaker_eval.report.plots import readable_group
 from awaker_eval.report.runs import Run
-from awaker_eval.report.stats import bootstrap_intervals
 from awaker_eval.tasks.registry import get_benchmark
 from awaker_eval.types import Prediction
 
@@ -38,15 +36,9 @@ img{max-width:100%;height:auto} details{margin:1em 0} summary{cursor:pointer;fon
 
 
 def breakdown_frame(run: Run, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
-    """``level, group, n, score, lo, hi`` (×100) for every aggregate of the run."""
-    units = run.units()
-    masks = breakdown_masks(units, run.kind)
-    groups = {f"{lvl}\x1f{name}": m for lvl, name, m in masks}
-    table = bootstrap_intervals(units["correct"].to_numpy(), units["cluster"].to_numpy(), groups,
-                                n_boot=n_boot, seed=seed, alpha=alpha)
+    """``level, group, n, score, lo, hi`` (×100) for every aggregate of the run (the run's one interval table)."""
+    table = run.intervals(n_boot=n_boot, seed=seed, alpha=alpha).table.copy()
     table[["score", "lo", "hi"]] = (100 * table[["score", "lo", "hi"]]).round(2)
-    table.insert(0, "level", [lvl for lvl, _, _ in masks])
-    table["group"] = [name for _, name, _ in masks]
     return table
 
 

@@ -1,21 +1,29 @@
-"""Attach bootstrap intervals to a scorer's ``scores`` dict (what the pipeline stores in ``scores.json``).
+"""Bootstrap intervals of a run, computed once: the ``ci`` block of ``scores.json`` and the per-group table the
+report and the plots show come from one ``bootstrap_means`` call (``run_intervals``).
 
 The scorer decides which aggregates exist and how they are keyed; this module finds, for every aggregate it
 printed, the units behind it, checks that their pooled mean *is* that number, and adds the interval under
 ``scores["ci"]`` at the same path. Aggregates it cannot match (no units, or a different value) are listed in
 ``ci["no_interval"]`` rather than given an interval for the wrong units.
+
+The per-group table (``IntervalTable``: every group of ``report.groups.breakdown_masks``) reuses the stored
+``ci`` when it was made with the same resamples (n_boot, seed, level) on the same units: a group whose units are
+exactly those of a stored aggregate gets that aggregate's interval, which is the number the bootstrap would give
+again (same resamples, same units). Only groups without one are bootstrapped, all in one call.
 """
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
 
 from awaker_eval.data.taxonomy import l2_abbreviation
-from awaker_eval.report.stats import bootstrap_means, percentile_interval
+from awaker_eval.report.groups import breakdown_masks
+from awaker_eval.report.stats import bootstrap_means, cluster_codes, group_stats, percentile_interval
 from awaker_eval.tasks.registry import get_benchmark
 
 MAPPINGS = ("subtask", "category", "l2_category")  # flat {name: fraction} breakdowns
@@ -63,27 +71,93 @@ def _put(tree: dict, path: tuple[str, ...], value: Any) -> None:
     tree[path[-1]] = value
 
 
-def add_intervals(
-    scores: dict, units: pd.DataFrame, kind: str, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05
-) -> dict:
-    """A copy of ``scores`` with ``ci``: a (1 - alpha) clustered-bootstrap interval for every aggregate.
+@dataclass(frozen=True)
+class IntervalTable:
+    """Every group of a run (``breakdown_masks`` order): ``table`` has ``level, group, n, score, lo, hi``
+    (fractions; ``score`` the pooled mean), ``masks`` the units of each row; ``key`` the resamples behind it."""
 
-    ``units`` is the per-unit table of ``awaker_eval.score.score_units``. Intervals are ``[lo, hi]`` fractions
-    at the aggregate's own path: ``ci["overall"]``, ``ci["perception"]``, ``ci["subtask"][name]``,
-    ``ci["subtask_by_task"][task][subtask]``, ``ci["l2_category"][abbr]``, ... Clusters resampled:
-    MME-RealWorld images, MMBench circular questions. Same seed, same intervals.
-    """
-    out = copy.deepcopy(scores)
+    key: tuple[int, int, float]
+    table: pd.DataFrame
+    masks: tuple[np.ndarray, ...]
+
+
+def _values_clusters(units: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     values = units["correct"].astype(float).to_numpy()
     clusters = (units["cluster"] if "cluster" in units.columns else units["unit"]).to_numpy()
-    groups: dict[str, np.ndarray] = {}
+    return values, clusters
+
+
+def _stored_matches(ci: Any, units: pd.DataFrame, clusters: np.ndarray, n_boot: int, seed: int, alpha: float) -> bool:
+    """Whether a stored ``ci`` block was made with these resamples on these units (else it is not reused)."""
+    if not isinstance(ci, dict):
+        return False
+    try:
+        return (int(ci.get("n_boot", -1)) == int(n_boot) and int(ci.get("seed", -1)) == int(seed)
+                and abs(float(ci.get("level", -1)) - (1 - alpha)) < TOLERANCE and int(ci.get("n_units", -1)) == len(units)
+                and int(ci.get("n_clusters", -1)) == int(pd.Series(clusters).nunique()))
+    except (TypeError, ValueError):
+        return False
+
+
+def _get(tree: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        tree = tree.get(part) if isinstance(tree, dict) else None
+    return tree
+
+
+def _interval(value: Any) -> tuple[float, float] | None:
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_num(v) for v in value):
+        return float(value[0]), float(value[1])
+    return None
+
+
+def run_intervals(scores: dict, units: pd.DataFrame, kind: str, n_boot: int = 1000, seed: int = 0,
+                  alpha: float = 0.05) -> tuple[dict, IntervalTable]:
+    """``(scores with ci, per-group table)`` of one run from at most one bootstrap call.
+
+    ``scores`` keeps its own ``ci`` when it has one (as stored); otherwise ``ci`` is added (see ``add_intervals``).
+    Groups are bootstrapped once each: identical unit sets share one distribution, stored intervals made with the
+    same resamples on the same units are reused, everything else is resampled together."""
+    values, clusters = _values_clusters(units)
+    stored = scores.get("ci")
+    reuse = _stored_matches(stored, units, clusters, n_boot, seed, alpha)
+    known: dict[bytes, tuple[float, float]] = {}  # mask -> interval
+    wanted: dict[str, np.ndarray] = {}  # one entry per distinct mask still to resample
+    ci_paths: dict[tuple[str, ...], tuple[bytes, np.ndarray]] = {}
     no_interval: list[str] = []
     for path, printed, mask in _aggregates(scores, units):
         if not mask.any() or abs(float(values[mask].mean()) - printed) > TOLERANCE:
             no_interval.append("/".join(path))
-        else:
-            groups["\x1f".join(path)] = mask
-    _, dists = bootstrap_means(values, clusters, groups, n_boot=n_boot, seed=seed)
+            continue
+        key = np.packbits(mask).tobytes()
+        ci_paths[path] = key, mask
+        old = _interval(_get(stored, path)) if reuse else None
+        if old is not None:
+            known.setdefault(key, old)
+    masks = breakdown_masks(units, kind)
+    needs_ci = "ci" not in scores
+    for _, _, mask in masks:
+        wanted.setdefault(np.packbits(mask).tobytes(), mask)
+    if needs_ci:
+        for key, mask in ci_paths.values():
+            wanted.setdefault(key, mask)
+    pending = {key.hex(): mask for key, mask in wanted.items() if key not in known}
+    if pending:
+        _, dists = bootstrap_means(values, clusters, pending, n_boot=n_boot, seed=seed)
+        for name, dist in dists.items():
+            known[bytes.fromhex(name)] = percentile_interval(dist, alpha)
+    codes, n_clusters = cluster_codes(clusters)
+    rows = []
+    for level, name, mask in masks:
+        lo, hi = known[np.packbits(mask).tobytes()]
+        point = group_stats(values, codes, n_clusters, np.asarray(mask, bool)).point
+        rows.append({"level": level, "group": name, "n": int(mask.sum()), "score": point, "lo": lo, "hi": hi})
+    table = IntervalTable((int(n_boot), int(seed), float(alpha)),
+                          pd.DataFrame(rows, columns=["level", "group", "n", "score", "lo", "hi"]),
+                          tuple(mask for _, _, mask in masks))
+    if not needs_ci:
+        return scores, table
+    out = copy.deepcopy(scores)
     ci: dict[str, Any] = {
         "level": 1 - alpha,
         "method": "percentile bootstrap; clusters resampled with replacement",
@@ -93,8 +167,22 @@ def add_intervals(
         "n_units": int(len(units)),
         "n_clusters": int(pd.Series(clusters).nunique()),
     }
-    for name, dist in dists.items():
-        _put(ci, tuple(name.split("\x1f")), list(percentile_interval(dist, alpha)))
+    for path, (key, _) in ci_paths.items():
+        _put(ci, path, list(known[key]))
     ci["no_interval"] = sorted(no_interval)
     out["ci"] = ci
-    return out
+    return out, table
+
+
+def add_intervals(
+    scores: dict, units: pd.DataFrame, kind: str, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05
+) -> dict:
+    """A copy of ``scores`` with ``ci``: a (1 - alpha) clustered-bootstrap interval for every aggregate.
+
+    ``units`` is the per-unit table of ``awaker_eval.score.score_units``. Intervals are ``[lo, hi]`` fractions
+    at the aggregate's own path: ``ci["overall"]``, ``ci["perception"]``, ``ci["subtask"][name]``,
+    ``ci["subtask_by_task"][task][subtask]``, ``ci["l2_category"][abbr]``, ... Clusters resampled:
+    MME-RealWorld images, MMBench circular questions. Same seed, same intervals. An existing ``ci`` is replaced.
+    """
+    fresh = {k: v for k, v in scores.items() if k != "ci"}
+    return run_intervals(fresh, units, kind, n_boot=n_boot, seed=seed, alpha=alpha)[0]

@@ -16,6 +16,7 @@ import pandas as pd
 from awaker_eval.config.schema import BenchmarkConfig
 from awaker_eval.report.published import TableSpec, ours_only
 from awaker_eval.report.runs import benchmark_config
+from awaker_eval.tasks.base import Benchmark, BenchmarkError
 from awaker_eval.tasks.registry import get_benchmark
 
 CI_HEADER = "95% CI (ours)"
@@ -48,13 +49,24 @@ def _pixels(value: int | None) -> str:
 
 
 def _protocol_notes(spec: TableSpec, label: str, bench: BenchmarkConfig, scores: dict) -> list[str]:
-    notes = [_describe(label, bench, scores), *get_benchmark(bench.kind).leaderboard_notes(label, bench, scores)]
+    """What the row measured, and where it was made otherwise than the published rows of ``spec`` (the
+    benchmark's official prompt and its default, official extractor)."""
+    task = get_benchmark(bench.kind)
+    notes = [_describe(label, bench, scores), *task.leaderboard_notes(label, bench, scores)]
     if not spec.published:
         notes.append(f"{label}: {bench.name} has no published leaderboard rows: the table lists our runs only.")
-    elif bench.protocol != "official" or bench.extractor != "official":
+    elif bench.protocol != "official" or not _official_extractor(task, bench.extractor):
         notes.append(f"{label}: prompt protocol '{bench.protocol}' / extractor '{bench.extractor}' differ from the "
-                     "official ones behind the published MME-RealWorld rows.")
+                     f"official ones behind the published {spec.title} rows.")
     return notes
+
+
+def _official_extractor(task: Benchmark, extractor: str | None) -> bool:
+    """Whether ``extractor`` is the benchmark's default one (the one behind its published rows)."""
+    try:
+        return task.resolve_extractor(extractor) == task.default_extractor
+    except BenchmarkError:
+        return False
 
 
 def table_spec(bench: BenchmarkConfig) -> TableSpec:

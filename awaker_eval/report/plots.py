@@ -17,8 +17,7 @@ import pandas as pd
 
 from awaker_eval.tasks.base import readable_key
 from awaker_eval.tasks.registry import get_benchmark
-from awaker_eval.report.groups import breakdown_masks
-from awaker_eval.report.stats import bootstrap_intervals
+from awaker_eval.report.intervals import run_intervals
 from awaker_eval.types import Prediction
 
 ROUTER_NAMES = ("o_proj", "gate_proj")  # per layer: router 0 decides for o_proj, router 1 for gate/up/down
@@ -45,23 +44,28 @@ def _save(plt, fig, png: Path, data: pd.DataFrame) -> Path:
     return png
 
 
-def score_bars_data(runs: list[tuple[str, pd.DataFrame, str]], level: str, n_boot: int = 1000, seed: int = 0,
+def score_bars_data(runs: list[tuple], level: str, n_boot: int = 1000, seed: int = 0,
                     alpha: float = 0.05, overall: bool = False) -> pd.DataFrame:
-    """``run, level, group, n, score, lo, hi`` (×100) for every group at ``level`` of each (label, units, kind).
+    """``run, level, group, n, score, lo, hi`` (×100) for every group at ``level`` of each run.
 
-    ``overall`` puts the Overall row first (the aggregate plot). Plotting adds ``label`` and ``chance``."""
+    Each run is ``(label, units, kind)`` or ``(label, units, kind, intervals)`` with the run's
+    ``IntervalTable`` (``Run.intervals``: the bootstrap done once for all levels); without one it is computed
+    here. ``overall`` puts the Overall row first (the aggregate plot). Plotting adds ``label`` and ``chance``."""
     frames = []
-    for label, units, kind in runs:
-        wanted = ("overall", level) if overall else (level,)
-        masks = {name: mask for lvl, name, mask in breakdown_masks(units, kind) if lvl in wanted}
-        if not any(lvl == level for lvl, _, _ in breakdown_masks(units, kind)):
+    for label, units, kind, *rest in runs:
+        intervals = rest[0] if rest else run_intervals({}, units, kind, n_boot=n_boot, seed=seed, alpha=alpha)[1]
+        if not (intervals.table["level"] == level).any():
             continue
-        clusters = units["cluster"].to_numpy()
-        table = bootstrap_intervals(units["correct"].to_numpy(), clusters, masks, n_boot, seed, alpha)
+        wanted = ("overall", level) if overall else (level,)
+        picked: dict[str, int] = {}  # group name -> row (a later row of the same name replaces it in place)
+        for i, lvl in enumerate(intervals.table["level"]):
+            if lvl in wanted:
+                picked[intervals.table["group"].iat[i]] = i
+        table = intervals.table.iloc[list(picked.values())][["group", "n", "score", "lo", "hi"]].reset_index(drop=True)
         table[["score", "lo", "hi"]] *= 100
         table.insert(0, "level", [("overall" if g == "Overall" and overall else level) for g in table["group"]])
         table.insert(0, "run", label)
-        table["chance"] = [100 * chance_rate(units[mask], kind) for mask in masks.values()]
+        table["chance"] = [100 * chance_rate(units[intervals.masks[i]], kind) for i in picked.values()]
         frames.append(table)
     if not frames:
         raise ValueError(f"no run has groups at level {level!r}")

@@ -40,7 +40,7 @@ def write_plots(runs: list[Run], out: Path, levels: list[str] | None = None, n_b
         raise ValueError(f"unknown --level {', '.join(map(repr, unknown))}: choose from {', '.join(valid) or '-'}")
     labels = dict(zip(map(id, runs), unique_labels(runs)))  # two checkpoints both named pytorch_model.bin
     for kind, group in by_kind.items():
-        items = [(labels[id(run)], run.units(), kind) for run in group]
+        items = [(labels[id(run)], run.units(), kind, run.intervals(n_boot=n_boot, seed=seed)) for run in group]
         kind_levels = [lvl for lvl in levels_for(kind) if lvl != "overall"]
         bench = get_benchmark(kind)
         spec = bench.published_table(group[0].benchmark.language)

@@ -7,6 +7,10 @@ runs (a Hydra multirun sweep, a results root): runs are found recursively by the
 configured benchmark (``score.consistency.check_predictions``: one model and one protocol fingerprint, the right
 benchmark) and re-scores the predictions; when ``scores.json`` disagrees (hand-edited, stale), the recomputed
 numbers replace it (its stored intervals are dropped and recomputed) and a warning names the file.
+
+A ``Run`` builds its item table (``units``) and its intervals (``intervals``: one bootstrap for every group the
+report and the plots show, reusing the stored ``ci`` where it was made with the same resamples) at most once;
+the pipeline hands over the ones it has just computed (``Scored``), so the run's tail computes each once.
 """
 
 from __future__ import annotations
@@ -23,8 +27,13 @@ from typing import Callable, Iterable
 import pandas as pd
 
 from awaker_eval.config.schema import BenchmarkConfig
-from awaker_eval.engine.store import MERGED_FILE, read_jsonl_predictions
+from awaker_eval.engine.store import MERGED_FILE
+from awaker_eval.report.intervals import IntervalTable, run_intervals
 from awaker_eval.rundir import CONFIG_FILE, read_config
+from awaker_eval.score import score_units
+from awaker_eval.score.consistency import disagreeing_keys, recompute_scored
+from awaker_eval.score.readers import read_jsonl
+from awaker_eval.tasks.registry import get_benchmark
 from awaker_eval.types import Prediction
 
 SCORES_FILE = "scores.json"
@@ -45,6 +54,16 @@ def benchmark_config(benchmark: BenchmarkConfig | dict) -> BenchmarkConfig:
     return BenchmarkConfig(**{k: v for k, v in dict(benchmark).items() if k in _BENCH_FIELDS})
 
 
+@dataclass(frozen=True)
+class Scored:
+    """What the pipeline computed from a run's predictions, handed to the report instead of computed again:
+    the ``scores`` it wrote (with ``ci``), the item table and the per-group intervals (None: answers hidden)."""
+
+    scores: dict
+    units: pd.DataFrame | None
+    intervals: IntervalTable | None
+
+
 @dataclass
 class Run:
     """One run directory with its resolved config, scores and (lazily) predictions and per-unit table."""
@@ -55,6 +74,8 @@ class Run:
     meta: dict
     _predictions: list[Prediction] | None = field(default=None, repr=False)
     _units: pd.DataFrame | None = field(default=None, repr=False)
+    _intervals: IntervalTable | None = field(default=None, repr=False)
+    _scores_ci: dict | None = field(default=None, repr=False)
     warnings: list[str] = field(default_factory=list)  # what load_run found wrong and corrected (for reports)
 
     @property
@@ -91,24 +112,30 @@ class Run:
             path = self.path / MERGED_FILE
             if not path.exists():
                 raise FileNotFoundError(f"{path}: no predictions file in this run directory")
-            self._predictions = list(read_jsonl_predictions(path))
+            self._predictions = read_jsonl(path)  # the one strict reader: a bad line is an error, never a skip
         return self._predictions
 
     def units(self) -> pd.DataFrame:
-        """The per-unit table (``awaker_eval.score.score_units``) of this run's predictions."""
+        """The per-unit table (``awaker_eval.score.score_units``) of this run's predictions, built once."""
         if self._units is None:
-            from awaker_eval.score import score_units
-
             self._units = score_units(self.kind, self.predictions())
         return self._units
 
+    def intervals(self, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> IntervalTable:
+        """Point + interval of every group (``report.intervals.run_intervals``), computed once per settings."""
+        key = (int(n_boot), int(seed), float(alpha))
+        if self._intervals is None or self._intervals.key != key:
+            self._scores_ci, self._intervals = run_intervals(self.scores, self.units(), self.kind, n_boot=n_boot,
+                                                             seed=seed, alpha=alpha)
+        return self._intervals
+
     def scores_with_ci(self, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> dict:
         """``scores`` as stored when it carries intervals, else intervals computed from the predictions."""
-        if "ci" in self.scores or not self.scored or not (self.path / MERGED_FILE).exists():
+        if "ci" in self.scores or not self.scored or not (self._predictions is not None
+                                                          or (self.path / MERGED_FILE).exists()):
             return self.scores
-        from awaker_eval.report.intervals import add_intervals
-
-        return add_intervals(self.scores, self.units(), self.kind, n_boot=n_boot, seed=seed, alpha=alpha)
+        self.intervals(n_boot=n_boot, seed=seed, alpha=alpha)
+        return self._scores_ci
 
 
 def unique_labels(runs: list[Run], shared: Callable[[Run], str] = lambda run: "") -> list[str]:
@@ -121,10 +148,11 @@ def unique_labels(runs: list[Run], shared: Callable[[Run], str] = lambda run: ""
     return [f"{run.label} ({run.path.name})" if seen[key] > 1 else run.label for run, key in zip(runs, keys)]
 
 
-def load_run(path: str | Path, predictions: list[Prediction] | None = None) -> Run:
+def load_run(path: str | Path, predictions: list[Prediction] | None = None, scored: Scored | None = None) -> Run:
     """One run directory; a clear error naming the directory when a required file is missing.
 
-    ``predictions`` already in memory (the pipeline just wrote them) spare re-reading predictions.jsonl."""
+    ``predictions`` already in memory (the pipeline just wrote them) spare re-reading predictions.jsonl;
+    ``scored`` (what the pipeline computed from exactly those predictions) spares scoring them again."""
     path = Path(path)
     scores_path = path / SCORES_FILE
     if not scores_path.exists():
@@ -136,8 +164,14 @@ def load_run(path: str | Path, predictions: list[Prediction] | None = None) -> R
         raise ValueError(f"{path / CONFIG_FILE}: no 'benchmark' section")
     meta_path = path / "run.json"
     meta = _read_json(meta_path) if meta_path.exists() else {}
+    if scored is not None and predictions is None:
+        raise ValueError("load_run: scored results without the predictions they were computed from")
     run = Run(path, config, _read_json(scores_path), meta, _predictions=predictions)
-    _verify(run)
+    _verify(run, fresh=scored is not None)
+    if scored is not None:
+        run._units = scored.units
+        if scored.intervals is not None:
+            run._scores_ci, run._intervals = run.scores, scored.intervals
     return run
 
 
@@ -146,21 +180,23 @@ def _warn(run: Run, message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
-def _verify(run: Run) -> None:
-    """Refuse inconsistent predictions; replace scores that disagree with them (see the module docstring)."""
-    from awaker_eval.score.consistency import disagreeing_keys, recompute_scores
-    from awaker_eval.tasks.registry import get_benchmark
-
+def _verify(run: Run, fresh: bool = False) -> None:
+    """Refuse inconsistent predictions; replace scores that disagree with them (see the module docstring).
+    ``fresh``: the scores were just computed from these predictions, so they are not computed again."""
     preds_path, scores_path = run.path / MERGED_FILE, run.path / SCORES_FILE
     if run._predictions is None and not preds_path.exists():
         _warn(run, f"{scores_path}: no {MERGED_FILE} beside it, so its numbers cannot be checked")
         return
     predictions = run.predictions()
     get_benchmark(run.kind).check_predictions(predictions, str(preds_path))
+    if fresh:
+        return
     try:
-        recomputed = recompute_scores(run.kind, predictions)
+        recomputed, units = recompute_scored(run.kind, predictions)
     except ValueError as exc:
         raise ValueError(f"{preds_path}: {exc}") from None
+    if units is not None:
+        run._units = units  # the item table behind the check serves the report and plots too
     stale = disagreeing_keys(run.scores, recomputed)
     if stale:
         shown = ", ".join(f"{k} {run.scores.get(k)!r} vs {recomputed[k]!r}" if not isinstance(recomputed[k], dict)

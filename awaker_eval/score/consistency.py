@@ -48,11 +48,15 @@ def check_predictions(predictions: Sequence[Prediction], kind: str, source: str)
 
 def recompute_scores(kind: str, predictions: Sequence[Prediction]) -> dict[str, Any]:
     """The metrics ``score_predictions`` gives; predictions without any answer give ``overall: None``."""
-    from awaker_eval.score import score_predictions
+    return recompute_scored(kind, predictions)[0]
 
+
+def recompute_scored(kind: str, predictions: Sequence[Prediction]) -> tuple[dict[str, Any], Any]:
+    """``(metrics, units)`` from one build of the item table (``Benchmark.score``); units None when answers are
+    hidden. Predictions without any answer give ``overall: None``."""
     if predictions and not any(p.answer for p in predictions):
-        return {"answers_hidden": True, "overall": None, **{k: v for k, v in _hidden(kind, predictions).items()}}
-    return score_predictions(kind, predictions)
+        return {"answers_hidden": True, "overall": None, **{k: v for k, v in _hidden(kind, predictions).items()}}, None
+    return get_benchmark(kind).score(list(predictions))
 
 
 def _hidden(kind: str, predictions: Sequence[Prediction]) -> dict[str, Any]:

@@ -19,7 +19,8 @@ answer extractors           ``extractors`` (accepted name -> canonical), ``defau
                             ``extract(raw, item, extractor, judge)`` -> ``Extraction(letter, method, error)``
 scoring                     ``units(predictions)`` (one row per scoring unit, ``UNIT_COLUMNS``) and
                             ``metrics(predictions)`` (JSON-ready, unrounded fractions): pooled, CircularEval
-                            or vanilla, as the benchmark's official scorer computes them
+                            or vanilla, as the benchmark's official scorer computes them; ``score(predictions)``
+                            gives both from one build of the item table (the run's tail asks it once)
 aggregate levels            ``levels`` (``Level(key, label)``; ``overall`` first) and ``level_labels`` (the
                             group of each unit at a level): one definition for intervals, plots and compare;
                             ``group_label(level, group)`` (how plots and the HTML report name a group)
@@ -27,8 +28,10 @@ published rows (optional)   ``published_tables()`` -> its ``TableSpec``s, ``publ
                             one a run belongs in, or None (then no leaderboard rows)
 leaderboard row (optional)  ``version_columns`` (one run per release merged into our row),
                             ``leaderboard_notes`` (where our run differs from the published protocol)
-submission (optional)       ``export_submission`` (None: the benchmark has no server submission)
+submission (optional)       ``export_submission`` (``argv -> exit code``, the ``export-submission`` command for
+                            one run directory; None: the benchmark has no server submission)
 chance level (optional)     ``chance_level(predictions)``: expected accuracy of uniform guessing, or None
+synthetic load (optional)   ``synthetic_samples(cache_dir, n, sizes, seed)``: generated items for ``perf``
 foreign files               ``read_predictions(path)``, ``check_predictions(predictions, source)`` (refuses a
                             file that belongs to another benchmark), ``render(name, metrics)`` (score text)
 ==========================  ===================================================================================
@@ -206,11 +209,22 @@ class Benchmark:
 
     def metrics(self, predictions: list[Prediction]) -> dict[str, Any]:
         """The official aggregates; default: vanilla accuracy, Overall plus one mapping per non-overall level."""
+        return self._vanilla_metrics(predictions, self.units(predictions))
+
+    def _vanilla_metrics(self, predictions: list[Prediction], units: pd.DataFrame) -> dict[str, Any]:
         from awaker_eval.tasks.vanilla import vanilla_metrics
 
         keys = [lvl.key for lvl in self.levels if lvl is not OVERALL]
-        return {**vanilla_metrics(predictions, self.units(predictions), keys),
-                "chance_level": self.chance_level(predictions)}
+        return {**vanilla_metrics(predictions, units, keys), "chance_level": self.chance_level(predictions)}
+
+    def score(self, predictions: list[Prediction]) -> tuple[dict[str, Any], pd.DataFrame | None]:
+        """``(metrics, units)`` of one run, the item table built once for both (what the run's tail calls);
+        ``units`` is None when a prediction has no verdict (hidden answers: nothing to put an interval on).
+        Benchmarks whose ``metrics`` and ``units`` share a frame override this to build it once."""
+        units = self.units(predictions) if all(p.correct is not None for p in predictions) else None
+        if units is not None and type(self).metrics is Benchmark.metrics:  # the default metrics are the units'
+            return self._vanilla_metrics(predictions, units), units
+        return self.metrics(predictions), units
 
     def level_labels(self, units: pd.DataFrame, level: str) -> pd.Series:
         """The group name of every unit at ``level`` (missing where the unit has no value there)."""
@@ -236,6 +250,12 @@ class Benchmark:
         """Expected accuracy of a uniform guess among each item's options (None when it is not defined)."""
         counts = [len(p.choices) for p in predictions]
         return sum(1 / n for n in counts) / len(counts) if counts and all(counts) else None
+
+    # ---- synthetic workload (optional) ------------------------------------------------------------------
+    def synthetic_samples(self, cache_dir: Path, n: int, sizes: tuple[int, int], seed: int = 0) -> list[Sample]:
+        """``n`` generated items whose image sides are drawn from ``sizes`` (px), cached under ``cache_dir``:
+        the workload ``awaker-eval perf`` measures. Benchmarks without one refuse."""
+        raise BenchmarkError(f"benchmark {self.kind!r} has no synthetic workload for perf")
 
     # ---- published rows (optional) ----------------------------------------------------------------------
     def published_tables(self) -> tuple[TableSpec, ...]:

@@ -95,6 +95,16 @@ class MMBench(Benchmark):
             return mmbench.hidden_metrics(predictions)
         return mmbench.metrics(self._frame(predictions))
 
+    def score(self, predictions):
+        from awaker_eval.tasks.mmbench import score as mmbench
+
+        predictions = list(predictions)
+        if predictions and not any(p.answer for p in predictions):
+            return mmbench.hidden_metrics(predictions), None
+        frame = self._frame(predictions)
+        answered = all(p.correct is not None for p in predictions)
+        return mmbench.metrics(frame), mmbench.units(frame) if answered else None
+
     @staticmethod
     def _frame(predictions) -> pd.DataFrame:
         from awaker_eval.tasks.mmbench import score as mmbench

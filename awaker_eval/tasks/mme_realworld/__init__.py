@@ -67,6 +67,14 @@ class MMERealWorld(Benchmark):
 
         return LAYOUTS[cfg.layout](cfg, warnings)
 
+    def synthetic_samples(self, cache_dir, n, sizes, seed=0):
+        """The demo's procedurally drawn items in the official JSON layout, image sides drawn from ``sizes``."""
+        from awaker_eval.tasks.mme_realworld.loader import load_official_json
+        from awaker_eval.tasks.mme_realworld.synthetic import JSON_NAME, ensure_synthetic_benchmark
+
+        folder = ensure_synthetic_benchmark(cache_dir, n=n, seed=seed, image_size=(sizes, sizes))
+        return load_official_json(folder / JSON_NAME, folder, "perf_synthetic", "en")
+
     def template_text(self, protocol: str) -> tuple[str, ...]:
         return prompts.TEMPLATE_TEXT[self.canonical_protocol(protocol)]
 
@@ -82,6 +90,13 @@ class MMERealWorld(Benchmark):
         from awaker_eval.tasks.mme_realworld import score as mme_realworld
 
         return mme_realworld.metrics(self._frame(predictions))
+
+    def score(self, predictions):
+        from awaker_eval.tasks.mme_realworld import score as mme_realworld
+
+        frame = self._frame(predictions)
+        answered = all(p.correct is not None for p in predictions)
+        return mme_realworld.metrics(frame), mme_realworld.units(frame) if answered else None
 
     @staticmethod
     def _frame(predictions) -> pd.DataFrame:
