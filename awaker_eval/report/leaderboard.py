@@ -97,7 +97,8 @@ def _versions_row(spec: TableSpec, label: str, parts: list[tuple[BenchmarkConfig
     for bench, scores in parts:
         column = columns.get(bench.version)
         if column is None or not isinstance(scores.get("overall"), (int, float)):
-            raise ValueError(f"{label}: MMBench run without a v10/v11 version or an overall score")
+            raise ValueError(f"{label}: {spec.title} run without one of the versions {sorted(columns)} "
+                             f"or without an overall score")
         row.values[column] = scores["overall"]
         ci = (scores.get("ci") or {}).get("overall")
         halves.append((ci[1] - ci[0]) / 2 if ci else math.nan)
