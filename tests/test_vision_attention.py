@@ -105,6 +105,29 @@ def test_switched_off_runs_the_stock_forward(models, monkeypatch):
     assert state.describe() == "sdpa, one call per segment per block (stock)"
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_self_check_passes_on_this_transformers(models, dtype):
+    check = models["tiny", dtype].vision_attention.self_check
+    assert check == {"passed": True, "max_relative_diff": 0.0}  # bit-identical here; tolerance is for GPU kernels
+
+
+def test_a_batched_path_that_disagrees_with_stock_is_switched_off_at_install(tiny_cache_dir, monkeypatch):
+    """Another transformers' attention (here: the rotary left out) must not run batched: the stock path is kept."""
+    def no_rotary(attn, hidden, rotary, segments, seg_len):
+        return original(attn, hidden, (torch.ones_like(rotary[0]), torch.zeros_like(rotary[1])), segments, seg_len)
+
+    original = vision_attention.batched_attention
+    monkeypatch.setattr(vision_attention, "batched_attention", no_rotary)
+    model = build_model(ModelConfig(name="tiny", kind="tiny", dtype="float32", device="cpu",
+                                    cache_dir=str(tiny_cache_dir)))
+    state = model.vision_attention
+    assert state.self_check["passed"] is False and state.self_check["max_relative_diff"] > 0.01
+    assert state.enabled is False
+    assert state.describe() == "sdpa, one call per segment per block (stock: the batched path failed its self-check)"
+    _tower(model, GRIDS["one image"], stock=False, monkeypatch=monkeypatch)
+    assert state.calls == {"batched": 0, "stock": len(model.hf_model.model.visual.blocks)}
+
+
 def test_eager_vision_keeps_the_stock_path(tiny_cache_dir):
     model = build_model(ModelConfig(name="tiny", kind="tiny", dtype="float32", device="cpu",
                                     attn_implementation="eager", cache_dir=str(tiny_cache_dir)))
@@ -133,6 +156,7 @@ def test_attention_info_is_recorded_in_run_json(tmp_path, tiny_cache_dir):
     assert attention == {
         "vision_attention": BATCHED,
         "vision_attention_calls": {"batched": 2 * images, "stock": 0},  # the tiny tower has 2 blocks
+        "vision_attention_self_check": {"passed": True, "max_relative_diff": 0.0},
         "llm_choice_prefill": "sdpa is_causal, no 4D mask (right padding, last real token gathered)",
         "llm_generate_prefill": "sdpa with a 4D padding mask when the batch is padded (left padding); is_causal when not",
         "device": "cpu",

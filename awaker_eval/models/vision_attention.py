@@ -31,6 +31,7 @@ class VisionAttentionState:
     enabled: bool = True  # False: every block runs the stock forward (the GPU benchmark's "stock" stage)
     layout: tuple[int, int] | None = None  # (segments, tokens per segment) of the running tower call
     calls: dict[str, int] = field(default_factory=lambda: {"batched": 0, "stock": 0})
+    self_check: dict[str, Any] | None = None  # the install-time comparison with the stock forward
 
     @property
     def batches(self) -> bool:
@@ -39,6 +40,8 @@ class VisionAttentionState:
     def describe(self) -> str:
         if self.batches and self.enabled:
             return BATCHED
+        if self.self_check is not None and not self.self_check["passed"]:
+            return "sdpa, one call per segment per block (stock: the batched path failed its self-check)"
         if self.batches:
             return "sdpa, one call per segment per block (stock)"
         if self.implementation.startswith("flash"):
@@ -99,9 +102,42 @@ def install_batched_vision_attention(visual: torch.nn.Module) -> VisionAttention
 
     visual.register_forward_pre_hook(before, with_kwargs=True)
     visual.register_forward_hook(after, with_kwargs=True, always_call=True)
+    stock = visual.blocks[0].attn.forward
     for block in visual.blocks:
         block.attn.forward = _batched_forward(block.attn, block.attn.forward, state)
+    state.self_check = self_check(visual.blocks[0].attn, stock)
+    state.enabled = state.self_check["passed"]
     return state
+
+
+# Largest difference from the stock forward, relative to its largest output, that the self-check accepts: a
+# reordering of the same sums (another SDPA kernel for a batch of segments) stays far below it, a layout error
+# (another transformers' projection or rotary) is of order one.
+SELF_CHECK_TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-8}
+SELF_CHECK_TOLERANCE_LOW = 2e-2  # bf16 / fp16
+
+
+@torch.no_grad()
+def self_check(attn: torch.nn.Module, stock, segments: int = 2, seg_len: int = 8) -> dict[str, Any]:
+    """Run the batched path and the stock forward of one block on seeded random input (``segments`` equal
+    segments) and compare: guards against a transformers version whose attention the batched path does not match,
+    which then keeps the stock path (recorded) instead of computing something else."""
+    weight = attn.qkv.weight
+    gen = torch.Generator().manual_seed(0)
+    seq, head_dim = segments * seg_len, weight.shape[1] // attn.num_heads
+    hidden = torch.randn(seq, weight.shape[1], generator=gen).to(weight.device, weight.dtype)
+    angles = torch.randn(seq, head_dim, generator=gen).to(weight.device)
+    rotary = (angles.cos(), angles.sin())
+    cu = torch.arange(0, seq + 1, seg_len, dtype=torch.int32, device=weight.device)
+    try:
+        expected = stock(hidden, cu, position_embeddings=rotary)
+        got = batched_attention(attn, hidden, rotary, segments, seg_len)
+    except Exception as err:  # an incompatible module layout: keep the stock path
+        return {"passed": False, "error": f"{type(err).__name__}: {err}"}
+    scale = float(expected.float().abs().max()) or 1.0
+    diff = float((got.float() - expected.float()).abs().max()) / scale
+    passed = bool(diff <= SELF_CHECK_TOLERANCE.get(weight.dtype, SELF_CHECK_TOLERANCE_LOW))
+    return {"passed": passed, "max_relative_diff": diff}
 
 
 def sdpa_backends() -> dict[str, bool] | None:
@@ -123,6 +159,7 @@ def attention_report(state: VisionAttentionState, llm_implementation: str, choic
     info: dict[str, Any] = {
         "vision_attention": state.describe(),
         "vision_attention_calls": dict(state.calls),
+        "vision_attention_self_check": state.self_check,
         "llm_choice_prefill": choice,
         "llm_generate_prefill": generate,
         "device": str(device),
