@@ -182,3 +182,20 @@ def test_choice_padding_is_in_the_fingerprint_and_validated(pairs):
     with pytest.raises(ConfigError) as err:
         preflight(cfg)
     assert str(err.value) == "model.choice_padding='middle' is unknown: use one of right, left"
+
+
+@pytest.mark.parametrize("which", ["tiny", "awaker"])
+def test_choice_forward_keeps_no_kv_cache(pairs, which):
+    """One forward needs no cache: none is built (at the 7B shape it would hold about 57 KB per prompt token)."""
+    convs = _conversations()
+    for padded in pairs[which, "float32"]:
+        seen = []
+        lm = padded.model.hf_model.model.language_model
+        handle = lm.register_forward_pre_hook(
+            lambda module, args, kwargs: seen.append((kwargs.get("use_cache"), kwargs.get("past_key_values"))),
+            with_kwargs=True)
+        try:
+            padded.score_choices(padded.prepare(convs), [LETTERS] * len(convs))
+        finally:
+            handle.remove()
+        assert seen == [(False, None)], padded.padding

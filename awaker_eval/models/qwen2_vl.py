@@ -195,15 +195,16 @@ class Qwen2VLModel(VisionLanguageModel):
 
         ``left``: the left-padded batch with its mask. ``right``: the same tokens right-padded and no mask (causal
         attention is exact for real tokens; SDPA runs ``is_causal`` with no 4D mask); the routing spans still come
-        from the real tokens (the mask is handed to the routing context, not to the model)."""
+        from the real tokens (the mask is handed to the routing context, not to the model). No KV cache is kept
+        (``use_cache=False``): one forward needs none, and at the 7B shape it would hold about 57 KB per token."""
         if self.cfg.choice_padding == "left":
             with self._call_inputs(prepared) as inputs, self._generation_context(inputs):
-                return self.hf_model(**inputs, logits_to_keep=1).logits[:, -1, :].float()
+                return self.hf_model(**inputs, logits_to_keep=1, use_cache=False).logits[:, -1, :].float()
         batch = right_padded(prepared)
         last = last_real_positions(batch["attention_mask"]).to(self.device)
         with self._call_inputs(batch) as inputs, self._generation_context(inputs):
             model_inputs = {k: v for k, v in inputs.items() if k != "attention_mask"}
-            hidden = self.hf_model.model(**model_inputs, attention_mask=None).last_hidden_state
+            hidden = self.hf_model.model(**model_inputs, attention_mask=None, use_cache=False).last_hidden_state
             rows = torch.arange(hidden.shape[0], device=hidden.device)
             return self.hf_model.lm_head(hidden[rows, last]).float()
 
