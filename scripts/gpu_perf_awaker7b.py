@@ -11,6 +11,7 @@ images at the 16,384-visual-token cap). Stages, in order, each written to the JS
   OPTIMISATIONS_OFF rows   the same engine path with one optimisation off (vision reuse, fused epilogue, routing
                   once per call, right-padded choice prefill, batched vision attention)
   components      vision tower and LLM time of the choice path (synchronised timers), FLOPs, fraction of peak
+  host_reads      tensor-value reads (host syncs on a GPU) of one 2-question batch, all on and each switch off
   agreement_parity  parity-mode letters, routing, greedy ids and logits of the first --agreement-samples questions
   fast            adapter_dtype_mode=fast: engine choice samples/s beside parity's, and its agreement with parity
                   (letters, routing, greedy ids, max logit difference)
@@ -37,6 +38,7 @@ from pathlib import Path
 import torch
 
 from awaker7b_setup import PEAK_BF16_TFLOPS, build_random_awaker, flops_of, workload
+from host_reads import one_batch_reads
 
 MME_REALWORLD_EN_QUESTIONS = 23609
 
@@ -319,6 +321,21 @@ def components(bench):
     return out
 
 
+def host_reads(bench, questions=2, new_tokens=16):
+    """Tensor-value reads (host syncs on a GPU) of one batch of ``questions``, everything on and each switch off."""
+    samples = bench.samples[:questions]
+    convs, letters = [bench.encode(s) for s in samples], [list(s.letters) for s in samples]
+
+    def one(**_):
+        return one_batch_reads(bench.model, convs, letters, new_tokens)
+
+    out = {"questions": len(samples), "all_on": one()}
+    for name, _, _, _, switch_off in OPTIMISATIONS_OFF:
+        if name != "choice_no_reuse":  # vision reuse saves tower calls, not reads within one
+            out[name] = switch_off(bench, one)
+    return out
+
+
 def agreement_batches(bench):
     """The first ``--agreement-samples`` questions (they include a capped image), one per batch."""
     return [([bench.encode(s)], [list(s.letters)]) for s in bench.samples[:bench.args.agreement_samples]]
@@ -387,6 +404,7 @@ def main(argv=None) -> int:
     for name, mode, new_tokens, reference, switch_off in OPTIMISATIONS_OFF:
         bench.stage(name, lambda: switch_off(bench, lambda **kw: bench.engine(mode, reference, new_tokens, **kw)))
     bench.stage("components", lambda: components(bench))
+    bench.stage("host_reads", lambda: host_reads(bench))
     summarise(bench, choice, gen2, gen16)
     bench.stage("agreement_parity", lambda: agreement_parity(bench), reserve=False)  # both in reserve_s
     bench.stage("fast", lambda: fast_mode(bench, choice), reserve=False)

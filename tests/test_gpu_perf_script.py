@@ -76,3 +76,28 @@ def test_stages_past_the_time_budget_are_recorded_as_skipped(tiny_cache_dir, tmp
                for s in stages.values())
     sys.modules.pop("gpu_perf_awaker7b", None)
     sys.modules.pop("awaker7b_setup", None)
+
+
+def test_dry_run_counts_host_reads_per_switch(tiny_cache_dir, tmp_path, monkeypatch):
+    """The host-read counts of one 2-question batch: the stock vision attention reads the segment lengths back in
+    each block (3 ``tolist`` per block per image: 2 blocks x 2 images here), per-step routing reads each router's
+    decision at every decode step; with everything on, choice mode reads no more than the left-padded path."""
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    import gpu_perf_awaker7b
+
+    out = tmp_path / "perf.json"
+    assert gpu_perf_awaker7b.main(["--tiny", "--cache-dir", str(tiny_cache_dir), "--out", str(out),
+                                   "--only", "host_reads"]) == 0
+    reads = json.loads(out.read_text())["stages"]["host_reads"]
+    on = reads["all_on"]
+    assert reads["questions"] == 2 and set(on) == {"choice", "generate_16"}
+    assert all(c["device"] == 0 for row in reads.values() if isinstance(row, dict) for c in row.values())  # CPU
+    stock = reads["choice_stock_vision_attention"]
+    assert stock["choice"]["all"] - on["choice"]["all"] == 3 * 2 * 2
+    assert stock["generate_16"]["all"] - on["generate_16"]["all"] == 3 * 2 * 2
+    assert reads["gen16_routing_per_step"]["generate_16"]["all"] > on["generate_16"]["all"]
+    assert reads["choice_left_padding"]["choice"]["all"] >= on["choice"]["all"]
+    assert reads["choice_unfused_epilogue"] == on  # the epilogue reads nothing back in either form
+    sys.modules.pop("gpu_perf_awaker7b", None)
+    sys.modules.pop("awaker7b_setup", None)
+    sys.modules.pop("host_reads", None)
