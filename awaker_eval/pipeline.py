@@ -63,11 +63,11 @@ def build_judge(cfg: RunConfig, run_dir: Path):
     """The optional LLM choice extractor (``benchmark.judge``), caching its replies in the run directory."""
     if not cfg.benchmark.judge.enabled:
         return None
-    from awaker_eval.extract.llm_judge import LLMJudge, judge_config_from_dict
+    from awaker_eval.extract.llm_judge import LLMJudge
 
-    settings = dataclasses.asdict(cfg.benchmark.judge)
-    settings["cache_path"] = settings["cache_path"] or str(run_dir / "judge_cache.jsonl")
-    return LLMJudge(judge_config_from_dict(settings), reuse_cache=cfg.runner.resume)
+    judge = cfg.benchmark.judge  # the typed settings, checked by preflight (check_judge)
+    judge = dataclasses.replace(judge, cache_path=judge.cache_path or str(run_dir / "judge_cache.jsonl"))
+    return LLMJudge(judge, reuse_cache=cfg.runner.resume)
 
 
 @contextlib.contextmanager
