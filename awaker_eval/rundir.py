@@ -29,14 +29,19 @@ class RunDirMismatch(ConfigError):
 
 # Runner fields that change predictions (others, such as batch size or workers, must not).
 _RESULT_RUNNER_FIELDS = ("mode", "repetition_penalty")
+# Model settings that change results in one runner mode only: in other modes they are left out of the run id (so
+# a generate run keeps the id it had before the setting existed) and may differ from a directory's config.yaml.
+_MODE_ONLY_MODEL_FIELDS = {"choice_padding": "choice"}
 
 
 def default_run_id(cfg: RunConfig, data_digest: str | None = None) -> str:
     """``run-<hash>`` of the result settings and (when given) the content digest of the loaded samples."""
     runner = {k: getattr(cfg.runner, k) for k in _RESULT_RUNNER_FIELDS}
+    model = {k: v for k, v in dataclasses.asdict(cfg.model).items()
+             if _MODE_ONLY_MODEL_FIELDS.get(k, cfg.runner.mode) == cfg.runner.mode}
     payload = {
         "benchmark": dataclasses.asdict(cfg.benchmark),
-        "model": dataclasses.asdict(cfg.model),
+        "model": model,
         "runner": runner,
     }
     if data_digest is not None:
@@ -99,7 +104,9 @@ def check_same_results(run_dir: Path, diff: dict[str, list[Any]]) -> None:
     filed under another run's settings. Keys the saved config lacks (settings added by a newer version) are
     recorded in the diff but not refused, so an upgrade does not strand existing runs."""
     saved = _flatten(read_config(run_dir) or {})
-    changed = [k for k in diff if is_result_setting(k) and k in saved]
+    mode = saved.get("runner.mode")
+    changed = [k for k in diff if is_result_setting(k) and k in saved
+               and _MODE_ONLY_MODEL_FIELDS.get(k.removeprefix("model."), mode) == mode]
     if changed:
         shown = "; ".join(f"{k}: {diff[k][0]!r} there, {diff[k][1]!r} now" for k in changed[:3])
         more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""

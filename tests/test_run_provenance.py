@@ -188,6 +188,23 @@ def test_other_result_settings_are_refused_for_a_run_directory(copy):
     assert snapshot(run_dir) == files and run_json(run_dir) == meta
 
 
+def test_choice_padding_belongs_to_choice_runs_only(copy, tmp_path, tiny_cache_dir):
+    """``model.choice_padding`` changes choice scores only: a generate run's default id (and so an existing
+    generate run directory) ignores it; a choice run's id and directory check do not."""
+    run_dir, tsv, cfg = copy
+
+    def run_id(*extra):
+        return default_run_id(make_cfg(tmp_path, tiny_cache_dir, tsv, *extra), "digest")
+
+    assert run_id("model.choice_padding=left") == run_id("model.choice_padding=right")
+    assert run_id("runner.mode=choice", "model.choice_padding=left") != run_id("runner.mode=choice")
+    before = len(run_json(run_dir)["attempts"])
+    evaluate(cfg("model.choice_padding=left"))  # the finished generate run: resumed, nothing recomputed
+    attempt = run_json(run_dir)["attempts"][-1]
+    assert len(run_json(run_dir)["attempts"]) == before + 1 and attempt["counts"]["done"] == 0
+    assert attempt["counts"]["skipped"] == 3
+
+
 def test_a_second_invocation_on_a_locked_run_directory_exits_2_naming_the_holder(copy):
     run_dir, tsv, cfg = copy
     files = snapshot(run_dir)
