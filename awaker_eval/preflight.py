@@ -109,6 +109,12 @@ def check_model(m: ModelConfig) -> None:
         check_model_config(m)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+    if m.kind != "awaker2_5_vl":  # settings of the routed adapters: elsewhere they would do nothing, silently
+        defaults = ModelConfig()
+        for key in ("routing_mode", "adapter_dtype_mode"):
+            if getattr(m, key) != getattr(defaults, key):
+                raise ConfigError(f"model.{key}={getattr(m, key)!r} applies to Awaker2.5-VL only (model=awaker2_5_vl "
+                                  f"or awaker_tiny); model.kind={m.kind!r} has no routed adapters")
     if m.kind == "openai_api":
         _at_least("model.max_concurrency", m.max_concurrency, 1)
         _at_least("model.max_retries", m.max_retries, 0)

@@ -67,6 +67,10 @@ def test_bad_setting_is_one_line_exit_2_and_no_run_directory(capsys, tmp_path, o
      "model.routing_mode='forked' is unknown: use one of fork, consistent"),
     (["model=awaker_tiny", "model.adapter_dtype_mode=exact"],
      "model.adapter_dtype_mode='exact' is unknown: use one of parity, fast"),
+    (["model.adapter_dtype_mode=fast"], "model.adapter_dtype_mode='fast' applies to Awaker2.5-VL only "
+     "(model=awaker2_5_vl or awaker_tiny); model.kind='tiny' has no routed adapters"),
+    (["model=qwen2_vl", "model.routing_mode=consistent"], "model.routing_mode='consistent' applies to Awaker2.5-VL "
+     "only (model=awaker2_5_vl or awaker_tiny); model.kind='qwen2_vl' has no routed adapters"),
     (["model=openai_api", "model.max_concurrency=0"], "model.max_concurrency=0 is out of range: it must be >= 1"),
     (["model=openai_api", "model.timeout_s=0"], "model.timeout_s=0.0 is out of range: it must be a number > 0"),
     (["benchmark=mmbench", "benchmark.judge.base_url=http://127.0.0.1:1/v1", "benchmark.judge.model=j",
