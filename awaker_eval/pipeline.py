@@ -43,12 +43,13 @@ def protocol_fingerprint_of(cfg: RunConfig) -> str:
     """The benchmark protocol (prompt, resolution, decoding) plus the runner settings that change outputs.
 
     ``model.choice_padding=right`` changes choice scores in their low bits (models/padding.py), so choice runs record
-    it; ``left`` (the earlier path) and generate mode, which it does not touch, keep their fingerprints."""
+    it; ``left`` (the earlier path) and generate mode, which it does not touch, keep their fingerprints. Likewise
+    ``model.generate_padding=right`` (models/greedy_right.py) for generate runs only."""
     from awaker_eval.models.loading import fingerprint_hash
     from awaker_eval.prompts import protocol_fingerprint
 
-    padding = {"choice_padding": cfg.model.choice_padding} if (
-        cfg.runner.mode == "choice" and cfg.model.choice_padding != "left") else {}
+    chosen = {"choice": "choice_padding", "generate": "generate_padding"}.get(cfg.runner.mode)
+    padding = {chosen: getattr(cfg.model, chosen)} if chosen and getattr(cfg.model, chosen) != "left" else {}
     return fingerprint_hash(
         {
             "benchmark": protocol_fingerprint(cfg.benchmark),

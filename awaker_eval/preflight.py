@@ -120,11 +120,13 @@ def check_model(m: ModelConfig) -> None:
         _at_least("model.max_retries", m.max_retries, 0)
         _positive("model.timeout_s", m.timeout_s)
         return
+    from awaker_eval.models.greedy_right import GENERATE_PADDINGS
     from awaker_eval.models.padding import CHOICE_PADDINGS
     from awaker_eval.models.qwen2_vl import DTYPES
 
     _one_of("model.dtype", m.dtype, sorted(DTYPES))
     _one_of("model.choice_padding", m.choice_padding, CHOICE_PADDINGS)
+    _one_of("model.generate_padding", m.generate_padding, GENERATE_PADDINGS)
     if not DEVICE_PATTERN.fullmatch(m.device):
         raise ConfigError(f"model.device={m.device!r} is unknown: use auto, cpu, cuda or cuda:N")
     if m.kind == "awaker2_5_vl":

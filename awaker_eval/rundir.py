@@ -31,14 +31,18 @@ class RunDirMismatch(ConfigError):
 _RESULT_RUNNER_FIELDS = ("mode", "repetition_penalty")
 # Model settings that change results in one runner mode only: in other modes they are left out of the run id (so
 # a generate run keeps the id it had before the setting existed) and may differ from a directory's config.yaml.
-_MODE_ONLY_MODEL_FIELDS = {"choice_padding": "choice"}
+_MODE_ONLY_MODEL_FIELDS = {"choice_padding": "choice", "generate_padding": "generate"}
+# Model settings added after runs were stored: at the value that reproduces the earlier behaviour they are left out
+# of the run id too, so those runs keep their ids (and directories).
+_EARLIER_MODEL_VALUES = {"generate_padding": "left"}
 
 
 def default_run_id(cfg: RunConfig, data_digest: str | None = None) -> str:
     """``run-<hash>`` of the result settings and (when given) the content digest of the loaded samples."""
     runner = {k: getattr(cfg.runner, k) for k in _RESULT_RUNNER_FIELDS}
     model = {k: v for k, v in dataclasses.asdict(cfg.model).items()
-             if _MODE_ONLY_MODEL_FIELDS.get(k, cfg.runner.mode) == cfg.runner.mode}
+             if _MODE_ONLY_MODEL_FIELDS.get(k, cfg.runner.mode) == cfg.runner.mode
+             and not (k in _EARLIER_MODEL_VALUES and v == _EARLIER_MODEL_VALUES[k])}
     payload = {
         "benchmark": dataclasses.asdict(cfg.benchmark),
         "model": model,

@@ -83,6 +83,7 @@ class ModelConfig:
     routing_mode: str = "fork"  # Awaker: fork | consistent
     adapter_dtype_mode: str = "parity"  # Awaker q/k/v LoRA held in fp32 (parity) or model dtype (fast)
     choice_padding: str = "right"  # choice-mode prefill: right (no 4D mask, SDPA is_causal) | left (generate's)
+    generate_padding: str = "left"  # generate-mode prefill: left (HF generate) | right (greedy loop, no 4D mask)
     trust_remote_code: bool = False
     cache_dir: Optional[str] = None
     seed: int = 0

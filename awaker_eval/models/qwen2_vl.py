@@ -8,6 +8,7 @@ Subclasses (Awaker) override ``_load_hf`` / ``_generation_context`` / ``_routing
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,10 +17,13 @@ import torch
 from awaker_eval.config.schema import ModelConfig
 from awaker_eval.models.base import GenerationSettings, Messages, ModelOutput, VisionLanguageModel
 from awaker_eval.models.loading import resolve_checkpoint, weights_identity
+from awaker_eval.models.greedy_right import greedy_right, plain_greedy_reason
 from awaker_eval.models.padding import last_real_positions, right_padded
 from awaker_eval.models.vision_attention import attention_report, install_batched_vision_attention
 from awaker_eval.models.vision_reuse import DIGEST_KEY, VisionFeatureCache, image_digest, install_per_image_encoder
 from awaker_eval.models.peft_adapter import adapter_fingerprint, apply_adapter
+
+log = logging.getLogger(__name__)
 
 DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32, "float16": torch.float16}
 
@@ -78,6 +82,7 @@ class Qwen2VLModel(VisionLanguageModel):
         self.dtype = resolve_dtype(cfg.dtype)
         self.hf_model, self.processor = self._load_hf()
         self.vision_cache = VisionFeatureCache(reuse=False)
+        self.generate_fallback: str | None = None  # why generate_padding=right ran HF generate (models/greedy_right.py)
         self._digests: list[str] | None = None
         install_per_image_encoder(self.hf_model, lambda: (self.vision_cache, self._digests))
         self.vision_attention = install_batched_vision_attention(self.hf_model.model.visual)
@@ -137,8 +142,14 @@ class Qwen2VLModel(VisionLanguageModel):
 
     def attention_info(self) -> dict:
         text_cfg = getattr(self.hf_model.config, "text_config", self.hf_model.config)
-        return attention_report(self.vision_attention, str(text_cfg._attn_implementation), self.cfg.choice_padding,
+        info = attention_report(self.vision_attention, str(text_cfg._attn_implementation), self.cfg.choice_padding,
                                 self.device)
+        if self.cfg.generate_padding == "right":
+            info["llm_generate_prefill"] = (f"{text_cfg._attn_implementation} with no mask (right padding, greedy "
+                                            f"loop of models/greedy_right.py); decode steps with a 2-D padding mask")
+            if self.generate_fallback is not None:
+                info["llm_generate_fallback"] = self.generate_fallback
+        return info
 
     def prepare(self, conversations: list[Messages]) -> Any:
         return self.preparer()(conversations)
@@ -169,15 +180,30 @@ class Qwen2VLModel(VisionLanguageModel):
             eos_token_id=self.eos_token_id,
             pad_token_id=self.pad_token_id,
         )
-        with self._call_inputs(prepared) as inputs, self._generation_context(inputs):
-            out = self.hf_model.generate(**inputs, generation_config=gen_cfg)
-        prompt_len = inputs["input_ids"].shape[1]
-        texts = self.processor.batch_decode(out[:, prompt_len:], skip_special_tokens=True)
+        if self.cfg.generate_padding == "right" and self._right_greedy_is_exact(gen_cfg):
+            batch = right_padded(prepared)
+            with self._call_inputs(batch) as inputs, self._generation_context(inputs):
+                new_tokens = greedy_right(self.hf_model, inputs, settings.max_new_tokens, self.eos_token_id,
+                                          self.pad_token_id)
+        else:
+            with self._call_inputs(prepared) as inputs, self._generation_context(inputs):
+                out = self.hf_model.generate(**inputs, generation_config=gen_cfg)
+            new_tokens = out[:, inputs["input_ids"].shape[1]:]
+        texts = self.processor.batch_decode(new_tokens, skip_special_tokens=True)
         routing = self._routing_records() or [None] * len(texts)
         n_prompt = inputs["attention_mask"].sum(dim=1).tolist()
         return [
             ModelOutput(text=t, routing=r, n_prompt_tokens=int(n)) for t, r, n in zip(texts, routing, n_prompt)
         ]
+
+    def _right_greedy_is_exact(self, gen_cfg: Any) -> bool:
+        """Whether our right-padded greedy loop is what HF ``generate`` would do; the first time it is not, the
+        reason is logged once and kept for ``run.json`` (``attention.llm_generate_fallback``)."""
+        reason = plain_greedy_reason(self.hf_model, gen_cfg, self.device)
+        if reason is not None and self.generate_fallback is None:
+            self.generate_fallback = f"model.generate_padding=right fell back to HF generate (left padding): {reason}"
+            log.warning(self.generate_fallback)
+        return reason is None
 
     def letter_token_ids(self, letters: list[str]) -> list[int]:
         """The single token id of each option letter (as the model would write it first)."""
