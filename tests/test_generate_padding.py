@@ -146,7 +146,7 @@ def test_generate_padding_is_validated_and_recorded_for_generate_runs_only(tmp_p
     from awaker_eval.pipeline import protocol_fingerprint_of
     from awaker_eval.preflight import ConfigError, preflight
     from awaker_eval.prompts import protocol_fingerprint
-    from awaker_eval.rundir import default_run_id
+    from awaker_eval.rundir import RunDirMismatch, check_same_results, default_run_id, settings_diff, write_config
 
     register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -177,6 +177,15 @@ def test_generate_padding_is_validated_and_recorded_for_generate_runs_only(tmp_p
     assert ids["generate", "left"] == default_run_id(old(plain), "digest")  # stored generate runs keep their id
     assert ids["generate", "right"] != ids["generate", "left"]
     assert ids["choice", "right"] == ids["choice", "left"] == default_run_id(old(runs["choice", "left"]), "digest")
+    for mode in ("generate", "choice"):  # a run directory made with left, invoked with right
+        write_config(tmp_path / mode, runs[mode, "left"])
+        diff = settings_diff(tmp_path / mode, runs[mode, "right"])
+        assert diff == {"model.generate_padding": ["left", "right"]}
+        if mode == "choice":
+            check_same_results(tmp_path / mode, diff)  # choice results do not depend on it
+            continue
+        with pytest.raises(RunDirMismatch, match=r"other settings \(model.generate_padding: 'left' there, 'right' now"):
+            check_same_results(tmp_path / mode, diff)
     with pytest.raises(ConfigError) as err:
         preflight(bad)
     assert str(err.value) == "model.generate_padding='middle' is unknown: use one of left, right"
