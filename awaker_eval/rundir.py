@@ -34,7 +34,7 @@ _RESULT_RUNNER_FIELDS = ("mode", "repetition_penalty")
 _MODE_ONLY_MODEL_FIELDS = {"choice_padding": "choice", "generate_padding": "generate"}
 # Model settings added after runs were stored: at the value that reproduces the earlier behaviour they are left out
 # of the run id too, so those runs keep their ids (and directories).
-_EARLIER_MODEL_VALUES = {"generate_padding": "left"}
+_EARLIER_MODEL_VALUES = {"choice_padding": "left", "generate_padding": "left"}
 
 
 def default_run_id(cfg: RunConfig, data_digest: str | None = None) -> str:

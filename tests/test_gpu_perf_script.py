@@ -16,13 +16,17 @@ def test_dry_run_reports_rates_agreement_and_vision_counters(tiny_cache_dir, tmp
     out = tmp_path / "perf.json"
     assert gpu_perf_awaker7b.main(["--tiny", "--cache-dir", str(tiny_cache_dir), "--out", str(out),
                                    "--only", "epilogue,loop_choice,choice,choice_no_reuse,choice_left_padding,"
-                                   "choice_stock_vision_attention"]) == 0
+                                   "choice_stock_vision_attention,loop_gen2,gen2,gen2_right_padding"]) == 0
     report = json.loads(out.read_text())
     assert report["workload"]["questions"] == 6 and report["workload"]["images"] == 3
     assert report["attention"] == {"llm": "sdpa", "vision": "sdpa"}
     stages = report["stages"]
     assert set(stages) == {"epilogue", "loop_choice", "choice", "choice_no_reuse", "choice_left_padding",
-                           "choice_stock_vision_attention"}
+                           "choice_stock_vision_attention", "loop_gen2", "gen2", "gen2_right_padding"}
+    for name in ("gen2", "gen2_right_padding"):  # the opt-in right-padded greedy loop: the loop's answers
+        assert (stages[name]["same_answer"], stages[name]["same_routing"]) == ("6/6", "6/6")
+    assert stages["gen2_right_padding"]["attention"]["llm_generate_prefill"] != stages["gen2"]["attention"][
+        "llm_generate_prefill"]
     assert stages["epilogue"]["bit_equal"] is True and stages["epilogue"]["kernel"] == "torch-reference"
     assert stages["choice"]["vision"] == {"vision_images_encoded": 3, "vision_images_reused": 3}
     assert stages["choice_no_reuse"]["vision"] == {"vision_images_encoded": 6, "vision_images_reused": 0}
