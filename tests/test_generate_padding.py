@@ -119,7 +119,7 @@ def test_right_falls_back_to_hf_generate_unless_plain_greedy(models, monkeypatch
     assert model.generate_fallback == EXACT + "logits processors RepetitionPenaltyLogitsProcessor"
     info = model.attention_info()
     assert info["llm_generate_fallback"] == model.generate_fallback
-    assert info["llm_generate_prefill"].startswith("sdpa with no mask (right padding")
+    assert info["llm_generate_prefill"].startswith("sdpa with a 4D padding mask")  # what ran: HF generate
     _run(model, monkeypatch, "right", 2)
     assert calls == [1]
 

@@ -144,11 +144,11 @@ class Qwen2VLModel(VisionLanguageModel):
         text_cfg = getattr(self.hf_model.config, "text_config", self.hf_model.config)
         info = attention_report(self.vision_attention, str(text_cfg._attn_implementation), self.cfg.choice_padding,
                                 self.device)
-        if self.cfg.generate_padding == "right":
+        if self.cfg.generate_padding == "right" and self.generate_fallback is None:
             info["llm_generate_prefill"] = (f"{text_cfg._attn_implementation} with no mask (right padding, greedy "
                                             f"loop of models/greedy_right.py); decode steps with a 2-D padding mask")
-            if self.generate_fallback is not None:
-                info["llm_generate_fallback"] = self.generate_fallback
+        elif self.cfg.generate_padding == "right":  # the generation settings are fixed per run: all batches fell back
+            info["llm_generate_fallback"] = self.generate_fallback
         return info
 
     def prepare(self, conversations: list[Messages]) -> Any:
