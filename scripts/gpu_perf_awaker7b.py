@@ -38,7 +38,8 @@ from pathlib import Path
 import torch
 
 from awaker7b_setup import PEAK_BF16_TFLOPS, build_random_awaker, flops_of, workload
-from host_reads import one_batch_reads
+from host_reads import host_reads
+from perf_switches import OPT_IN, OPTIMISATIONS_OFF
 
 MME_REALWORLD_EN_QUESTIONS = 23609
 
@@ -244,59 +245,6 @@ def epilogue_check(bench):
             "peak_mib_fused": peaks.get("fused"), "peak_mib_unfused": peaks.get("unfused")}
 
 
-def unfused_epilogue(bench, fn):
-    """Run ``fn`` with the unfused (spec-literal) adapter epilogue in every adapted Linear."""
-    from awaker_eval.models.awaker import adapters
-    from awaker_eval.models.awaker.epilogue import reference_epilogue
-
-    saved = adapters.fused_epilogue, adapters.MoeLoraLinear.forward
-    adapters.fused_epilogue, adapters.MoeLoraLinear.forward = reference_epilogue, adapters.MoeLoraLinear.unfused
-    try:
-        return fn()
-    finally:
-        adapters.fused_epilogue, adapters.MoeLoraLinear.forward = saved
-
-
-def routing_per_step(bench, fn):
-    """Run ``fn`` with today's routing: each router decided lazily at each step, one host sync per router."""
-    state = bench.model.routing
-    owners, state.owners = state.owners, {}
-    try:
-        return fn()
-    finally:
-        state.owners = owners
-
-
-def left_padding(bench, fn):
-    """Run ``fn`` with choice mode's earlier prefill: left padding and a materialised 4D mask."""
-    cfg = bench.model.cfg
-    saved, cfg.choice_padding = cfg.choice_padding, "left"
-    try:
-        return fn()
-    finally:
-        cfg.choice_padding = saved
-
-
-def stock_vision_attention(bench, fn):
-    """Run ``fn`` with transformers' vision attention: split per segment, a host sync in every block."""
-    state = bench.model.vision_attention
-    saved, state.enabled = state.enabled, False
-    try:
-        return fn()
-    finally:
-        state.enabled = saved
-
-
-def right_generate(bench, fn):
-    """Run ``fn`` with ``model.generate_padding=right``: our greedy loop after a right-padded prefill, no 4D mask."""
-    cfg = bench.model.cfg
-    saved, cfg.generate_padding = cfg.generate_padding, "right"
-    try:
-        return fn()
-    finally:
-        cfg.generate_padding = saved
-
-
 def components(bench):
     """Vision-tower seconds (synchronised around every tower call) against the choice path's model seconds."""
     visual = bench.model.hf_model.model.visual
@@ -328,21 +276,6 @@ def components(bench):
     if bench.peak:
         out |= {k.replace("tflops", "peak_fraction"): round(v / bench.peak, 3) for k, v in list(out.items())
                 if k.endswith("tflops") and v}
-    return out
-
-
-def host_reads(bench, questions=2, new_tokens=16):
-    """Tensor-value reads (host syncs on a GPU) of one batch of ``questions``, everything on and each switch off."""
-    samples = bench.samples[:questions]
-    convs, letters = [bench.encode(s) for s in samples], [list(s.letters) for s in samples]
-
-    def one(**_):
-        return one_batch_reads(bench.model, convs, letters, new_tokens)
-
-    out = {"questions": len(samples), "all_on": one()}
-    for name, _, _, _, switch_off in OPTIMISATIONS_OFF:
-        if name != "choice_no_reuse":  # vision reuse saves tower calls, not reads within one
-            out[name] = switch_off(bench, one)
     return out
 
 
@@ -383,21 +316,9 @@ def fast_mode(bench, parity_choice):
     return result
 
 
-# One optimisation off at a time: (stage, engine mode, new tokens, reference, how the optimisation is switched off;
-# ``run(**engine_kwargs)`` runs the engine path). The engine path with everything on is the stage named by the
-# reference's mode ("choice", or "gen16" for the generate rows).
-OPTIMISATIONS_OFF = [
-    ("choice_no_reuse", "choice", 2, "choice", lambda bench, run: run(reuse=False)),
-    ("choice_unfused_epilogue", "choice", 2, "choice", lambda bench, run: unfused_epilogue(bench, run)),
-    ("gen16_routing_per_step", "generate", 16, "gen16", lambda bench, run: routing_per_step(bench, run)),
-    ("choice_left_padding", "choice", 2, "choice", lambda bench, run: left_padding(bench, run)),
-    ("choice_stock_vision_attention", "choice", 2, "choice", lambda bench, run: stock_vision_attention(bench, run)),
-]
-# Opt-in paths, measured the same way against the same references (not the default, so not "off" rows).
-OPT_IN = [
-    ("gen2_right_padding", "generate", 2, "generate", lambda bench, run: right_generate(bench, run)),
-    ("gen16_right_padding", "generate", 16, "gen16", lambda bench, run: right_generate(bench, run)),
-]
+def switched(bench, switch, fn):
+    with switch(bench):
+        return fn()
 
 
 def main(argv=None) -> int:
@@ -416,10 +337,10 @@ def main(argv=None) -> int:
         bench.reserve_s = bench.model.build_s + choice["wall_s"] + 4 * per_question * args.agreement_samples
     gen2 = bench.stage("gen2", lambda: bench.engine("generate", "generate", max_new_tokens=2))
     gen16 = bench.stage("gen16", lambda: bench.engine("generate", None, max_new_tokens=16, store_as="gen16"))
-    for name, mode, new_tokens, reference, switch_off in OPTIMISATIONS_OFF + OPT_IN:
-        bench.stage(name, lambda: switch_off(bench, lambda **kw: bench.engine(mode, reference, new_tokens, **kw)))
+    for name, mode, new_tokens, reference, switch, kwargs in OPTIMISATIONS_OFF + OPT_IN:
+        bench.stage(name, lambda: switched(bench, switch, lambda: bench.engine(mode, reference, new_tokens, **kwargs)))
     bench.stage("components", lambda: components(bench))
-    bench.stage("host_reads", lambda: host_reads(bench))
+    bench.stage("host_reads", lambda: host_reads(bench, OPTIMISATIONS_OFF))
     summarise(bench, choice, gen2, gen16)
     bench.stage("agreement_parity", lambda: agreement_parity(bench), reserve=False)  # both in reserve_s
     bench.stage("fast", lambda: fast_mode(bench, choice), reserve=False)

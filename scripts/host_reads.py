@@ -52,3 +52,17 @@ def one_batch_reads(model, conversations, letters, new_tokens: int) -> dict[str,
             call()
         out[key] = dict(counts)
     return out
+
+
+def host_reads(bench, switches, questions: int = 2, new_tokens: int = 16) -> dict:
+    """The GPU benchmark's stage: reads of one batch of ``questions``, everything on and each of ``switches``
+    (``perf_switches.OPTIMISATIONS_OFF`` rows) off; rows that only change engine settings (vision reuse: it saves
+    tower calls, not reads within one) are left out."""
+    samples = bench.samples[:questions]
+    convs, letters = [bench.encode(s) for s in samples], [list(s.letters) for s in samples]
+    out = {"questions": len(samples), "all_on": one_batch_reads(bench.model, convs, letters, new_tokens)}
+    for name, _, _, _, switch, engine_kwargs in switches:
+        if not engine_kwargs:
+            with switch(bench):
+                out[name] = one_batch_reads(bench.model, convs, letters, new_tokens)
+    return out

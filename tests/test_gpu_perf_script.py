@@ -6,18 +6,32 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+SCRIPT_MODULES = ("gpu_perf_awaker7b", "awaker7b_setup", "host_reads", "perf_switches")
 
 
-def test_dry_run_reports_rates_agreement_and_vision_counters(tiny_cache_dir, tmp_path, monkeypatch):
+@pytest.fixture
+def dry_run(tiny_cache_dir, tmp_path, monkeypatch):
+    """``dry_run(*args) -> (script module, report)``: the script's ``--tiny`` run with ``args``; its modules are
+    unloaded afterwards so every test imports them fresh."""
     monkeypatch.syspath_prepend(str(SCRIPTS))
     import gpu_perf_awaker7b
 
-    out = tmp_path / "perf.json"
-    assert gpu_perf_awaker7b.main(["--tiny", "--cache-dir", str(tiny_cache_dir), "--out", str(out),
-                                   "--only", "epilogue,loop_choice,choice,choice_no_reuse,choice_left_padding,"
-                                   "choice_stock_vision_attention,loop_gen2,gen2,gen2_right_padding"]) == 0
-    report = json.loads(out.read_text())
+    def run(*args: str):
+        out = tmp_path / "perf.json"
+        assert gpu_perf_awaker7b.main(["--tiny", "--cache-dir", str(tiny_cache_dir), "--out", str(out), *args]) == 0
+        return gpu_perf_awaker7b, json.loads(out.read_text())
+
+    yield run
+    for name in SCRIPT_MODULES:
+        sys.modules.pop(name, None)
+
+
+def test_dry_run_reports_rates_agreement_and_vision_counters(dry_run):
+    _, report = dry_run("--only", "epilogue,loop_choice,choice,choice_no_reuse,choice_left_padding,"
+                        "choice_stock_vision_attention,loop_gen2,gen2,gen2_right_padding")
     assert report["workload"]["questions"] == 6 and report["workload"]["images"] == 3
     assert report["attention"] == {"llm": "sdpa", "vision": "sdpa"}
     stages = report["stages"]
@@ -39,18 +53,11 @@ def test_dry_run_reports_rates_agreement_and_vision_counters(tiny_cache_dir, tmp
     assert attention["choice"]["llm_choice_prefill"].startswith("sdpa is_causal, no 4D mask")
     assert attention["choice_left_padding"]["llm_choice_prefill"].startswith("sdpa with a 4D padding mask")
     assert report["projection"]["full_en_run_h_choice"] > 0
-    sys.modules.pop("gpu_perf_awaker7b", None)
-    sys.modules.pop("awaker7b_setup", None)
 
 
-def test_dry_run_fast_stage_reports_rate_beside_parity_and_agreement(tiny_cache_dir, tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(SCRIPTS))
-    import gpu_perf_awaker7b
-
-    out = tmp_path / "perf.json"
-    assert gpu_perf_awaker7b.main(["--tiny", "--cache-dir", str(tiny_cache_dir), "--out", str(out),
-                                   "--only", "loop_choice,choice,agreement_parity,fast"]) == 0
-    stages = json.loads(out.read_text())["stages"]
+def test_dry_run_fast_stage_reports_rate_beside_parity_and_agreement(dry_run):
+    gpu_perf_awaker7b, report = dry_run("--only", "loop_choice,choice,agreement_parity,fast")
+    stages = report["stages"]
     assert set(stages) == {"loop_choice", "choice", "agreement_parity", "fast"}
     fast = stages["fast"]
     assert fast["parity_samples_per_s"] == stages["choice"]["samples_per_s"] and fast["samples_per_s"] > 0
@@ -63,36 +70,22 @@ def test_dry_run_fast_stage_reports_rate_beside_parity_and_agreement(tiny_cache_
     assert [row[0] for row in gpu_perf_awaker7b.OPTIMISATIONS_OFF] == [
         "choice_no_reuse", "choice_unfused_epilogue", "gen16_routing_per_step", "choice_left_padding",
         "choice_stock_vision_attention"]
-    sys.modules.pop("gpu_perf_awaker7b", None)
-    sys.modules.pop("awaker7b_setup", None)
 
 
-def test_stages_past_the_time_budget_are_recorded_as_skipped(tiny_cache_dir, tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(SCRIPTS))
-    import gpu_perf_awaker7b
-
-    out = tmp_path / "perf.json"
-    assert gpu_perf_awaker7b.main(["--tiny", "--cache-dir", str(tiny_cache_dir), "--out", str(out),
-                                   "--only", "epilogue,choice", "--budget-s", "0"]) == 0
-    stages = json.loads(out.read_text())["stages"]
+def test_stages_past_the_time_budget_are_recorded_as_skipped(dry_run):
+    _, report = dry_run("--only", "epilogue,choice", "--budget-s", "0")
+    stages = report["stages"]
     assert set(stages) == {"epilogue", "choice"}
     assert all(s["skipped"].startswith("time budget: ") and s["skipped"].endswith("budget 0 s")
                for s in stages.values())
-    sys.modules.pop("gpu_perf_awaker7b", None)
-    sys.modules.pop("awaker7b_setup", None)
 
 
-def test_dry_run_counts_host_reads_per_switch(tiny_cache_dir, tmp_path, monkeypatch):
+def test_dry_run_counts_host_reads_per_switch(dry_run):
     """The host-read counts of one 2-question batch: the stock vision attention reads the segment lengths back in
     each block (3 ``tolist`` per block per image: 2 blocks x 2 images here), per-step routing reads each router's
     decision at every decode step; with everything on, choice mode reads no more than the left-padded path."""
-    monkeypatch.syspath_prepend(str(SCRIPTS))
-    import gpu_perf_awaker7b
-
-    out = tmp_path / "perf.json"
-    assert gpu_perf_awaker7b.main(["--tiny", "--cache-dir", str(tiny_cache_dir), "--out", str(out),
-                                   "--only", "host_reads"]) == 0
-    reads = json.loads(out.read_text())["stages"]["host_reads"]
+    _, report = dry_run("--only", "host_reads")
+    reads = report["stages"]["host_reads"]
     on = reads["all_on"]
     assert reads["questions"] == 2 and set(on) == {"choice", "generate_16"}
     assert all(c["device"] == 0 for row in reads.values() if isinstance(row, dict) for c in row.values())  # CPU
@@ -102,6 +95,3 @@ def test_dry_run_counts_host_reads_per_switch(tiny_cache_dir, tmp_path, monkeypa
     assert reads["gen16_routing_per_step"]["generate_16"]["all"] > on["generate_16"]["all"]
     assert reads["choice_left_padding"]["choice"]["all"] >= on["choice"]["all"]
     assert reads["choice_unfused_epilogue"] == on  # the epilogue reads nothing back in either form
-    sys.modules.pop("gpu_perf_awaker7b", None)
-    sys.modules.pop("awaker7b_setup", None)
-    sys.modules.pop("host_reads", None)
