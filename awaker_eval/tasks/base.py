@@ -48,7 +48,7 @@ folder holds reference *data* (published leaderboard rows, taxonomies), read by 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -77,6 +77,17 @@ def scorable(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     if frame.empty:
         raise ValueError(f"no {kind} predictions to score")
     return frame
+
+
+def has_verdicts(predictions: Sequence[Prediction]) -> bool:
+    """Every prediction was judged right or wrong (not so with hidden answers: nothing to put an interval on)."""
+    return all(p.correct is not None for p in predictions)
+
+
+def frame_scores(predictions: Sequence[Prediction], frame: pd.DataFrame, metrics, units):
+    """``(metrics(frame), units(frame) or None)``: ``Benchmark.score`` for benchmarks that build one per-row frame
+    for both."""
+    return metrics(frame), units(frame) if has_verdicts(predictions) else None
 
 
 class BenchmarkError(ValueError):
@@ -221,7 +232,7 @@ class Benchmark:
         """``(metrics, units)`` of one run, the item table built once for both (what the run's tail calls);
         ``units`` is None when a prediction has no verdict (hidden answers: nothing to put an interval on).
         Benchmarks whose ``metrics`` and ``units`` share a frame override this to build it once."""
-        units = self.units(predictions) if all(p.correct is not None for p in predictions) else None
+        units = self.units(predictions) if has_verdicts(predictions) else None
         if units is not None and type(self).metrics is Benchmark.metrics:  # the default metrics are the units'
             return self._vanilla_metrics(predictions, units), units
         return self.metrics(predictions), units

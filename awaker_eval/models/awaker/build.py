@@ -147,22 +147,20 @@ def build_awaker(
     return model, state
 
 
+def _for_each(model: torch.nn.Module, kind: type, method: str) -> int:
+    """Call ``method`` on every ``kind`` submodule; how many there were."""
+    modules = [m for m in model.modules() if isinstance(m, kind)]
+    for module in modules:
+        getattr(module, method)()
+    return len(modules)
+
+
 def merge_lora_into_base(model: torch.nn.Module) -> int:
     """Fast mode: fold every q/k/v LoRA into its base weight (the routed mixture stays; it is per sample)."""
-    merged = 0
-    for module in model.modules():
-        if isinstance(module, LoraLinear):
-            module.merge_into_base()
-            merged += 1
-    return merged
+    return _for_each(model, LoraLinear, "merge_into_base")
 
 
 def stack_routed_experts(model: torch.nn.Module) -> int:
     """Fast mode: stack each routed Linear's expert and global A/B weights for batched matmuls (views, no copy
     kept: ``MoeLoraLinear.stack_experts``)."""
-    stacked = 0
-    for module in model.modules():
-        if isinstance(module, MoeLoraLinear):
-            module.stack_experts()
-            stacked += 1
-    return stacked
+    return _for_each(model, MoeLoraLinear, "stack_experts")

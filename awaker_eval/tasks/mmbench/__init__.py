@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from awaker_eval.data.taxonomy import MMBENCH_L2_ABBREV, MME_TASKS, l2_abbreviation
-from awaker_eval.tasks.base import OVERALL, Benchmark, Level, scorable, readable_key
+from awaker_eval.tasks.base import OVERALL, Benchmark, Level, frame_scores, readable_key, scorable
 from awaker_eval.tasks.mmbench import sources
 from awaker_eval.tasks.vlmevalkit_mcq import prompts
 from awaker_eval.tasks.vlmevalkit_mcq.extract import EXTRACTOR_ALIASES, extract_can_infer
@@ -101,9 +101,7 @@ class MMBench(Benchmark):
         predictions = list(predictions)
         if predictions and not any(p.answer for p in predictions):
             return mmbench.hidden_metrics(predictions), None
-        frame = self._frame(predictions)
-        answered = all(p.correct is not None for p in predictions)
-        return mmbench.metrics(frame), mmbench.units(frame) if answered else None
+        return frame_scores(predictions, self._frame(predictions), mmbench.metrics, mmbench.units)
 
     @staticmethod
     def _frame(predictions) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from awaker_eval.data.errors import DataError
-from awaker_eval.tasks.base import OVERALL, Benchmark, Level, scorable, readable_key
+from awaker_eval.tasks.base import OVERALL, Benchmark, Level, frame_scores, readable_key, scorable
 from awaker_eval.tasks.mme_realworld import prompts, sources
 from awaker_eval.tasks.mme_realworld.extract import VARIANTS, extract_mme
 
@@ -94,9 +94,7 @@ class MMERealWorld(Benchmark):
     def score(self, predictions):
         from awaker_eval.tasks.mme_realworld import score as mme_realworld
 
-        frame = self._frame(predictions)
-        answered = all(p.correct is not None for p in predictions)
-        return mme_realworld.metrics(frame), mme_realworld.units(frame) if answered else None
+        return frame_scores(predictions, self._frame(predictions), mme_realworld.metrics, mme_realworld.units)
 
     @staticmethod
     def _frame(predictions) -> pd.DataFrame:
