@@ -157,3 +157,17 @@ def test_agreement_counts_differences_and_compares_logits_only_on_shared_steps()
                       "max_abs_logit_diff": 0.25, "max_letter_logprob_diff": pytest.approx(0.2)}
     with pytest.raises(ValueError, match="2 and 1 rows"):
         agreement(a, ModeRun(letters=["A"]))
+
+
+def test_fast_mixture_weights_are_formed_once_per_router_decision(tiny_cache_dir, monkeypatch):
+    """One choice call: the routed Linears (o_proj; gate/up/down share gate's router) ask for their mixture
+    weights, but each router's decision forms them once."""
+    calls = []
+    real = adapters.mixture_weights
+    monkeypatch.setattr(adapters, "mixture_weights", lambda *args: calls.append(1) or real(*args))
+    model = _builder(tiny_cache_dir, "float32")("fast")
+    conversations, letters = _batches()[0]
+    model.score_choices(model.prepare(conversations), letters)
+    layers = len(model.hf_model.model.language_model.layers)
+    routed = sum(isinstance(m, MoeLoraLinear) for m in model.hf_model.modules())
+    assert routed == 4 * layers and len(calls) == 2 * layers  # 2 routers per layer, 4 routed Linears

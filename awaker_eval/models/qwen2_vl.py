@@ -82,6 +82,7 @@ class Qwen2VLModel(VisionLanguageModel):
         self.dtype = resolve_dtype(cfg.dtype)
         self.hf_model, self.processor = self._load_hf()
         self.vision_cache = VisionFeatureCache(reuse=False)
+        self._greedy_reasons: dict[GenerationSettings, str | None] = {}  # plain_greedy_reason per settings
         self.generate_fallback: str | None = None  # why generate_padding=right ran HF generate (models/greedy_right.py)
         self._digests: list[str] | None = None
         install_per_image_encoder(self.hf_model, lambda: (self.vision_cache, self._digests))
@@ -180,7 +181,7 @@ class Qwen2VLModel(VisionLanguageModel):
             eos_token_id=self.eos_token_id,
             pad_token_id=self.pad_token_id,
         )
-        if self.cfg.generate_padding == "right" and self._right_greedy_is_exact(gen_cfg):
+        if self.cfg.generate_padding == "right" and self._right_greedy_is_exact(gen_cfg, settings):
             batch = right_padded(prepared)
             with self._call_inputs(batch) as inputs, self._generation_context(inputs):
                 new_tokens = greedy_right(self.hf_model, inputs, settings.max_new_tokens, self.eos_token_id,
@@ -196,10 +197,13 @@ class Qwen2VLModel(VisionLanguageModel):
             ModelOutput(text=t, routing=r, n_prompt_tokens=int(n)) for t, r, n in zip(texts, routing, n_prompt)
         ]
 
-    def _right_greedy_is_exact(self, gen_cfg: Any) -> bool:
-        """Whether our right-padded greedy loop is what HF ``generate`` would do; the first time it is not, the
-        reason is logged once and kept for ``run.json`` (``attention.llm_generate_fallback``)."""
-        reason = plain_greedy_reason(self.hf_model, gen_cfg, self.device)
+    def _right_greedy_is_exact(self, gen_cfg: Any, settings: GenerationSettings) -> bool:
+        """Whether our right-padded greedy loop is what HF ``generate`` would do (asked once per generation
+        settings, not per batch); the first time it is not, the reason is logged once and kept for ``run.json``
+        (``attention.llm_generate_fallback``)."""
+        if settings not in self._greedy_reasons:
+            self._greedy_reasons[settings] = plain_greedy_reason(self.hf_model, gen_cfg, self.device)
+        reason = self._greedy_reasons[settings]
         if reason is not None and self.generate_fallback is None:
             self.generate_fallback = f"model.generate_padding=right fell back to HF generate (left padding): {reason}"
             log.warning(self.generate_fallback)

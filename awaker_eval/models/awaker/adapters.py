@@ -181,7 +181,11 @@ class MoeLoraLinear(_AdaptedLinear):
             raise RuntimeError("MoeLoraLinear used without a routing state: build the model with build.build_awaker")
         decision = self.routing_state.decision(self.router_owner)
         if self.stacked is not None:
-            return fast_mixture(x, self.base(x), self.stacked, decision.expert, decision.p, self.scaling)
+            key = (self.stacked[0].shape[0], self.scaling, x.dtype)  # the router's modules share one weight tensor
+            if key not in decision.mixture:
+                decision.mixture[key] = mixture_weights(decision.expert, decision.p, *key)
+            return fast_mixture(x, self.base(x), self.stacked, decision.expert, decision.p, self.scaling,
+                                decision.mixture[key])
         expert, scale = branch_scale(
             expert_rows(x, host_groups(decision), self.lora_moe_A, self.lora_moe_B, self.expert_names), self.scaling)
         glob, _ = branch_scale(self.lora_moe_B[self.global_name](self.lora_moe_A[self.global_name](x)), self.scaling)
@@ -227,7 +231,7 @@ def mixture_weights(expert: torch.Tensor, p: torch.Tensor, n_slots: int, scaling
 
 def fast_mixture(
     x: torch.Tensor, base: torch.Tensor, stacked: tuple[torch.Tensor, torch.Tensor], expert: torch.Tensor,
-    p: torch.Tensor, scaling: float,
+    p: torch.Tensor, scaling: float, weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``base + (p²·s)·B_k A_k x + ((1 − p)·s)·B_g A_g x`` in the model dtype: one matmul for both low-rank
     activations, one ``baddbmm`` / ``addmm`` that adds the delta to the base output (rounded once by the GEMM)."""
@@ -235,7 +239,7 @@ def fast_mixture(
     slots, r = a_all.shape[0], a_all.shape[1]
     batch, out_features = x.shape[0], bt_all.shape[-1]
     xs, bs = x.reshape(batch, -1, x.shape[-1]), base.reshape(batch, -1, out_features)
-    w = mixture_weights(expert, p, slots, scaling, x.dtype)
+    w = mixture_weights(expert, p, slots, scaling, x.dtype) if weights is None else weights
     if xs.shape[1] <= DENSE_MAX_TOKENS:  # every expert's activations, zero weight where a row does not use it
         h = F.linear(xs, a_all.reshape(slots * r, -1)).view(batch, -1, slots, r) * w.view(batch, 1, slots, 1)
         out = torch.addmm(bs.reshape(-1, out_features), h.reshape(-1, slots * r), bt_all.reshape(slots * r, -1))

@@ -37,6 +37,7 @@ class Decision:
     probs: torch.Tensor  # [B, E] fp16 softmax
     logits: torch.Tensor  # [B, E] model dtype
     groups: list = field(repr=False, default_factory=list)
+    mixture: dict = field(repr=False, default_factory=dict)  # fast mode: mixture weights per (slots, scaling, dtype)
 
 
 def span_mean(embeds: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
