@@ -135,3 +135,21 @@ def test_one_strict_reader_for_predictions_jsonl(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{run / 'predictions.jsonl'}:3: not a prediction record" in err
     assert not (run / "report.html").exists()
+
+
+def test_stored_intervals_of_other_units_with_the_same_scores_are_not_reused():
+    """Units that give every stored score, unit count and cluster count but are resampled differently (here two
+    units of different images and verdicts trade images) must not get the stored intervals."""
+    preds = mme_predictions(n_per_subtask=6, n_reasoning=6)
+    units = score_units("mme_realworld", preds)
+    scores = mme_score.metrics(mme_score.item_frame(preds))
+    with_ci, _ = run_intervals(scores, units, "mme_realworld", n_boot=80, seed=5)
+    right = units.index[(units["correct"] == 1) & (units["cluster"] == "img-0")][0]
+    wrong = units.index[(units["correct"] == 0) & (units["cluster"] != "img-0")][0]
+    moved = units.copy()
+    moved.loc[[right, wrong], "cluster"] = moved.loc[[wrong, right], "cluster"].to_numpy()
+    _, fresh = run_intervals(scores, moved, "mme_realworld", n_boot=80, seed=5)
+    _, reused = run_intervals(with_ci, moved, "mme_realworld", n_boot=80, seed=5)
+    _, before = run_intervals(scores, units, "mme_realworld", n_boot=80, seed=5)
+    assert not fresh.table.equals(before.table)  # the move changes the intervals
+    assert reused.table.equals(fresh.table)

@@ -7,14 +7,16 @@ printed, the units behind it, checks that their pooled mean *is* that number, an
 ``ci["no_interval"]`` rather than given an interval for the wrong units.
 
 The per-group table (``IntervalTable``: every group of ``report.groups.breakdown_masks``) reuses the stored
-``ci`` when it was made with the same resamples (n_boot, seed, level) on the same units: a group whose units are
-exactly those of a stored aggregate gets that aggregate's interval, which is the number the bootstrap would give
-again (same resamples, same units). Only groups without one are bootstrapped, all in one call.
+``ci`` when it was made with the same resamples (n_boot, seed, level) on the same units (``units_digest`` of
+each unit's value and cluster): a group whose units are exactly those of a stored aggregate gets that aggregate's
+interval, which is the number the bootstrap would give again. Only groups without one are bootstrapped, all in
+one call.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -87,14 +89,22 @@ def _values_clusters(units: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return values, clusters
 
 
-def _stored_matches(ci: Any, units: pd.DataFrame, clusters: np.ndarray, n_boot: int, seed: int, alpha: float) -> bool:
-    """Whether a stored ``ci`` block was made with these resamples on these units (else it is not reused)."""
+def units_digest(values: np.ndarray, clusters: np.ndarray) -> str:
+    """SHA-256 of what the bootstrap resamples (each unit's value and cluster, in order): equal digests, equal
+    resampled distributions for the same seed."""
+    h = hashlib.sha256(np.asarray(values, dtype=np.float64).tobytes())
+    h.update("\x1f".join(map(str, clusters)).encode())
+    return h.hexdigest()
+
+
+def _stored_matches(ci: Any, digest: str, n_boot: int, seed: int, alpha: float) -> bool:
+    """Whether a stored ``ci`` block was made with these resamples on these units (else it is not reused; blocks
+    written before the digest was stored are recomputed)."""
     if not isinstance(ci, dict):
         return False
     try:
         return (int(ci.get("n_boot", -1)) == int(n_boot) and int(ci.get("seed", -1)) == int(seed)
-                and abs(float(ci.get("level", -1)) - (1 - alpha)) < TOLERANCE and int(ci.get("n_units", -1)) == len(units)
-                and int(ci.get("n_clusters", -1)) == int(pd.Series(clusters).nunique()))
+                and abs(float(ci.get("level", -1)) - (1 - alpha)) < TOLERANCE and ci.get("units_digest") == digest)
     except (TypeError, ValueError):
         return False
 
@@ -120,7 +130,8 @@ def run_intervals(scores: dict, units: pd.DataFrame, kind: str, n_boot: int = 10
     same resamples on the same units are reused, everything else is resampled together."""
     values, clusters = _values_clusters(units)
     stored = scores.get("ci")
-    reuse = _stored_matches(stored, units, clusters, n_boot, seed, alpha)
+    digest = units_digest(values, clusters)
+    reuse = _stored_matches(stored, digest, n_boot, seed, alpha)
     known: dict[bytes, tuple[float, float]] = {}  # mask -> interval
     wanted: dict[str, np.ndarray] = {}  # one entry per distinct mask still to resample
     ci_paths: dict[tuple[str, ...], tuple[bytes, np.ndarray]] = {}
@@ -166,6 +177,7 @@ def run_intervals(scores: dict, units: pd.DataFrame, kind: str, n_boot: int = 10
         "seed": int(seed),
         "n_units": int(len(units)),
         "n_clusters": int(pd.Series(clusters).nunique()),
+        "units_digest": digest,
     }
     for path, (key, _) in ci_paths.items():
         _put(ci, path, list(known[key]))
