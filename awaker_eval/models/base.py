@@ -68,6 +68,11 @@ class VisionLanguageModel(ABC):
         """Which attention paths the local model runs (vision tower, LLM prefill), for ``run.json``; None remote."""
         return None
 
+    def self_checks(self) -> list:
+        """The ``models.self_checks.SelfCheck`` of every enabled path that replaces a reference computation
+        (run once after loading, before the first batch); none for a backend without local fast paths."""
+        return []
+
     def preparer(self) -> Any:
         """A picklable callable ``conversations -> prepared`` for DataLoader workers (default: self.prepare)."""
         return self.prepare
