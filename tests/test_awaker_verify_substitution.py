@@ -1,14 +1,15 @@
-"""verify-golden's diagnostic: with the fixture's image features substituted, the bf16 language-model part matches."""
+"""verify-golden's diagnostic: with the fixture's image features substituted, only the bf16 language-model kernels differ."""
 
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 import torch
 from conftest import shared_path
 
-from awaker_eval.models.awaker.golden_checks import can_substitute, check_case, substituted_image_features
+from awaker_eval.models.awaker.golden_checks import can_substitute, check_case, run_case, substituted_image_features
 from awaker_eval.models.awaker.golden_io import load_fixture
 from awaker_eval.models.awaker.verify_golden import print_substitution
 
@@ -28,31 +29,53 @@ def bf16():
     return tight, model, state
 
 
-# Observed with substitution: forward and gen_fork logits bit-identical; gen_nocache (reproduced here with a KV cache
-# and consistent routing, recomputed without a cache by the reference) within one bf16 step of 0.125 on s3_img2.
-@pytest.mark.parametrize("name, nocache_diff, verdict", [
-    ("s0_img", 0.0, "language-model part matches: the differences come from the vision tower"),
-    ("s3_img2", 0.125, "language-model part still differs (1 checks fail)"),
-])
-def test_substituted_image_features_make_bf16_logits_bit_identical(bf16, name, nocache_diff, verdict, capsys):
+def _bf16_tolerances(fixture) -> dict:
+    """The fixture's own bf16 tolerances (``expected.json``), not the tightened copy's."""
+    return json.loads((fixture.root / "expected.json").read_text())["tolerances"]["bf16"]
+
+
+@pytest.mark.parametrize("name", ["s0_img", "s3_img2"])
+def test_substituted_image_features_leave_only_language_model_differences(bf16, name, capsys):
+    """With the fixture's image features in place of our tower's, what remains is the language model's bf16 kernels:
+    routing, pooled vectors and ids exact; forward / gen_fork logits within the text-only bound. On a CPU where ATen
+    dispatches its AVX2 kernels (the fixture's) they are bit-identical; with its AVX512 kernels on a CPU with
+    avx512_bf16 they differ by up to 0.25 (observed here: s0_img 0 / 0.25, s3_img2 0.0625 / 0.125). gen_nocache is
+    recomputed without a cache by the reference and with one (consistent routing) here: the general bound."""
     fixture, model, state = bf16
+    tol = _bf16_tolerances(fixture)
     case = next(c for c in fixture.cases if c.name == name)
     rows = check_case(model, state, fixture, "bf16", case)
     failed = {r.quantity for r in rows if not r.ok}
     assert failed and failed <= set(LOGITS)  # only logits differ, every routing decision / id agrees
-    assert max(r.value for r in rows if r.quantity in LOGITS) <= 1.5
+    assert max(r.value for r in rows if r.quantity in LOGITS) <= tol["logits_atol"]
     assert can_substitute(case, rows, fixture.expected("bf16", name))
 
     fixed = check_case(model, state, fixture, "bf16", case, substitute=True)
     assert "forward/image_features" not in {r.quantity for r in fixed}
     logits = {r.quantity: r.value for r in fixed if r.quantity in LOGITS}
-    assert logits.pop("gen_nocache/step_logits") == nocache_diff
-    assert set(logits.values()) == {0.0} and "forward/logits_last" in logits and "gen_fork/step_logits" in logits
+    assert logits.pop("gen_nocache/step_logits") <= tol["logits_atol"]
+    assert {"forward/logits_last", "gen_fork/step_logits"} <= set(logits)
+    assert max(logits.values()) <= tol["logits_atol_text_only_samples"]
     assert all(r.ok for r in fixed if r.quantity not in LOGITS)  # routing, pooled vectors, ids: exact
-    assert all(r.value <= 1.5 for r in fixed if r.quantity in LOGITS)  # the fixture's own bf16 tolerance
 
     print_substitution(rows, fixed)
+    still = sum(not r.ok for r in fixed)  # the tightened copy: a logit row fails unless bit-identical
+    verdict = (f"language-model part still differs ({still} checks fail)" if still else
+               "language-model part matches: the differences come from the vision tower")
     assert f"bf16/{name}: {verdict}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["s0_img", "s3_img2"])
+def test_substituting_our_own_image_features_changes_no_bit(bf16, name):
+    """The substitution itself is exact: our own tower's features fed back in give our outputs bit for bit (two of
+    our own paths on this machine, so this holds on every processor)."""
+    fixture, model, state = bf16
+    case = next(c for c in fixture.cases if c.name == name)
+    plain = run_case(model, state, fixture, case)
+    ours = plain["forward/image_features"][0]
+    fed_back = run_case(model, state, fixture, case, image_features=ours)
+    for key, (value, _) in plain.items():
+        assert torch.equal(fed_back[key][0], value), key
 
 
 def test_substitution_is_undone_and_checks_the_row_count(bf16):

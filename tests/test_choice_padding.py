@@ -4,6 +4,8 @@ no 4D mask built, the setting validated and recorded in the fingerprint."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from PIL import Image
@@ -74,19 +76,28 @@ def test_right_padding_moves_tokens_to_the_front_and_refuses_other_layouts():
         assert str(err.value) == message
 
 
+def _bf16_steps(outputs, steps: int) -> float:
+    """``steps`` bf16 rounding steps at the largest |logprob| of ``outputs`` (the logits are bf16 values there)."""
+    largest = max(abs(v) for o in outputs for v in o.choice_logprobs.values())
+    return steps * 2.0 ** (math.floor(math.log2(largest)) - 7)
+
+
 @pytest.mark.parametrize("which", ["tiny", "awaker"])
-@pytest.mark.parametrize("dtype,tolerance", [("float32", 5e-5), ("bfloat16", 0.5)])
-def test_right_and_left_give_the_same_letters_and_routing(pairs, which, dtype, tolerance):
-    """Measured max |logprob difference| over the 4 padded rows: tiny 8e-6 (fp32) / 0.0625 (bf16), tiny Awaker
-    2.7e-5 / 0.35 (bf16 logprobs near -35, where one bf16 step is 0.25); left's own batch-vs-alone spread on the
-    same rows is 3.8e-5 / 0.25. Unpadded rows are bit-identical."""
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_right_and_left_give_the_same_letters_and_routing(pairs, which, dtype):
+    """Letters and routing identical; log-probs of the 4 padded rows within 5e-5 in fp32, and within 4 bf16 steps
+    at their magnitude in bf16 (the two paths sum in another order, and bf16 kernels differ by processor).
+    Measured max |logprob difference|: tiny 8e-6 (fp32) / 0.0625 (bf16); tiny Awaker 2.7e-5 / 0.35 with ATen's AVX2
+    kernels and 0.62 with its AVX512 kernels on a CPU with avx512_bf16 (logprobs near -35, one bf16 step 0.25:
+    tolerance 1.0); left's own batch-vs-alone spread on the same rows is 3.8e-5 / 0.25. Unpadded rows are
+    bit-identical on every processor (asserted below)."""
     left, right = pairs[which, dtype]
     convs = _conversations()
     a = left.score_choices(left.prepare(convs), [LETTERS] * len(convs))
     b = right.score_choices(right.prepare(convs), [LETTERS] * len(convs))
     assert [o.text for o in a] == [o.text for o in b]
     assert [o.routing for o in a] == [o.routing for o in b]
-    assert _max_diff(a, b) <= tolerance
+    assert _max_diff(a, b) <= (5e-5 if dtype == "float32" else _bf16_steps(a, 4))
     for conv in convs:  # one row, no padding: the two paths are the same computation
         alone_a = left.score_choices(left.prepare([conv]), [LETTERS])
         alone_b = right.score_choices(right.prepare([conv]), [LETTERS])

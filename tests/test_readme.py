@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,9 @@ def test_readme_commands_run_as_written(tmp_path, tiny_cache_dir):
     (home / ".cache").mkdir(parents=True)
     (home / ".cache" / "awaker_eval").symlink_to(tiny_cache_dir)  # README's default cache: the session's model
     pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
-    env = dict(os.environ, HOME=str(home), PYENV_ROOT=pyenv_root, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1")
+    # `python` and `awaker-eval` are this interpreter's (the venv README's install block made), wherever PATH points
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = dict(os.environ, HOME=str(home), PYENV_ROOT=pyenv_root, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", PATH=path)
     work = tmp_path / "work"
     work.mkdir()
     for command in commands:

@@ -118,22 +118,45 @@ def _saved_lines(run_dir: Path) -> int:
         if (run_dir / "shards").is_dir() else 0
 
 
+# The run, held at an observable point: after the first batch is stored, the engine's shard writer announces it
+# (a marker file) and waits there until the test's SIGINT arrives, however loaded the machine is.
+_HELD_RUN = """
+import sys, time
+from pathlib import Path
+from awaker_eval import cli
+from awaker_eval.engine import store
+
+marker, argv = Path(sys.argv[1]), sys.argv[2:]
+append = store.ShardWriter.append
+
+def append_then_hold(self, preds):
+    append(self, preds)
+    if not marker.exists():
+        marker.write_text("stored")
+        while True:
+            time.sleep(0.05)
+
+store.ShardWriter.append = append_then_hold
+sys.exit(cli.main(argv))
+"""
+
+
 def test_ctrl_c_during_a_run_stops_cleanly(tmp_path, tiny_cache_dir):
-    run_dir = tmp_path / "run"
+    run_dir, marker = tmp_path / "run", tmp_path / "first_batch_stored"
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "awaker_eval", "runner.batch_size=1", "runner.progress=false", "model.dtype=float32",
-         f"model.cache_dir={tiny_cache_dir}", f"output_dir={run_dir}"],
+        [sys.executable, "-c", _HELD_RUN, str(marker), "runner.batch_size=1", "runner.progress=false",
+         "model.dtype=float32", f"model.cache_dir={tiny_cache_dir}", f"output_dir={run_dir}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 240
-    while _saved_lines(run_dir) < 1 and proc.poll() is None and time.monotonic() < deadline:
+    deadline = time.monotonic() + 300
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
+    assert marker.exists(), "the run never stored its first batch"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    n = _saved_lines(run_dir)
     assert proc.returncode == 130, err
-    assert 1 <= n < 40
-    assert err.splitlines()[-1] == f"interrupted: {n} predictions saved in {run_dir}, rerun the same command to resume"
+    assert _saved_lines(run_dir) == 1  # interrupted while holding after its first stored batch: nothing lost
+    assert err.splitlines()[-1] == f"interrupted: 1 predictions saved in {run_dir}, rerun the same command to resume"
     assert "Traceback" not in err
     assert not (run_dir / "scores.json").exists()
     assert json.loads((run_dir / "shards").glob("*.jsonl").__next__().read_text().splitlines()[0])["id"]

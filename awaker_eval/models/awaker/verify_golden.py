@@ -125,6 +125,19 @@ def _verify_run(fixture, run: str, dtype: str, device: str, attn: str, always_su
     print(f"[{run}] {len(fixture.cases)} cases checked in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
 
+def kernels_line(device: str) -> str:
+    """Which kernels produced the table: bf16 CPU results depend on ATen's dispatch (AVX2 vs AVX512 kernels round
+    differently), GPU results on the device."""
+    import torch
+
+    auto = "cuda" if torch.cuda.is_available() else "cpu"
+    where = torch.device(auto if device == "auto" else device)
+    if where.type == "cuda":
+        name = torch.cuda.get_device_name(where)
+        return f"kernels: {where}, {name}, torch {torch.__version__} (CUDA {torch.version.cuda})"
+    return f"kernels: cpu, ATen CPU capability {torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}"
+
+
 def print_substitution(rows: list[CheckRow], substituted: list[CheckRow]) -> None:
     """The second table and, per case, whether the language-model part matches once the image features are fixed."""
     print("\nWith the fixture's image features substituted for our vision tower's output (diagnostic; the exit code "
@@ -154,6 +167,7 @@ def main(argv: list[str]) -> int:
         print(f"verify-golden: {args.directory}: inputs.safetensors or expected.safetensors is unreadable ({exc})",
               file=sys.stderr)
         return 2
+    print(kernels_line(args.device))
     print_table(rows, args.all_rows)
     if substituted:
         print_substitution(rows, substituted)
