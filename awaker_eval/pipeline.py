@@ -60,6 +60,21 @@ def protocol_fingerprint_of(cfg: RunConfig) -> str:
     )
 
 
+def prove_fast_paths(model, settings, policy: str) -> list:
+    """The run-start self-checks of every enabled fast path on the run's device, dtype and weights
+    (``models/self_checks.py``): a failing path is switched off (``fallback``) or stops the run (``strict``)."""
+    from awaker_eval.models.self_checks import run_self_checks
+
+    return run_self_checks(model.self_checks(settings.mode, settings.reuse_vision, settings.generation), policy)
+
+
+def ran_as(cfg: RunConfig, model) -> RunConfig:
+    """The settings the predictions are made with: a self-check fallback (``model.choice_padding=left``, ...)
+    changes the model's settings, and the fingerprints must describe what ran."""
+    ran = getattr(model, "cfg", None)
+    return dataclasses.replace(cfg, model=ran) if ran is not None and ran is not cfg.model else cfg
+
+
 def build_judge(cfg: RunConfig, run_dir: Path):
     """The optional LLM choice extractor (``benchmark.judge``), caching its replies in the run directory."""
     if not cfg.benchmark.judge.enabled:
@@ -135,8 +150,10 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None,
             if dist.rank == 0:
                 record_start(run_dir, attempt)
             model = build_model(cfg.model)
+            settings = engine_settings(cfg)
+            checks = prove_fast_paths(model, settings, cfg.runner.self_check)  # before any prediction is made
             t_model = time.perf_counter()
-            protocol_fp = protocol_fingerprint_of(cfg)
+            protocol_fp = protocol_fingerprint_of(ran_as(cfg, model))
             model_fp = fingerprint_hash(model.fingerprint())
             judge = build_judge(cfg, run_dir)
             finalize = PredictionBuilder(cfg.benchmark.kind, cfg.benchmark.protocol, cfg.benchmark.extractor,
@@ -144,7 +161,8 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None,
             if dist.rank == 0:
                 write_config(run_dir, cfg)  # the run starts now: first settings only, never overwritten
             result = run_inference(samples, encode, model, finalize, run_dir, protocol_fp, model_fp,
-                                   engine_settings(cfg), prompt_keys=prompt_keys)
+                                   settings, prompt_keys=prompt_keys)
+            result.self_checks = [r.as_dict() for r in checks]
             if dist.rank == 0:
                 timings = {"data_load_s": t_data - t0, "model_load_s": t_model - t_data,
                            "total_s": time.perf_counter() - t0}

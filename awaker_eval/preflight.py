@@ -14,7 +14,8 @@ import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from awaker_eval.config.schema import BenchmarkConfig, JudgeConfig, ModelConfig, RunConfig, RunnerConfig
+from awaker_eval.config.schema import (SELF_CHECK_POLICIES, BenchmarkConfig, JudgeConfig, ModelConfig, RunConfig,
+                                       RunnerConfig)
 from awaker_eval.data.sources import check_benchmark_source
 from awaker_eval.models.factory import check_model_config
 from awaker_eval.models.loading import looks_like_local_path, resolve_checkpoint
@@ -100,6 +101,7 @@ def check_runner(r: RunnerConfig) -> None:
     _at_least("runner.bootstrap_samples", r.bootstrap_samples, 0)
     _positive("runner.repetition_penalty", r.repetition_penalty)
     _at_least("runner.threads", r.threads, 1, optional=True)  # null: chosen from the cores left free
+    _one_of("runner.self_check", r.self_check, SELF_CHECK_POLICIES)
 
 
 def check_model(m: ModelConfig) -> None:

@@ -16,6 +16,7 @@ from awaker_eval.attempts import Attempt, write_run_json
 from awaker_eval.config.schema import ModelConfig, RunConfig
 from awaker_eval.redact import redact
 from awaker_eval.engine.identity import stale_line
+from awaker_eval.models.self_checks import SelfCheckRecord, fallbacks
 from awaker_eval.report.intervals import run_intervals
 from awaker_eval.report.runs import SCORES_FILE, Scored, load_run
 from awaker_eval.score.readers import read_jsonl
@@ -89,6 +90,11 @@ def agreement_line(agreement: dict[str, Any], model: ModelConfig) -> str:
     return line
 
 
+def fallbacks_of(records: list[dict] | None) -> list[str]:
+    """The failure line of every fast path a run-start self-check switched off (repeated at the run's end)."""
+    return fallbacks([SelfCheckRecord(**r) for r in records or []])
+
+
 def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp: str, model_fp: str,
                       timings: dict[str, float], extra_meta: dict[str, Any] | None = None, attempt=None,
                       data_digest: str | None = None) -> dict[str, Any]:
@@ -126,6 +132,8 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
     stale = stale_line(result.invalidated)
     if stale:
         print(f"\n{stale}")
+    for line in fallbacks_of(result.self_checks):
+        print(f"\n{line}")
     failed = scores.get("n_failed", 0)
     if failed:
         print(f"\n{failed} sample(s) failed and count as wrong; see {report}")

@@ -27,6 +27,7 @@ USER_ERROR_NAMES = (
     ("safetensors", "SafetensorError"),
     ("awaker_eval.engine.runner", "AllSamplesFailed"),  # every stored prediction is kept; the message says why
     ("awaker_eval.engine.rank_sync", "PeerFailure"),  # another rank failed or died: its message, one line
+    ("awaker_eval.models.self_checks", "SelfCheckFailed"),  # runner.self_check=strict: nothing was predicted
 )
 # File-system errors that are the user's environment: missing / existing paths, permissions, full or read-only disk.
 USER_OS_ERRNOS = {errno.ENOENT, errno.EEXIST, errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROFS,

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 
+SELF_CHECK_POLICIES = ("fallback", "strict", "off")  # runner.self_check (models/self_checks.py)
+
+
 @dataclass
 class JudgeConfig:
     """The optional LLM choice extractor (MMBench passes the rules cannot parse): an OpenAI-compatible endpoint.
@@ -113,6 +116,7 @@ class RunnerConfig:
     repetition_penalty: float = 1.0
     reuse_vision: bool = True  # encode each distinct image once per run (rank); outputs identical either way
     threads: Optional[int] = None  # torch intra-op threads for the run (default: chosen by the engine)
+    self_check: str = "fallback"  # run-start checks of the fast paths: fallback | strict | off (models/self_checks.py)
 
 
 @dataclass

@@ -101,6 +101,7 @@ class EngineResult:
     shards: dict[str, Any] | None = None  # per-rank estimated cost / samples of this call (distributed.Share)
     vision: dict[str, int] | None = None  # vision_images_encoded / vision_images_reused of this rank (local tower)
     attention: dict[str, Any] | None = None  # attention paths of this rank's model (model.attention_info())
+    self_checks: list[dict[str, Any]] | None = None  # run-start self-check records (models/self_checks.py)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the predictions, JSON-ready (for run.json)."""
@@ -117,6 +118,7 @@ class EngineResult:
             **({"shards": self.shards} if self.shards is not None else {}),
             **(self.vision or {}),
             **({"attention": self.attention} if self.attention is not None else {}),
+            **({"self_checks": self.self_checks} if self.self_checks is not None else {}),
         }
 
 

@@ -68,9 +68,11 @@ class VisionLanguageModel(ABC):
         """Which attention paths the local model runs (vision tower, LLM prefill), for ``run.json``; None remote."""
         return None
 
-    def self_checks(self) -> list:
-        """The ``models.self_checks.SelfCheck`` of every enabled path that replaces a reference computation
-        (run once after loading, before the first batch); none for a backend without local fast paths."""
+    def self_checks(self, mode: str = "generate", reuse_vision: bool = True,
+                    generation: GenerationSettings = GenerationSettings()):
+        """The ``models.self_checks.SelfCheck`` of every enabled path that replaces a reference computation, for
+        a run in ``mode`` (run once after loading, before the first batch; may be a generator, each check settled
+        before the next is asked for); none for a backend without local fast paths."""
         return []
 
     def preparer(self) -> Any:

@@ -17,6 +17,7 @@ import torch
 from awaker_eval.config.schema import ModelConfig
 from awaker_eval.models.base import GenerationSettings, Messages, ModelOutput, VisionLanguageModel
 from awaker_eval.models.loading import resolve_checkpoint, weights_identity
+from awaker_eval.models.fast_path_checks import padding_checks, vision_checks
 from awaker_eval.models.greedy_right import greedy_right, plain_greedy_reason
 from awaker_eval.models.padding import last_real_positions, right_padded
 from awaker_eval.models.vision_attention import attention_report, install_batched_vision_attention
@@ -85,7 +86,8 @@ class Qwen2VLModel(VisionLanguageModel):
         self._greedy_reasons: dict[GenerationSettings, str | None] = {}  # plain_greedy_reason per settings
         self.generate_fallback: str | None = None  # why generate_padding=right ran HF generate (models/greedy_right.py)
         self._digests: list[str] | None = None
-        install_per_image_encoder(self.hf_model, lambda: (self.vision_cache, self._digests))
+        self.vision_reuse_veto: str | None = None  # why reuse stays off (its run-start self-check failed)
+        self.encode_image_alone = install_per_image_encoder(self.hf_model, lambda: (self.vision_cache, self._digests))
         self.vision_attention = install_batched_vision_attention(self.hf_model.model.visual)
         self.processor.tokenizer.padding_side = "left"
         tok = self.processor.tokenizer
@@ -133,7 +135,27 @@ class Qwen2VLModel(VisionLanguageModel):
 
     # -- vision reuse (models/vision_reuse.py) --------------------------------------------------------------
     def set_vision_reuse(self, enabled: bool) -> None:
-        self.vision_cache = VisionFeatureCache(reuse=bool(enabled))
+        self.vision_cache = VisionFeatureCache(reuse=bool(enabled) and self.vision_reuse_veto is None)
+
+    @contextlib.contextmanager
+    def probe_vision_cache(self, cache: VisionFeatureCache, digests: list[str]):
+        """The installed encoder reads ``cache`` and ``digests`` inside the block (the run's cache is untouched)."""
+        saved = self.vision_cache, self._digests
+        self.vision_cache, self._digests = cache, digests
+        try:
+            yield
+        finally:
+            self.vision_cache, self._digests = saved
+
+    # -- run-start self-checks (models/fast_path_checks.py) --------------------------------------------------
+    def self_checks(self, mode: str = "generate", reuse_vision: bool = True,
+                    generation: GenerationSettings = GenerationSettings()):
+        yield from self._fast_path_checks(mode, reuse_vision, generation)
+        self.vision_attention.calls = {"batched": 0, "stock": 0}  # run.json counts the run's tower calls only
+
+    def _fast_path_checks(self, mode: str, reuse_vision: bool, generation: GenerationSettings):
+        yield from vision_checks(self, reuse_vision)
+        yield from padding_checks(self, mode, generation)
 
     def end_batch(self) -> None:
         self.vision_cache.end_batch()

@@ -19,11 +19,14 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
+
+import torch
+
+from awaker_eval.config.schema import SELF_CHECK_POLICIES
 
 log = logging.getLogger(__name__)
 
-SELF_CHECK_POLICIES = ("fallback", "strict", "off")
 
 
 class SelfCheckFailed(RuntimeError):
@@ -55,6 +58,7 @@ class SelfCheck:
     dtype: str
     probe: Callable[[], Probe]
     fall_back: Callable[[], str]
+    adopt: Callable[[], None] | None = None  # switches the path on, for a path that is off until proven
     tolerance_doc: str = ""  # why this tolerance (bit-equality where the path claims it)
 
 
@@ -86,7 +90,8 @@ def _run_one(check: SelfCheck) -> tuple[SelfCheckRecord, bool]:
     """The record of one probe (a raised exception is the verdict ``error``) and whether it passed."""
     t0 = time.perf_counter()
     try:
-        probe = check.probe()
+        with torch.inference_mode():
+            probe = check.probe()
     except Exception as exc:  # a compile / launch / shape error is a failure of the fast path
         record = SelfCheckRecord(check.name, check.device, check.dtype, None, None, None, "error", None,
                                  time.perf_counter() - t0, _describe(exc))
@@ -112,20 +117,26 @@ def failure_line(record: SelfCheckRecord) -> str:
     return f"self-check {record.name} failed on {record.device} {record.dtype}: {what}{tail}"
 
 
-def run_self_checks(checks: list[SelfCheck], policy: str) -> list[SelfCheckRecord]:
+def run_self_checks(checks: Iterable[SelfCheck], policy: str) -> list[SelfCheckRecord]:
     """Run every check under ``policy`` (``SELF_CHECK_POLICIES``). ``fallback``: a failing path is switched off
-    (one warning line each); ``strict``: the first failure raises ``SelfCheckFailed``; ``off``: nothing runs and
-    every check is recorded ``off``."""
+    (one warning line each); ``strict``: the first failure raises ``SelfCheckFailed``; ``off``: no probe runs, every
+    path is taken as configured and recorded ``off``. ``checks`` may be a generator: each check is settled before
+    the next is asked for, so a model can list a path only when an earlier outcome leaves it in use."""
     if policy not in SELF_CHECK_POLICIES:
         raise ValueError(f"runner.self_check={policy!r}: expected one of {', '.join(SELF_CHECK_POLICIES)}")
-    if policy == "off":
-        return [SelfCheckRecord(c.name, c.device, c.dtype, None, None, None, "off", None, 0.0) for c in checks]
     records = []
     for check in checks:
-        record, passed = _run_one(check)
-        if not passed:
-            if policy == "strict":
-                raise SelfCheckFailed(failure_line(record) + " (runner.self_check=strict)")
+        if policy == "off":
+            record, passed = SelfCheckRecord(check.name, check.device, check.dtype, None, None, None, "off", None,
+                                             0.0), True
+        else:
+            record, passed = _run_one(check)
+        if passed:
+            if check.adopt is not None:
+                check.adopt()
+        elif policy == "strict":
+            raise SelfCheckFailed(failure_line(record) + " (runner.self_check=strict)")
+        else:
             record.fallback = check.fall_back()
             log.warning("%s", failure_line(record))
         records.append(record)

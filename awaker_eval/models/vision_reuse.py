@@ -91,11 +91,12 @@ class VisionFeatureCache:
         return len(self._entries)
 
 
-def install_per_image_encoder(hf_model: torch.nn.Module, cache_of) -> None:
+def install_per_image_encoder(hf_model: torch.nn.Module, cache_of):
     """Route ``get_image_features`` of the Qwen2-VL base model (used by ``forward`` and by ``generate``'s
     pre-encoding) through ``cache_of()`` (a VisionFeatureCache), encoding each image alone.
 
-    ``cache_of`` returns ``(cache, digests)`` for the current call; the digests are set by the backend."""
+    ``cache_of`` returns ``(cache, digests)`` for the current call; the digests are set by the backend. Returns the
+    stock encoder of one image (``(pixels, grid[1, 3]) -> features``), the reference of the run-start check."""
     from transformers.modeling_outputs import BaseModelOutputWithPooling
 
     base = hf_model.model
@@ -110,3 +111,4 @@ def install_per_image_encoder(hf_model: torch.nn.Module, cache_of) -> None:
         return BaseModelOutputWithPooling(pooler_output=feats)
 
     base.get_image_features = get_image_features
+    return encode_one

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from awaker_eval.models.self_checks import SelfCheckRecord, failure_line
 from awaker_eval.redact import redact
 from awaker_eval.report.leaderboard import our_row, render_table, table_frame, table_spec
 from awaker_eval.report.plots import readable_group
@@ -178,6 +179,19 @@ def warnings_html(run: Run) -> str:
     return f'<section id="warnings" class="fail"><h2>Warnings</h2><ul>{items}</ul></section>'
 
 
+def self_checks_html(meta: dict | None) -> str:
+    """One line per fast path that its run-start self-check switched off (``engine.self_checks`` of run.json), or
+    one line saying the checks were off; nothing when every enabled path passed."""
+    records = ((meta or {}).get("engine") or {}).get("self_checks") or []
+    lines = [failure_line(SelfCheckRecord(**r)) for r in records if r.get("fallback")]
+    if records and all(r.get("verdict") == "off" for r in records):
+        lines.append("runner.self_check=off: the fast paths ran without their run-start checks")
+    if not lines:
+        return ""
+    items = "".join(f"<li>{esc(line)}</li>" for line in lines)
+    return f'<section id="self-checks" class="fail"><h2>Fast paths</h2><ul>{items}</ul></section>'
+
+
 def settings_html(runs: list[Run]) -> str:
     """Each run's resolved config and run.json, folded away (written once)."""
     parts = []
@@ -216,7 +230,7 @@ def render_report(run: Run, figures: list[Path], report_dir: Path, n_boot: int =
     """The report page of one run as one HTML string."""
     scores = run.scores_with_ci(n_boot=n_boot, seed=seed)
     title = f"{run.label} on {table_spec(run.benchmark).title} ({run.benchmark.name})"
-    body = [warnings_html(run)]
+    body = [warnings_html(run), self_checks_html(run.meta)]
     if run.scored:
         body += [headline_html([(run.label, run, scores)]), leaderboard_html([(run.label, run, scores)], plots_dir,
                                                                              report_dir),

@@ -26,7 +26,10 @@ def _lora_pair(names, in_features: int, out_features: int, r: int, device, dtype
 
 
 class _AdaptedLinear(nn.Module):
-    """The base Linear's parameters kept at ``weight`` / ``bias`` (no ``base_layer`` level)."""
+    """The base Linear's parameters kept at ``weight`` / ``bias`` (no ``base_layer`` level). ``fused`` False (the
+    run-start self-check's fallback) runs the spec-literal ``unfused`` form instead of the fused epilogue."""
+
+    fused = True
 
     def __init__(self, in_features: int, out_features: int, bias: bool, device=None, dtype=None):
         super().__init__()
@@ -48,21 +51,31 @@ class LoraLinear(_AdaptedLinear):
         self.lora_A, self.lora_B = _lora_pair([self.adapter_name], in_features, out_features, settings.r, device, dtype)
 
         self.merged = False  # fast mode: the LoRA product is folded into ``weight`` (merge_into_base)
+        self.unmerged_weight: torch.Tensor | None = None
 
     @torch.no_grad()
-    def merge_into_base(self) -> None:
+    def merge_into_base(self, keep_original: bool = False) -> None:
         """``W += s·B·A`` (formed in fp32, rounded once to W's dtype): the q/k/v LoRA then costs nothing at run
-        time. Only for ``adapter_dtype_mode=fast``: it rounds differently from the released flow."""
+        time. Only for ``adapter_dtype_mode=fast``: it rounds differently from the released flow. ``keep_original``
+        keeps the unmerged ``W`` (the fast-mode self-check compares against the released flow with it)."""
         a, b = self.lora_A[self.adapter_name].weight, self.lora_B[self.adapter_name].weight
+        self.unmerged_weight = self.weight.detach().clone() if keep_original else None
         self.weight.copy_((self.weight.float() + (b.float() @ a.float()) * self.scaling).to(self.weight.dtype))
         self.merged = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.merged:
             return self.base(x)
+        if not self.fused:
+            return self.unfused(x)
         a, b = self.lora_A[self.adapter_name], self.lora_B[self.adapter_name]
         delta, scale = branch_scale(b(a(x.to(a.weight.dtype))), self.scaling)
         return fused_epilogue(self.base(x), delta, scale, x.dtype)
+
+    def unfused(self, x: torch.Tensor) -> torch.Tensor:
+        """The released flow literally: ``base(x) + B(A(x))·s`` (branch in the dtype of A/B), rounded once."""
+        a, b = self.lora_A[self.adapter_name], self.lora_B[self.adapter_name]
+        return (self.base(x).float() + (b(a(x.to(a.weight.dtype))) * self.scaling).float()).to(x.dtype)
 
 
 def groups_from_ids(ids: list[int], device) -> list[tuple[int, torch.Tensor | None]]:
@@ -186,6 +199,8 @@ class MoeLoraLinear(_AdaptedLinear):
                 decision.mixture[key] = mixture_weights(decision.expert, decision.p, *key)
             return fast_mixture(x, self.base(x), self.stacked, decision.expert, decision.p, self.scaling,
                                 decision.mixture[key])
+        if not self.fused:
+            return self.unfused(x)
         expert, scale = branch_scale(
             expert_rows(x, host_groups(decision), self.lora_moe_A, self.lora_moe_B, self.expert_names), self.scaling)
         glob, _ = branch_scale(self.lora_moe_B[self.global_name](self.lora_moe_A[self.global_name](x)), self.scaling)

@@ -10,17 +10,24 @@ output carries its routing record (expert and p per router, prefill and decode).
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from awaker_eval.models.awaker.adapter_checks import epilogue_check, fast_mode_check, routing_check
 from awaker_eval.models.awaker.prompt_pos import SpecialTokens, prompt_spans
 from awaker_eval.models.awaker.settings import ROUTER_ORDER, AdapterSettings
 from awaker_eval.models.awaker.checkpoint import ADAPTER_FILE, RELEASED_FILE
 from awaker_eval.models.awaker.tiny import TINY_CHECKPOINT
 from awaker_eval.models.loading import (CheckpointNotFound, looks_like_local_path, resolve_checkpoint,
                                         weights_identity)
+from awaker_eval.models.base import GenerationSettings
+from awaker_eval.models.fast_path_checks import padding_checks, vision_checks
 from awaker_eval.models.qwen2_vl import Qwen2VLModel
 
 
@@ -134,6 +141,26 @@ class AwakerModel(Qwen2VLModel):
     def __init__(self, cfg, local_path: str | None = None):
         tiny_base, self._tiny_checkpoint = resolve_awaker_sources(cfg)
         super().__init__(cfg, local_path=local_path or tiny_base or resolve_awaker_base(cfg.path, cfg.revision))
+
+    def _fast_path_checks(self, mode: str, reuse_vision: bool, generation: GenerationSettings):
+        """Fast mode first (its fallback reloads the model), then the vision tower, the adapters' epilogue (when
+        the parity modules run it), routing, and the padding path of the run's mode."""
+        if self.cfg.adapter_dtype_mode == "fast":
+            yield fast_mode_check(self)
+        yield from vision_checks(self, reuse_vision)
+        if self.cfg.adapter_dtype_mode == "parity":
+            yield epilogue_check(self)
+        yield routing_check(self)
+        yield from padding_checks(self, mode, generation)
+
+    def reload_in_parity(self) -> None:
+        """Fast mode's fallback: the merged q/k/v weights cannot be unmerged exactly, so the model is loaded again
+        in ``parity`` (the old one released first)."""
+        self.hf_model = self.routing = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        AwakerModel.__init__(self, dataclasses.replace(self.cfg, adapter_dtype_mode="parity"), self.local_path)
 
     def _load_hf(self) -> tuple[Any, Any]:
         from transformers import AutoProcessor, GenerationConfig

@@ -156,8 +156,13 @@ def _for_each(model: torch.nn.Module, kind: type, method: str) -> int:
 
 
 def merge_lora_into_base(model: torch.nn.Module) -> int:
-    """Fast mode: fold every q/k/v LoRA into its base weight (the routed mixture stays; it is per sample)."""
-    return _for_each(model, LoraLinear, "merge_into_base")
+    """Fast mode: fold every q/k/v LoRA into its base weight (the routed mixture stays; it is per sample). The first
+    layer keeps its unmerged weights (one layer's q/k/v) for the run-start check against the released flow."""
+    first = {id(m) for m in text_layers(model)[0].modules() if isinstance(m, LoraLinear)}
+    modules = [m for m in model.modules() if isinstance(m, LoraLinear)]
+    for module in modules:
+        module.merge_into_base(keep_original=id(module) in first)
+    return len(modules)
 
 
 def stack_routed_experts(model: torch.nn.Module) -> int:
