@@ -8,7 +8,6 @@ and check the installed transformers against them (``.ci/lowest_transformers.sh`
 from __future__ import annotations
 
 import functools
-import tomllib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,6 +24,7 @@ OLDEST_CHECKED = Version("5.17")  # the oldest transformers whose names the help
 
 
 def transformers_requirement() -> Requirement:
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     deps = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]["dependencies"]
     (req,) = [Requirement(d) for d in deps if Requirement(d).name == "transformers"]
     return req
