@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from awaker_eval.models.hf_compat import kwargs_cache
 from awaker_eval.models.padding import PaddingError, right_padded
 from tiny_models import tiny, with_choice_padding
 
@@ -203,7 +204,7 @@ def test_choice_forward_keeps_no_kv_cache(pairs, which):
         seen = []
         lm = padded.model.hf_model.model.language_model
         handle = lm.register_forward_pre_hook(
-            lambda module, args, kwargs: seen.append((kwargs.get("use_cache"), kwargs.get("past_key_values"))),
+            lambda module, args, kwargs: seen.append((kwargs.get("use_cache"), kwargs_cache(kwargs))),
             with_kwargs=True)
         try:
             padded.score_choices(padded.prepare(convs), [LETTERS] * len(convs))

@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from awaker_eval.models.hf_compat import cache_keyword, output_cache
+
 GENERATE_PADDINGS = ("left", "right")
 
 
@@ -70,7 +72,8 @@ def greedy_right(hf_model: Any, inputs: dict[str, Any], max_new_tokens: int, eos
     out = hf_model.model(**model_inputs, attention_mask=None, position_ids=positions, use_cache=True)
     rows = torch.arange(batch, device=device)
     logits = hf_model.lm_head(out.last_hidden_state[rows, next_text - 1]).float()  # HF: logits[:, -1].float()
-    cache = out.cache
+    cache = output_cache(out)
+    cache_kw = cache_keyword(hf_model)  # `cache` or `past_key_values`, as this transformers names it
     eos = torch.tensor(eos_token_id if isinstance(eos_token_id, (list, tuple)) else [eos_token_id], device=device)
     unfinished = torch.ones(batch, dtype=torch.long, device=device)
     tokens = []
@@ -81,7 +84,7 @@ def greedy_right(hf_model: Any, inputs: dict[str, Any], max_new_tokens: int, eos
             offset = step - 1
             step_positions = torch.stack([next_text + offset] + [next_mrope + offset] * 3).unsqueeze(-1)  # [4, B, 1]
             logits = hf_model(input_ids=tokens[-1].unsqueeze(1), attention_mask=decode_mask, position_ids=step_positions,
-                              cache=cache, use_cache=True).logits[:, -1].float()
+                              use_cache=True, **{cache_kw: cache}).logits[:, -1].float()
         chosen = logits.argmax(dim=-1)
         chosen = chosen * unfinished + pad_token_id * (1 - unfinished)
         tokens.append(chosen)

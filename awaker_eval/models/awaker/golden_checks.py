@@ -85,6 +85,30 @@ def substituted_image_features(model, features: torch.Tensor | None):
         del inner.get_image_features  # back to the class method
 
 
+@contextmanager
+def recorded_image_features(model, into: list):
+    """While active, each vision-tower result the model merges (``get_image_features(...).pooler_output``, one
+    tensor per image) is appended to ``into``. Outputs carry it as ``image_outputs`` only in newer transformers;
+    every supported version calls ``get_image_features``, so it is read there."""
+    inner = model.model
+    own = vars(inner).get("get_image_features")  # an instance override (substituted features), or None
+    current = inner.get_image_features
+
+    def recording(*args, **kwargs):
+        result = current(*args, **kwargs)
+        into.append(tuple(result.pooler_output))
+        return result
+
+    inner.get_image_features = recording
+    try:
+        yield into
+    finally:
+        if own is None:
+            del inner.get_image_features  # back to the class method
+        else:
+            inner.get_image_features = own
+
+
 @torch.no_grad()
 def run_case(
     model, state, fixture: GoldenFixture, case: GoldenCase, image_features: torch.Tensor | None = None
@@ -113,15 +137,16 @@ def _run_case(model, state, fixture: GoldenFixture, case: GoldenCase) -> dict[st
         pairs["inputs/position_ids"] = (pos[:, keep], t["position_ids"][:, keep])
 
     ours: dict[str, torch.Tensor] = {}
-    with state.session(ids, spans, mode="fork"):
+    image_features: list[tuple[torch.Tensor, ...]] = []
+    with state.session(ids, spans, mode="fork"), recorded_image_features(model, image_features):
         out = model(**kwargs)
     route = _routing(state.calls, n_layers)
     ours.update({f"forward/{k}": v[0] for k, v in route.items()})
     ours["forward/pooled"] = state.calls[0].route
     ours["forward/logits_last"] = out.logits[:, -1]
     ours["forward/logits_all"] = out.logits
-    if out.image_outputs is not None:
-        ours["forward/image_features"] = torch.cat(list(out.image_outputs.pooler_output))
+    if image_features:
+        ours["forward/image_features"] = torch.cat([f for call in image_features for f in call])
 
     gen = fixture.expected_meta.get("generation", {})
     config = GenerationConfig(

@@ -20,6 +20,7 @@ from typing import Callable, Iterator
 import torch
 
 from awaker_eval.models.awaker.adapters import expert_groups, groups_from_ids
+from awaker_eval.models.hf_compat import kwargs_cache
 
 ROUTING_MODES = ("fork", "consistent")
 
@@ -202,7 +203,7 @@ def install_hook(language_model: torch.nn.Module, state: RoutingState):
         if embeds is None:
             ids = kwargs.get("input_ids", args[0] if args else None)
             embeds = module.embed_tokens(ids)
-        cache = kwargs.get("cache", kwargs.get("past_key_values"))
+        cache = kwargs_cache(kwargs)
         past = cache.get_seq_length() if cache is not None else 0
         state.on_decoder_call(embeds, int(past))
 
