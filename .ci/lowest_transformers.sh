@@ -64,5 +64,6 @@ tests=(
   tests/test_vision_attention.py
   tests/test_vision_reuse.py
   tests/test_engine_tiny.py
+  tests/test_self_checks.py
 )
 "$venv/bin/python" -m pytest -q -p no:cacheprovider "${tests[@]}" "$@"
