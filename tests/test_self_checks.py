@@ -171,3 +171,21 @@ def test_policies_in_isolation():
     with pytest.raises(ValueError, match="runner.self_check='maybe'"):
         run_self_checks([], "maybe")
     assert torch.get_num_threads() >= 1
+
+
+def test_a_wrong_right_padding_falls_back_to_left_and_the_fingerprint_says_left(workdir, monkeypatch):
+    """Fallback changes what runs, so the predictions carry the fingerprint of what ran: equal, byte for byte in
+    their scores and fingerprints, to a run asked for ``model.choice_padding=left``."""
+    from awaker_eval.models import qwen2_vl
+
+    tmp, cache, _ = workdir
+    left = evaluate(_cfg(tmp / "choice_left", cache, tmp / "data", "runner.mode=choice", "model.choice_padding=left"))
+    honest = qwen2_vl.right_padded
+    monkeypatch.setattr(qwen2_vl, "right_padded", lambda batch: {k: v.flip(0) if k == "input_ids" else v
+                                                                 for k, v in honest(batch).items()})
+    run = evaluate(_cfg(tmp / "choice_fallback", cache, tmp / "data", "runner.mode=choice"))
+    record = next(r for r in _checks(run) if r["name"] == "choice_right_padding")
+    assert record["verdict"] in ("fail", "error") and record["fallback"].startswith("model.choice_padding=left")
+    rows = {d.name: [json.loads(x) for x in (d / "predictions.jsonl").read_text().splitlines()] for d in (left, run)}
+    keep = ("id", "extracted", "choice_logprobs", "protocol_fp", "model_fp", "routing")
+    assert [{k: r.get(k) for k in keep} for r in rows[run.name]] == [{k: r.get(k) for k in keep} for r in rows[left.name]]
