@@ -1,35 +1,54 @@
 #!/usr/bin/env bash
-# The prepared GPU session (run from the repository root on a lent H100/H200), most important step first.
-# Needs: wheels of the packages the GPU image lacks in .device/wheels, a copy of the golden fixture in
-# .device/awaker_golden (both git-ignored, carried to the machine), and OUT (a folder for the logs).
-# Each step is independent and time-boxed; a failing step does not stop the others. The whole session fits one
-# 10-minute slot: a step whose limit would end past SLOT_S is skipped (and says so); the perf script keeps its own
-# --budget-s under its step limit, so its JSON (written after each stage) always comes back.
-set -u
-SLOT_S=${SLOT_S:-570}
-OUT=${OUT:-/tmp/gpu_out}
-WORK=/tmp/gpu_work
-mkdir -p "$OUT" "$WORK"
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 PYTHONPATH=$PWD
-step() { local name=$1 limit=$2; shift 2; echo "=== $name (t=${SECONDS}s)";
-         if (( SECONDS + limit > SLOT_S )); then echo "skipped: ${limit}s limit would end past the ${SLOT_S}s slot"; return; fi
-         timeout "$limit" "$@" > "$OUT/$name.log" 2>&1;
-         echo "exit $? at t=${SECONDS}s"; grep -v -E "it/s\]|Loading weights|Writing model" "$OUT/$name.log" | tail -n 30; }
-python3 -m pip install -q --no-deps --no-index .device/wheels/*.whl .device/wheels/*.tar.gz > "$WORK/pip.log" 2>&1
-tail -n 3 "$WORK/pip.log"; nvidia-smi -L
-python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
-step golden_bf16 100 python3 -m awaker_eval.cli verify-golden .device/awaker_golden --dtype bfloat16 --device cuda
-step perf_7b 400 python3 scripts/gpu_perf_awaker7b.py --out "$OUT/gpu_perf.json" --cache-dir "$WORK/cache" --budget-s 340
-for bs in 8 1; do
-  step awaker_tiny_bs$bs 60 python3 -m awaker_eval model=awaker_tiny model.device=cuda runner.batch_size=$bs \
-       runner.progress=false output_dir="$WORK/bs$bs" model.cache_dir="$WORK/cache" benchmark.cache_dir="$WORK/cache"
+# The device check, from the repository root on a lent H100/H200, with the bundle that scripts/device_bundle.sh built
+# here carried beside the checkout (run(carry=[".device"])). Stops at the first failed step with
+# "FAILED: <step>: <last lines of its log>".
+#   install    the bundle's wheels, offline (pip skips what the image already has), then an import check
+#   core       scripts/device_core.py: verify-golden bf16 + fp32, self-checks, the shipped engine setting at the 7B
+#              shape; 300 s at most by its own budget, install included, so that a rerun fits the session
+#   optional   scripts/device_stages.py: the stages that fit in what is left of the slot, each skipped with a line
+#              saying so; then the closing table. Results: $OUT/device_core.json (written after every step).
+#   bash scripts/gpu_checks.sh [--slot-s 330] [--only core|optional] [--bundle .device] [--tiny]
+# --tiny: the CPU dry run of the same flow (tiny shape, --device cpu; no optional stage).
+set -euo pipefail
+SLOT_S=330 ONLY=all BUNDLE=.device CORE_ARGS=() SKIP=()
+while (($#)); do
+  case $1 in
+    --slot-s) SLOT_S=$2; shift 2 ;;
+    --only) ONLY=$2; shift 2 ;;
+    --bundle) BUNDLE=$2; shift 2 ;;
+    --tiny) CORE_ARGS=(--tiny --device cpu); SKIP=(--skip-all "--tiny: the dry run covers the core only"); shift ;;
+    *) echo "usage: bash scripts/gpu_checks.sh [--slot-s S] [--only core|optional] [--bundle DIR] [--tiny]" >&2
+       exit 2 ;;
+  esac
 done
-step bs1_vs_bs8 30 python3 - "$WORK" <<'PY'
-import json, sys
-rows = [[json.loads(l) for l in open(f"{sys.argv[1]}/{d}/predictions.jsonl")] for d in ("bs1", "bs8")]
-same_text = sum(a["raw_output"] == b["raw_output"] for a, b in zip(*rows))
-same_route = sum(a["routing"]["prefill"]["expert"] == b["routing"]["prefill"]["expert"] for a, b in zip(*rows))
-print(f"bs1 vs bs8 on cuda: {len(rows[0])} samples, same text {same_text}, same prefill experts {same_route}")
-PY
-step golden_fp32 60 python3 -m awaker_eval.cli verify-golden .device/awaker_golden --dtype float32 --device cuda
-step perf_tiny 90 python3 -m awaker_eval.cli perf --device cuda --workers 8 --cache-dir "$WORK/cache"
+STARTED=$(date +%s.%N)  # the core's 300-s budget counts from here
+OUT=${OUT:-/tmp/gpu_out}
+WORK=$(mktemp -d /tmp/gpu_checks.XXXXXX)  # caches and scratch files: $OUT comes back, so it holds only results
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+fail() { echo "FAILED: $1: $(tail -n 20 "$2")"; exit 1; }
+pip_offline() { python3 -m pip install --no-index --find-links "$BUNDLE/wheels" --no-cache-dir --no-compile "$@"; }
+
+{ pip_offline -r "$BUNDLE/requirements.txt" &&
+  pip_offline --no-deps --force-reinstall -r "$BUNDLE/requirements-nodeps.txt" &&
+  (cd /tmp && python3 -c "import hydra, omegaconf, qwen_vl_utils, awaker_eval.cli, torch, transformers
+print('imports ok:', awaker_eval.__file__, 'torch', torch.__version__, 'transformers', transformers.__version__)")
+} > "$OUT/install.log" 2>&1 || fail install "$OUT/install.log"
+INSTALL_S=$SECONDS
+echo "time install       ${INSTALL_S} s   $(tail -n 1 "$OUT/install.log")"
+if [[ $ONLY != optional ]]; then
+  set +e
+  timeout 400 python3 scripts/device_core.py "${CORE_ARGS[@]}" --golden "$BUNDLE/awaker_golden" \
+    --out "$OUT/device_core.json" --cache-dir "$WORK/cache" --started-at "$STARTED" --install-s "$INSTALL_S" \
+    2>&1 | tee "$OUT/core.log"
+  status=${PIPESTATUS[0]}
+  set -e
+  if ((status != 0)); then  # the core names its failed step in its last line; a kill at 400 s does not
+    tail -n 1 "$OUT/core.log" | grep -q '^FAILED: ' && exit 1
+    why="exit $status"; ((status == 124)) && why+=", killed at its 400 s limit"
+    fail "core ($why)" "$OUT/core.log"
+  fi
+fi
+[[ $ONLY == core ]] && SKIP=(--skip-all "--only core")
+python3 scripts/device_stages.py "${SKIP[@]}" --report "$OUT/device_core.json" \
+  --left-s $((SLOT_S - SECONDS)) --logs "$OUT" --work "$WORK"
