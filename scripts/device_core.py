@@ -22,6 +22,7 @@ its DataLoader workers (``resource.getrusage``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import resource
@@ -39,6 +40,7 @@ from awaker7b_setup import build_random_awaker, workload
 from awaker_eval.engine.runner import EngineSettings, run_inference
 from awaker_eval.models.awaker.verify_golden import print_table, summarise, verify
 from awaker_eval.models.base import GenerationSettings
+from awaker_eval.models.fast_path_checks import padding_checks
 from awaker_eval.models.self_checks import run_self_checks
 from awaker_eval.models.tiny import default_cache_dir
 from awaker_eval.sample_io import PredictionBuilder, SampleEncoder
@@ -184,12 +186,23 @@ def build(core: Core, cache: Path) -> dict:
 
 
 def self_checks(model) -> dict:
-    """Every self-check the model lists, under the shipped policy; a failing path falls back for the engine steps
-    after it, as in a shipped run, and its record says so."""
-    records = [r.as_dict() for r in run_self_checks(model.self_checks(), SELF_CHECK_POLICY)]
-    result = {"policy": SELF_CHECK_POLICY, "checks": len(records),
-              "verdicts": dict(Counter(r["verdict"] for r in records)), "records": records}
-    if not records:
+    """Every self-check at this shape under the shipped policy: the generate-mode set (vision attention, vision
+    reuse, fused epilogue, routing), then the choice-mode and the opt-in right-padded generate paths (each compared
+    with its left-padded reference); the engine steps after it keep the shipped generate setting. A failing path
+    falls back as in a shipped run, and its record says so."""
+    generation = GenerationSettings(max_new_tokens=16)
+    records = run_self_checks(model.self_checks("generate", True, generation), SELF_CHECK_POLICY)
+    records += run_self_checks(padding_checks(model, "choice", generation), SELF_CHECK_POLICY)
+    shipped = model.cfg
+    model.cfg = dataclasses.replace(shipped, generate_padding="right")
+    try:
+        records += run_self_checks(padding_checks(model, "generate", generation), SELF_CHECK_POLICY)
+    finally:
+        model.cfg = dataclasses.replace(shipped, choice_padding=model.cfg.choice_padding)
+    rows = [r.as_dict() for r in records]
+    result = {"policy": SELF_CHECK_POLICY, "checks": len(rows), "verdicts": dict(Counter(r["verdict"] for r in rows)),
+              "seconds": round(sum(r["seconds"] for r in rows), 3), "records": rows}
+    if not rows:
         result["note"] = "the model lists no self-checks (VisionLanguageModel.self_checks default)"
     return result
 
