@@ -86,7 +86,7 @@ def _recount(preds: list[dict], phase: str = "prefill") -> Counter:
 def test_expert_heatmap_counts_equal_a_recount_from_predictions(runs, tmp_path, capsys):
     preds = _predictions(runs[0])
     expected = _recount(preds)
-    assert plots_cli.main([str(runs[0]), "--out", str(tmp_path), "--n-boot", "50"]) == 0
+    assert plots_cli.main([str(runs[0]), "--out", str(tmp_path), "--n-boot", "100"]) == 0
     assert "experts_" in capsys.readouterr().out
     (png,) = tmp_path.glob("experts_*_prefill.png")
     table = pd.read_csv(png.with_suffix(".csv"))

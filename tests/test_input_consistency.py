@@ -70,7 +70,7 @@ def test_hand_edited_scores_are_recomputed_with_a_warning(tmp_path, capsys):
     warning = (f"warning: {run_dir / 'scores.json'} disagrees with predictions.jsonl (overall 0.99 vs "
                f"{true_overall!r}): using the scores recomputed from the predictions\n")
     assert capsys.readouterr().err == warning and run.warnings == [warning[len("warning: "):-1]]
-    assert table_cli.main([str(run_dir), "--n-boot", "20"]) == 0
+    assert table_cli.main([str(run_dir), "--n-boot", "100"]) == 0
     out = capsys.readouterr()
     assert out.err == warning and f"{100 * true_overall:.1f}" in out.out and "99.0" not in out.out
 

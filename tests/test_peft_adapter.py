@@ -83,7 +83,7 @@ def test_perturbed_adapter_changes_outputs_and_compare_names_it(adapter_runs, ca
            for n in ("zero_lora", "perturbed_lora")}
     assert len(fps) == 2  # the weights hash tells the two fine-tunes apart
     assert compare_cli.main([str(runs["base"]), str(runs["perturbed_lora"]), "--max-drop", "100",
-                             "--n-boot", "50"]) == 0
+                             "--n-boot", "100"]) == 0
     out = capsys.readouterr().out
     assert f"new:  {runs['perturbed_lora']} (tiny+perturbed_lora)" in out and "units matched: 8" in out
 

@@ -65,7 +65,7 @@ def test_report_in_chromium_headline_first_and_every_figure_loads(tmp_path, caps
     preds[3] = Prediction(**{**preds[3].__dict__, "raw_output": "<img src=x onerror=alert(1)> C?", "extracted": "",
                              "extract_method": "none", "correct": False})
     run = write_run(tmp_path / "run", preds, n_boot=50)
-    assert html_cli.main([str(run), "--n-boot", "50"]) == 0
+    assert html_cli.main([str(run), "--n-boot", "100"]) == 0
     shot = Path(os.environ.get("REPORT_SCREENSHOT") or tmp_path / "report.png")
     seen = render(run / "report.html", tmp_path, screenshot=shot)
     # the reader sees the headline before any other section, with each official aggregate, interval and n
@@ -87,7 +87,7 @@ def test_comparison_page_in_chromium_shows_differences_and_gate(tmp_path, capsys
     base = write_run(tmp_path / "base", preds, n_boot=50)
     new = write_run(tmp_path / "new", worse, model="awaker_ft", n_boot=50)
     out = tmp_path / "cmp" / "comparison.html"
-    assert html_cli.main([str(base), str(new), "--out", str(out), "--n-boot", "50"]) == 0
+    assert html_cli.main([str(base), str(new), "--out", str(out), "--n-boot", "100"]) == 0
     page = out.read_text(encoding="utf-8")
     assert "GATE FAILED (max drop 1.0 pts, alpha 0.05)" in page and "awaker_ft vs awaker (base)" in page
     seen = render(out, tmp_path)

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from awaker_eval.report import compare_cli
+from awaker_eval import cli
+from awaker_eval.report import compare_cli, html_cli
 from awaker_eval.engine.store import prediction_to_json
 from awaker_eval.types import Prediction
 from test_report_support import flip, mmbench_predictions, mme_predictions, write_run
@@ -64,9 +65,21 @@ def test_drop_within_tolerance_passes(planted, capsys):
 def test_identical_pair_exits_zero(tmp_path, capsys):
     preds = mme_predictions(n_per_subtask=50, n_reasoning=50)
     a, b = write_run(tmp_path / "a", preds), write_run(tmp_path / "b", preds)
-    assert compare_cli.main([str(a), str(b), "--max-drop", "0", "--n-boot", "100"]) == 0
+    assert compare_cli.main([str(a), str(b), "--max-drop", "12", "--n-boot", "100"]) == 0
     out = capsys.readouterr().out
     assert "GATE PASSED" in out and "broken (0)" in out and "fixed (0)" in out
+
+
+def test_zero_allowance_is_inconclusive_at_any_n(tmp_path, capsys):
+    """--max-drop 0 once passed identical runs; no n can see every drop above 0 (6 units at the least)."""
+    preds = mme_predictions(n_per_subtask=50, n_reasoning=50)
+    a, b = write_run(tmp_path / "a", preds), write_run(tmp_path / "b", preds)
+    assert compare_cli.main([str(a), str(b), "--max-drop", "0", "--n-boot", "100"]) == 3
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        "GATE INCONCLUSIVE (max drop 0.0 pts, alpha 0.05): too few units to detect a drop of 0.0 pts: "
+        "Overall n=250 detects drops >= 2.40 pts only (no n detects a drop of 0 pts); "
+        "Perception n=200 detects drops >= 3.00 pts only (no n detects a drop of 0 pts); "
+        "Reasoning n=50 detects drops >= 12.00 pts only (no n detects a drop of 0 pts).")
 
 
 def test_sweep_directory_with_two_jobs(planted, tmp_path, capsys):
@@ -86,7 +99,7 @@ def test_different_sample_sets_refused_unless_allowed(tmp_path, capsys):
     assert compare_cli.main([str(a), str(b)]) == 2
     err = capsys.readouterr().err
     assert "different sample sets" in err and "5 only in base" in err and "--allow-mismatch" in err
-    assert compare_cli.main([str(a), str(b), "--allow-mismatch", "--n-boot", "100"]) == 0
+    assert compare_cli.main([str(a), str(b), "--allow-mismatch", "--n-boot", "100", "--max-drop", "20"]) == 0
     assert "units matched: 195" in capsys.readouterr().out
 
 
@@ -123,3 +136,121 @@ def test_run_without_ground_truth_is_refused(tmp_path, capsys):
     (b / "predictions.jsonl").write_text("".join(prediction_to_json(p) + "\n" for p in hidden))
     assert compare_cli.main([str(a), str(b)]) == 2
     assert "has no score (hidden answers" in capsys.readouterr().err
+
+
+@pytest.fixture
+def collapsed(tmp_path):
+    """A real, significant 80-point drop: every unit right in base, 80% of each split wrong in new."""
+    base = mme_predictions(n_per_subtask=50, n_reasoning=50, acc=1.0)
+    broken = {p.id for p in base if p.task == "Reasoning" and int(p.id[4:]) < 240}
+    broken |= {p.id for p in base if p.task == "Perception" and int(p.id[4:]) % 5 != 0}
+    return write_run(tmp_path / "base", base), write_run(tmp_path / "new", flip(base, broken, to_correct=False))
+
+
+BAD_GATE_OPTIONS = [
+    (["--n-boot", "0"], "--n-boot must be at least 100 (got 0): fewer bootstrap resamples give no usable interval"),
+    (["--max-drop", "nan"], "--max-drop must be a finite number of points >= 0 (got nan)"),
+    (["--max-drop", "-1"], "--max-drop must be a finite number of points >= 0 (got -1.0)"),
+    (["--alpha", "0"], "--alpha must be strictly between 0 and 1 (got 0.0): it is the significance level, "
+                       "e.g. 0.05 for 95% intervals"),
+    (["--alpha", "2"], "--alpha must be strictly between 0 and 1 (got 2.0): it is the significance level, "
+                       "e.g. 0.05 for 95% intervals"),
+]
+
+
+@pytest.mark.parametrize("command", ["compare", "report"])
+@pytest.mark.parametrize("option, message", BAD_GATE_OPTIONS)
+def test_bad_gate_options_are_one_line_exit_2_and_write_nothing(collapsed, tmp_path, capsys, command, option,
+                                                                message):
+    """Each of these once let the 80-point drop pass with exit 0 (or printed inverted intervals)."""
+    base, new = collapsed
+    out = tmp_path / "out" / ("cmp" if command == "compare" else "comparison.html")
+    assert cli.main([command, str(base), str(new), "--out", str(out), *option]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"error: {message}\n" and captured.out == ""
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["plot", "table"])
+def test_other_subcommands_refuse_too_few_resamples(collapsed, tmp_path, capsys, command):
+    base, _ = collapsed
+    assert cli.main([command, str(base), "--n-boot", "10"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --n-boot must be at least 100 (got 10): fewer bootstrap resamples give no usable interval\n")
+    assert not (base / "plots").exists()
+
+
+def test_a_real_80_point_drop_fails_the_gate(collapsed, tmp_path, capsys):
+    base, new = collapsed
+    assert compare_cli.main([str(base), str(new), "--out", str(tmp_path / "cmp")]) == 1
+    last = capsys.readouterr().out.strip().splitlines()
+    assert last[-2].startswith("GATE FAILED (max drop 1.0 pts, alpha 0.05): Overall -80.00 pts (CI [")
+    assert "Perception -80.00 pts" in last[-2] and "Reasoning -80.00 pts" in last[-2]
+    table = pd.read_csv(tmp_path / "cmp" / "compare.csv").set_index("group")
+    assert table.loc["Overall", "broken"] == 200 and table.loc["Overall", "fixed"] == 0
+    assert table.loc["Overall", "detectable"] < 0.1 and table.loc["Overall", "hi"] < -0.7
+
+
+def _small_pair(tmp_path, n_per_subtask: int, n_reasoning: int):
+    preds = mme_predictions(n_per_subtask=n_per_subtask, n_reasoning=n_reasoning)
+    return write_run(tmp_path / "a", preds), write_run(tmp_path / "b", preds)
+
+
+@pytest.mark.parametrize("n_per_subtask, n_reasoning, blind", [
+    (1, 0, "Overall n=4 can detect no drop at all (about 600 units needed for 1.0 pts); "
+           "Perception n=4 can detect no drop at all (about 600 units needed for 1.0 pts)."),
+    (1, 4, "Overall n=8 detects drops >= 75.00 pts only (about 600 units needed for 1.0 pts); "
+           "Perception n=4 can detect no drop at all (about 600 units needed for 1.0 pts); "
+           "Reasoning n=4 can detect no drop at all (about 600 units needed for 1.0 pts)."),
+    (3, 8, "Overall n=20 detects drops >= 30.00 pts only (about 600 units needed for 1.0 pts); "
+           "Perception n=12 detects drops >= 50.00 pts only (about 600 units needed for 1.0 pts); "
+           "Reasoning n=8 detects drops >= 75.00 pts only (about 600 units needed for 1.0 pts)."),
+])
+def test_underpowered_gate_is_inconclusive_exit_3(tmp_path, capsys, n_per_subtask, n_reasoning, blind):
+    """n = 4, 8, 20 once printed GATE PASSED for --max-drop 1.0: a 1-point drop cannot be seen there."""
+    base, new = _small_pair(tmp_path, n_per_subtask, n_reasoning)
+    assert compare_cli.main([str(base), str(new), "--max-drop", "1.0"]) == 3
+    out = capsys.readouterr().out
+    assert out.strip().splitlines()[-1] == ("GATE INCONCLUSIVE (max drop 1.0 pts, alpha 0.05): too few units to "
+                                            "detect a drop of 1.0 pts: " + blind)
+    row = next(line for line in out.splitlines() if line.startswith("| overall"))
+    assert row.rstrip(" |").endswith("inconclusive")
+
+
+def test_allowance_the_small_n_can_see_passes(tmp_path, capsys):
+    """README's demo: n=4 with --max-drop 100 (no drop exceeds 100 points); n=8 sees drops of 75 points."""
+    base, new = _small_pair(tmp_path / "four", 1, 0)
+    assert compare_cli.main([str(base), str(new), "--max-drop", "100"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        "GATE PASSED: no split-level aggregate dropped by more than 100.0 pts with significance.")
+    base, new = _small_pair(tmp_path / "eight", 1, 4)
+    assert compare_cli.main([str(base), str(new), "--max-drop", "99"]) == 3  # Perception n=4 sees no drop
+    base, new = _small_pair(tmp_path / "twenty", 3, 8)
+    assert compare_cli.main([str(base), str(new), "--max-drop", "80"]) == 0  # n=20, 12, 8 see 30, 50, 75 pts
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        "GATE PASSED: no split-level aggregate dropped by more than 80.0 pts with significance.")
+
+
+def test_large_n_clear_pass_stays_passed(tmp_path, capsys):
+    preds = mme_predictions(n_per_subtask=300, n_reasoning=600)
+    new = flip(preds, _ids(preds, "Perception", True, 15, 1), to_correct=False)
+    new = flip(new, _ids(preds, "Perception", False, 15, 2), to_correct=True)
+    base, new = write_run(tmp_path / "a", preds), write_run(tmp_path / "b", new)
+    assert compare_cli.main([str(base), str(new), "--max-drop", "2", "--out", str(tmp_path / "cmp")]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        "GATE PASSED: no split-level aggregate dropped by more than 2.0 pts with significance.")
+    table = pd.read_csv(tmp_path / "cmp" / "compare.csv").set_index("group")
+    assert table.loc["Reasoning", "detectable"] == pytest.approx(6 / 600)  # no churn: McNemar's 6 units
+    assert 0.01 < table.loc["Perception", "detectable"] < 0.02  # 15 flips each way: 14 more broken, or the CI
+
+
+def test_comparison_page_shows_the_inconclusive_verdict(tmp_path, capsys):
+    base, new = _small_pair(tmp_path, 1, 4)
+    out = tmp_path / "cmp.html"
+    assert html_cli.main([str(base), str(new), "--out", str(out), "--no-plots", "--n-boot", "100"]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert ('<p class="verdict inconclusive">GATE INCONCLUSIVE (max drop 1.0 pts, alpha 0.05): too few units to '
+            "detect a drop of 1.0 pts: Overall n=8 detects drops &gt;= 75.00 pts only") in page
+    assert "GATE PASSED" not in page and '<span class="inconclusive">inconclusive</span>' in page
+    assert html_cli.main([str(base), str(new), "--out", str(out), "--no-plots", "--max-drop", "100"]) == 0
+    assert '<p class="verdict pass">GATE PASSED' in out.read_text(encoding="utf-8")

@@ -21,7 +21,7 @@ from awaker_eval.score import score_units
 from awaker_eval.tasks.mme_realworld import score as mme_score
 from test_report_support import mme_predictions, write_run
 
-N_BOOT = 50
+N_BOOT = 100
 
 
 class Calls:
@@ -84,7 +84,7 @@ def test_report_and_plot_reuse_the_stored_intervals(counted_demo, monkeypatch, c
 def test_other_resamples_are_bootstrapped_once_per_command(counted_demo, monkeypatch, tmp_path):
     run_dir, _ = counted_demo
     calls = Calls(monkeypatch)
-    assert html_cli.main([str(run_dir), "--out", str(tmp_path / "r.html"), "--n-boot", "40", "--seed", "3"]) == 0
+    assert html_cli.main([str(run_dir), "--out", str(tmp_path / "r.html"), "--n-boot", "200", "--seed", "3"]) == 0
     assert calls.count["bootstrap_means"] == 1  # breakdowns and the three bar charts share it
     scores = json.loads((run_dir / "scores.json").read_text())
     assert scores["ci"]["n_boot"] == N_BOOT  # the stored intervals are not rewritten by a report
@@ -119,9 +119,9 @@ def test_stored_intervals_of_other_resamples_are_not_reused(monkeypatch):
 
 
 def test_a_written_run_reports_from_its_stored_intervals(tmp_path, monkeypatch):
-    run = write_run(tmp_path / "run", mme_predictions(n_per_subtask=6, n_reasoning=6), n_boot=60)
+    run = write_run(tmp_path / "run", mme_predictions(n_per_subtask=6, n_reasoning=6), n_boot=100)
     calls = Calls(monkeypatch)
-    assert html_cli.main([str(run), "--n-boot", "60", "--seed", "0"]) == 0
+    assert html_cli.main([str(run), "--n-boot", "100", "--seed", "0"]) == 0
     assert calls.count["bootstrap_means"] == 0
 
 

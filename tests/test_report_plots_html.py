@@ -93,7 +93,7 @@ def test_plot_sweep_of_two_runs_with_the_same_label(tmp_path, capsys):
     preds = mme_predictions(n_per_subtask=10, n_reasoning=10, routing=True)
     for job in ("0", "1"):
         write_run(tmp_path / "sweep" / job, preds, checkpoint=f"/ckpt/{job}/pytorch_model.bin", n_boot=20)
-    assert plots_cli.main([str(tmp_path / "sweep"), "--level", "split", "--n-boot", "20",
+    assert plots_cli.main([str(tmp_path / "sweep"), "--level", "split", "--n-boot", "100",
                            "--out", str(tmp_path / "o")]) == 0
     data = pd.read_csv(tmp_path / "o" / "mme_realworld_split.csv")
     assert sorted(set(data["run"])) == ["awaker@pytorch_model.bin (0)", "awaker@pytorch_model.bin (1)"]

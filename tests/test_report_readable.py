@@ -37,7 +37,7 @@ def test_ties_are_shown_as_ties():
 def test_plots_have_overall_bar_chance_and_svg(tmp_path, capsys):
     run = write_run(tmp_path / "mmb", mmbench_predictions(n_questions=30), kind="mmbench", name="mmbench",
                     version="v11", split="dev", n_boot=20)
-    assert plots_cli.main([str(run), "--n-boot", "20"]) == 0
+    assert plots_cli.main([str(run), "--n-boot", "100"]) == 0
     data = pd.read_csv(run / "plots" / "mmbench_l2_category.csv")
     assert data["label"].iloc[0] == "Overall" and data["level"].iloc[0] == "overall" and data["n"].iloc[0] == 30
     assert set(data["chance"].round(4)) == {round(100 / 27, 4)}  # 3 passes each: (1/3)^3

@@ -153,7 +153,9 @@ def test_toy_plugin_end_to_end_without_published_rows(toy_plugin, tmp_path, tiny
     assert html_cli.main([str(runs[1]), "--no-plots"]) == 0
     assert "<h2>Leaderboard</h2><p>toy has no published leaderboard rows" in (runs[1] / "report.html").read_text()
     capsys.readouterr()
-    assert compare_cli.main([str(runs[0]), str(runs[1])]) == 0
+    assert compare_cli.main([str(runs[0]), str(runs[1])]) == 3  # 6 units cannot see a 1-point drop
+    assert "GATE INCONCLUSIVE" in capsys.readouterr().out
+    assert compare_cli.main([str(runs[0]), str(runs[1]), "--max-drop", "100"]) == 0
     out = capsys.readouterr().out
     assert "units matched: 6" in out and "GATE PASSED" in out and "| category | blue" in out
 

@@ -4,7 +4,8 @@ Both runs are scored into per-unit tables, matched by unit, and every printed ag
 difference with a paired clustered-bootstrap interval, McNemar's p-value and its flipped units. A drop *fails
 the gate* only when it is larger than ``max_drop`` points and significant by both tests: the bootstrap
 interval lies below zero (which respects image clustering) and McNemar's exact p < alpha (which guards small
-groups where a bootstrap of a few flips is unreliable).
+groups where a bootstrap of a few flips is unreliable). A gated aggregate too small to detect a ``max_drop``-point
+drop (``awaker_eval.report.power``) makes the verdict INCONCLUSIVE instead of PASSED: its own exit status.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 
 from awaker_eval.report.differences import describe_difference
 from awaker_eval.report.groups import breakdown_masks
+from awaker_eval.report.power import detectable_drop, underpowered, units_needed
 from awaker_eval.report.runs import Run
 from awaker_eval.report.stats import bootstrap_means, mcnemar, paired_flips, percentile_interval
 
@@ -82,15 +84,30 @@ def common_units(base: Run, new: Run, allow_mismatch: bool = False) -> pd.DataFr
     return merged.reset_index(drop=True)
 
 
+EXIT_STATUS = {"PASSED": 0, "FAILED": 1, "INCONCLUSIVE": 3}  # 2: user error or runs not comparable
+NAMED_BLIND = 6  # under-powered aggregates named in the verdict line
+
+
 @dataclass(frozen=True)
 class GateResult:
     failed: pd.DataFrame  # gating rows that dropped more than max_drop with significance
     significant_drops: pd.DataFrame  # every row with a significant drop (for naming the culprit)
+    blind: pd.DataFrame  # gating rows that cannot detect a max_drop drop at their n (+ ``n_needed``)
+
+    @property
+    def verdict(self) -> str:
+        """FAILED beats INCONCLUSIVE: a significant drop is real whatever the power of the other aggregates."""
+        return "FAILED" if len(self.failed) else "INCONCLUSIVE" if len(self.blind) else "PASSED"
+
+    @property
+    def exit_status(self) -> int:
+        return EXIT_STATUS[self.verdict]
 
 
 def compare_table(merged: pd.DataFrame, kind: str, n_boot: int = 1000, seed: int = 0,
                   alpha: float = 0.05) -> pd.DataFrame:
-    """One row per aggregate: level, group, n, base, new, diff, lo, hi (fractions), p_mcnemar, broken, fixed."""
+    """One row per aggregate: level, group, n, base, new, diff, lo, hi (fractions), p_mcnemar, broken, fixed,
+    detectable (the smallest drop, as a fraction, the gate could call significant here; inf: none)."""
     base = merged["correct_base"].astype(float).to_numpy()
     new = merged["correct_new"].astype(float).to_numpy()
     masks = breakdown_masks(merged.rename(columns={"correct_base": "correct"}), kind)
@@ -106,6 +123,7 @@ def compare_table(merged: pd.DataFrame, kind: str, n_boot: int = 1000, seed: int
             "base": float(base[mask].mean()), "new": float(new[mask].mean()),
             "diff": float(new[mask].mean() - base[mask].mean()), "lo": lo, "hi": hi,
             "p_mcnemar": test.p_exact, "broken": test.b, "fixed": test.c,
+            "detectable": detectable_drop(int(mask.sum()), test.b, test.c, lo, hi, alpha),
         })
     return pd.DataFrame(rows)
 
@@ -115,11 +133,48 @@ def significant_drop(table: pd.DataFrame, alpha: float) -> pd.Series:
 
 
 def gate(table: pd.DataFrame, max_drop: float, alpha: float = 0.05, level: str = "split") -> GateResult:
-    """Rows at the gated levels whose drop exceeds ``max_drop`` points with significance."""
+    """Rows at the gated levels whose drop exceeds ``max_drop`` points with significance, and those too small
+    to have seen such a drop (with the units they would need)."""
     sig = significant_drop(table, alpha)
     gated = table["level"].isin(GATE_LEVELS[level])
     failing = gated & sig & (-100 * table["diff"] > max_drop)
-    return GateResult(table[failing], table[sig & (table["level"] != "overall")])
+    blind_mask = gated & (100 * table["detectable"]).map(lambda d: underpowered(d, max_drop)).astype(bool)
+    blind = table[blind_mask].copy()
+    blind["n_needed"] = [units_needed(r.n, r.broken, r.fixed, r.lo, r.hi, alpha, max_drop)
+                         for r in blind.itertuples()]
+    return GateResult(table[failing], table[sig & (table["level"] != "overall")], blind)
+
+
+def _blind_phrase(row, max_drop: float) -> str:
+    """``Overall n=8 detects drops >= 75.00 pts only (about 600 units needed for 1.0 pts)``."""
+    seen = (f"detects drops >= {100 * row.detectable:.2f} pts only" if np.isfinite(row.detectable)
+            else "can detect no drop at all")
+    if row.n_needed is not None and not pd.isna(row.n_needed):
+        need = f"about {int(row.n_needed):,} units needed for {max_drop} pts"
+    elif max_drop <= 0:
+        need = "no n detects a drop of 0 pts"
+    else:
+        need = "more than 1,000,000,000 units needed"
+    return f"{row.group} n={int(row.n)} {seen} ({need})"
+
+
+def verdict_line(result: GateResult, max_drop: float, alpha: float, level: str) -> str:
+    """The gate's one-line verdict, shared by ``compare`` and the HTML comparison page."""
+    settings = f"(max drop {max_drop} pts, alpha {alpha})"
+    if result.verdict == "FAILED":
+        named = "; ".join(f"{r.group} {100 * r.diff:+.2f} pts (CI [{100 * r.lo:+.2f}, {100 * r.hi:+.2f}], "
+                          f"McNemar p={r.p_mcnemar:.3g})" for r in result.failed.itertuples())
+        return f"GATE FAILED {settings}: {named}"
+    drops = "; ".join(f"{r.group} {100 * r.diff:+.2f}" for r in result.significant_drops.itertuples())
+    elsewhere = f" Significant drops elsewhere: {drops}" if drops else ""
+    if result.verdict == "INCONCLUSIVE":
+        rows = list(result.blind.itertuples())
+        named = "; ".join(_blind_phrase(r, max_drop) for r in rows[:NAMED_BLIND])
+        more = f"; and {len(rows) - NAMED_BLIND} more" if len(rows) > NAMED_BLIND else ""
+        return (f"GATE INCONCLUSIVE {settings}: too few units to detect a drop of {max_drop} pts: "
+                f"{named}{more}.{elsewhere}")
+    return (f"GATE PASSED: no {level}-level aggregate dropped by more than {max_drop} pts with significance."
+            + elsewhere)
 
 
 def flipped_units(merged: pd.DataFrame) -> pd.DataFrame:

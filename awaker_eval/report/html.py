@@ -32,7 +32,8 @@ h1{margin-bottom:.2em} p.sub{color:#555;margin-top:0} table{border-collapse:coll
 td,th{border:1px solid #ccc;padding:3px 8px;font-size:90%;vertical-align:top;text-align:left}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap} tr.ours{background:#fff3c4}
 table.headline td,table.headline th{font-size:120%;padding:6px 14px} .verdict{font-weight:bold;font-size:110%}
-.fail{color:#b00020} .pass{color:#1b5e20} pre{white-space:pre-wrap;margin:0;font-size:85%}
+.fail{color:#b00020} .pass{color:#1b5e20} .inconclusive{color:#8a5a00}
+pre{white-space:pre-wrap;margin:0;font-size:85%}
 img{max-width:100%;height:auto} details{margin:1em 0} summary{cursor:pointer;font-weight:bold}"""
 
 

@@ -1,7 +1,9 @@
 """``awaker-eval report RUN_DIR... [--out FILE] [--each] [--no-plots]``: the static HTML report.
 
 One run: ``RUN_DIR/report.html``. Several runs: one page comparing them (the first is the base): a headline row
-per run, the paired differences and the ``compare`` gate verdict; ``--each`` writes one page per run instead.
+per run, the paired differences and the ``compare`` gate verdict (PASSED, FAILED or INCONCLUSIVE, as ``compare``
+decides it); ``--each`` writes one page per run instead. The exit status is 0 once the page is written, whatever
+the verdict: the gate's exit status is ``compare``'s.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from awaker_eval.report.compare import GATE_LEVELS
 from awaker_eval.report.html import write_report
 from awaker_eval.report.html_compare import write_comparison
+from awaker_eval.report.options import MIN_N_BOOT, check_options
 from awaker_eval.report.runs import find_runs
 
 DEFAULT_COMPARISON = Path("comparison.html")
@@ -25,13 +28,15 @@ def main(argv: list[str]) -> int:
                                             f"./{DEFAULT_COMPARISON} for several)")
     p.add_argument("--each", action="store_true", help="several runs: one report.html per run directory")
     p.add_argument("--no-plots", action="store_true", help="skip the figures (faster)")
-    p.add_argument("--max-drop", type=float, default=1.0, help="gate: tolerated drop in points (default 1.0)")
-    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--max-drop", type=float, default=1.0,
+                   help="gate: tolerated drop in points, finite, >= 0 (default 1.0)")
+    p.add_argument("--alpha", type=float, default=0.05, help="gate: significance level in (0, 1) (default 0.05)")
     p.add_argument("--gate-level", choices=sorted(GATE_LEVELS), default="split")
-    p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument("--n-boot", type=int, default=1000, help=f"bootstrap resamples, >= {MIN_N_BOOT} (default 1000)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     try:
+        check_options(n_boot=args.n_boot, alpha=args.alpha, max_drop=args.max_drop)
         runs = find_runs(args.runs)
         if len(runs) > 1 and not args.each:
             path = write_comparison(runs, args.out or DEFAULT_COMPARISON, plots=not args.no_plots, n_boot=args.n_boot,

@@ -7,25 +7,36 @@ and the CI gate can never disagree.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 
-from awaker_eval.report.compare import MismatchError, common_units, compare_table, gate
+from awaker_eval.report.compare import MismatchError, common_units, compare_table, gate, verdict_line
 from awaker_eval.report.html import (esc, table_html, headline_html, leaderboard_html, page, problem_samples,
                                      settings_html)
 from awaker_eval.report.plots import readable_group
 from awaker_eval.report.runs import Run, unique_labels
 
 
-def _diff_rows(table: pd.DataFrame, failing: pd.Index, kind: str) -> list[list[str]]:
+VERDICT_CLASS = {"FAILED": "fail", "INCONCLUSIVE": "inconclusive", "PASSED": "pass"}
+
+
+def _row_verdict(i, failing: pd.Index, blind: pd.Index) -> str:
+    if i in failing:
+        return '<span class="fail">FAIL</span>'
+    return '<span class="inconclusive">inconclusive</span>' if i in blind else ""
+
+
+def _diff_rows(table: pd.DataFrame, failing: pd.Index, kind: str, blind: pd.Index) -> list[list[str]]:
+    """The table's cells; ``detectable`` is the smallest drop (points) significant at that n, or none."""
     rows = []
     for i, r in table.iterrows():
-        verdict = '<span class="fail">FAIL</span>' if i in failing else ""
+        detectable = f"{100 * r['detectable']:.2f}" if math.isfinite(r["detectable"]) else "none"
         rows.append([esc(readable_group(r["level"], r["group"], kind)), f"{int(r['n']):,}",
                      f"{100 * r['base']:.2f}", f"{100 * r['new']:.2f}", f"{100 * r['diff']:+.2f}",
-                     f"[{100 * r['lo']:+.2f}, {100 * r['hi']:+.2f}]", f"{r['p_mcnemar']:.3g}",
-                     f"{int(r['broken'])}", f"{int(r['fixed'])}", verdict])
+                     f"[{100 * r['lo']:+.2f}, {100 * r['hi']:+.2f}]", f"{r['p_mcnemar']:.3g}", detectable,
+                     f"{int(r['broken'])}", f"{int(r['fixed'])}", _row_verdict(i, failing, blind)])
     return rows
 
 
@@ -40,16 +51,14 @@ def pair_html(base: tuple[str, Run], new: tuple[str, Run], max_drop: float, alph
         return head + f'<p class="verdict fail">not comparable</p><pre>{esc(exc)}</pre>'
     table = compare_table(merged, base_run.kind, n_boot=n_boot, seed=seed, alpha=alpha)
     result = gate(table, max_drop, alpha, gate_level)
-    if len(result.failed):
-        named = "; ".join(f"{r.group} {100 * r.diff:+.2f} pts" for r in result.failed.itertuples())
-        verdict = f'<p class="verdict fail">GATE FAILED (max drop {max_drop} pts, alpha {alpha}): {esc(named)}</p>'
-    else:
-        verdict = (f'<p class="verdict pass">GATE PASSED: no {esc(gate_level)}-level aggregate dropped by more '
-                   f"than {max_drop} pts with significance.</p>")
+    verdict = (f'<p class="verdict {VERDICT_CLASS[result.verdict]}">'
+               f"{esc(verdict_line(result, max_drop, alpha, gate_level))}</p>")
     level = int(round(100 * (1 - alpha)))
-    header = ["group", "n", "base %", "new %", "Δ pts", f"{level}% CI Δ", "McNemar p", "broken", "fixed", "gate"]
-    return (head + verdict + f"<p>{len(merged):,} units matched; Δ = new - base, paired clustered bootstrap.</p>"
-            + table_html(header, _diff_rows(table, result.failed.index, base_run.kind)))
+    header = ["group", "n", "base %", "new %", "Δ pts", f"{level}% CI Δ", "McNemar p", "detectable drop", "broken",
+              "fixed", "gate"]
+    return (head + verdict + f"<p>{len(merged):,} units matched; Δ = new - base, paired clustered bootstrap; "
+            "detectable drop: the smallest drop (pts) the gate can call significant at that n.</p>"
+            + table_html(header, _diff_rows(table, result.failed.index, base_run.kind, result.blind.index)))
 
 
 def render_comparison(runs: list[Run], report_dir: Path, plots_dir: Path | None, n_boot: int = 1000,

@@ -13,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from awaker_eval.report.groups import levels_for
+from awaker_eval.report.options import MIN_N_BOOT, check_options
 from awaker_eval.report.plots import (LEVEL_TITLES, plot_routing_heatmap, plot_score_bars, routing_counts,
                                       score_bars_data)
 from awaker_eval.report.runs import Run, find_runs, unique_labels
@@ -69,10 +70,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--level", action="append", help="split, subtask, category, l2_category (repeatable)")
     p.add_argument("--heatmap-by", help="Prediction field that names the task rows of the expert heatmap")
     p.add_argument("--phase", choices=("prefill", "decode"), default="prefill")
-    p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument("--n-boot", type=int, default=1000, help=f"bootstrap resamples, >= {MIN_N_BOOT} (default 1000)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     try:
+        check_options(n_boot=args.n_boot)
         runs = find_runs(args.runs)
         out = args.out or (runs[0].path / "plots" if len(runs) == 1 else Path("plots"))
         written = write_plots(runs, out, args.level, args.n_boot, args.seed, args.heatmap_by, args.phase)

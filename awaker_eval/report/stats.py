@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Mapping
 
 import numpy as np
@@ -141,3 +142,33 @@ def paired_flips(base: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndar
     new = np.asarray(new) > 0.5
     return base & ~new, ~base & new
 
+
+
+EXACT_CHURN_LIMIT = 5000  # above this many units flipping each way, the normal approximation is exact to a unit
+
+
+def mcnemar_threshold(churn: int, alpha: float) -> int:
+    """Smallest excess ``k`` of broken over fixed units that McNemar's exact test calls significant (p < alpha)
+    when ``churn`` units flip each way anyway: a net drop of fewer than ``k`` units can never fail the gate, so
+    ``k / n`` is the smallest drop the gate can see at this n (the zero-churn floor at alpha 0.05 is 6 units)."""
+    churn = int(churn)
+    if churn > EXACT_CHURN_LIMIT:
+        return _normal_threshold(churn, alpha)
+    lo, hi = 0, 1  # invariant: p(churn + lo, churn) >= alpha > p(churn + hi, churn) once hi is found
+    while mcnemar(churn + hi, churn).p_exact >= alpha:
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if mcnemar(churn + mid, churn).p_exact < alpha:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def _normal_threshold(churn: int, alpha: float) -> int:
+    """``mcnemar_threshold`` for large churn: smallest k with (k - 1)² > z²·(2·churn + k), z the 1 - alpha/2
+    normal quantile (McNemar's continuity-corrected statistic, which the exact test approaches)."""
+    z2 = NormalDist().inv_cdf(1 - alpha / 2) ** 2
+    root = ((2 + z2) + math.sqrt((2 + z2) ** 2 - 4 * (1 - 2 * churn * z2))) / 2
+    return int(math.floor(root)) + 1

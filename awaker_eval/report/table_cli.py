@@ -12,6 +12,7 @@ import sys
 from collections import defaultdict
 
 from awaker_eval.report.leaderboard import OurRow, our_row, render_table, table_spec
+from awaker_eval.report.options import MIN_N_BOOT, check_options
 from awaker_eval.report.published import TableSpec, published_tables, resolve_table
 from awaker_eval.report.runs import Run, find_runs, unique_labels
 from awaker_eval.tasks.registry import get_benchmark
@@ -23,7 +24,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="*", metavar="RUN_DIR", help="run directories or sweep directories")
     p.add_argument("--benchmark", help="table: mme_realworld, mme_realworld_cn, mmbench, mmbench_cn")
     p.add_argument("--format", choices=("md", "csv", "latex"), default="md")
-    p.add_argument("--n-boot", type=int, default=1000, help="resamples when a run has no stored intervals")
+    p.add_argument("--n-boot", type=int, default=1000,
+                   help=f"resamples when a run has no stored intervals, >= {MIN_N_BOOT}")
     p.add_argument("--seed", type=int, default=0)
     return p
 
@@ -71,6 +73,7 @@ def _by_table(runs: list[Run], specs: dict[str, TableSpec]) -> dict[str, list[Ru
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
+        check_options(n_boot=args.n_boot)
         specs: dict[str, TableSpec] = published_tables()
         by_table = _by_table(find_runs(args.runs), specs)
         if args.benchmark:
