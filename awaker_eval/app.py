@@ -1,8 +1,10 @@
 """The Hydra application: ``python -m awaker_eval [overrides]`` / ``awaker-eval run [overrides]``.
 
 Config files live in the repository's ``conf/`` folder; the schemas in ``awaker_eval.config.schema`` are
-registered right before Hydra composes, so a typo in a key fails with Hydra's own message, and a key added with
-``+`` that the schema does not declare is refused here (Hydra would accept it and the dataclass would drop it).
+registered right before Hydra composes. The command line is checked first (awaker_eval/overrides.py): a misspelt
+key, a bad value, a grammar error or an unknown option is one line and exit 2, never Hydra's own multi-line message;
+and Hydra only ever sees secrets as ``***`` (it writes multirun.yaml and logs its launch lines verbatim), the task
+putting the real values back into the config that runs.
 """
 
 from __future__ import annotations
@@ -10,8 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from awaker_eval.config.schema import RunConfig, unknown_keys
-from awaker_eval.user_errors import EXIT_USER_ERROR, run_reported
+from awaker_eval.user_errors import run_reported
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
@@ -26,21 +27,18 @@ def predictions_saved(run_dir: Path | None) -> str:
     return f"{n} predictions saved" + (f" in {run_dir}" if n else "")
 
 
-def _hydra_task(dict_cfg) -> None:
+def _hydra_task(dict_cfg, secrets: dict[str, str]) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
     from omegaconf import OmegaConf
 
     from awaker_eval.extract.llm_judge import JudgeFailuresExceeded
+    from awaker_eval.overrides import unmask
     from awaker_eval.pipeline import evaluate
     from awaker_eval.redact import install_log_redaction
 
-    unknown = unknown_keys(dict_cfg)
-    if unknown:
-        print(f"error: unknown config key(s) {', '.join(unknown)}: not in the schema (awaker_eval/config/schema.py);"
-              " check the spelling (`python -m awaker_eval --cfg job` lists every key)", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
-    cfg = OmegaConf.to_object(dict_cfg)  # the RunConfig dataclass, no DictConfig past this point
+    # The RunConfig dataclass, no DictConfig past this point; Hydra composed it from the masked command line.
+    cfg = unmask(OmegaConf.to_object(dict_cfg), secrets)
     hydra_cfg = HydraConfig.get()
     sweep_dir = hydra_cfg.runtime.output_dir if hydra_cfg.mode == RunMode.MULTIRUN else None
     install_log_redaction()
@@ -60,20 +58,31 @@ def _hydra_task(dict_cfg) -> None:
         sys.exit(code)
 
 
+def _task_for(secrets: dict[str, str]):
+    """The function Hydra runs per job, holding the real values of the masked secrets."""
+
+    def awaker_eval_task(dict_cfg) -> None:
+        _hydra_task(dict_cfg, secrets)
+
+    return awaker_eval_task
+
+
 def main(argv: list[str] | None = None) -> int:
     import hydra
 
     from awaker_eval.config.schema import register_configs
+    from awaker_eval.overrides import hydra_args
     from awaker_eval.sweep_dirs import register_resolvers
 
     if not CONF_DIR.is_dir():
         print(f"error: config folder {CONF_DIR} not found: install awaker_eval from a checkout (pip install -e .)")
         return 2
+    checked = hydra_args(list(sys.argv[1:] if argv is None else argv))  # OverrideError: one line, exit 2
     register_configs()
     register_resolvers()  # sweep folders named after the overrides (conf/config.yaml hydra.sweep)
-    task = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(_hydra_task)
+    task = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(_task_for(checked.secrets))
     saved = sys.argv
-    sys.argv = [saved[0] if saved else "awaker-eval"] + list(sys.argv[1:] if argv is None else argv)
+    sys.argv = [saved[0] if saved else "awaker-eval"] + checked.argv  # secrets as ***: what Hydra writes and logs
     try:
         task()
     finally:

@@ -11,7 +11,7 @@ import importlib
 import sys
 
 from awaker_eval.user_errors import run_reported
-from awaker_eval.cli_help import quiet_broken_pipe, run_help, unknown_group_option, version_line
+from awaker_eval.cli_help import quiet_broken_pipe, run_help, version_line
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("awaker_eval.app", "run benchmark inference + scoring (Hydra overrides follow)"),
@@ -60,10 +60,6 @@ def _dispatch(argv: list[str]) -> int:
     if name == "run" and any(arg in ("-h", "--help") for arg in rest):
         print(run_help())  # ours, not Hydra's generic text
         return 0
-    problem = unknown_group_option(rest) if name == "run" else None
-    if problem:
-        print(problem, file=sys.stderr)
-        return 2
     module = importlib.import_module(COMMANDS[name][0])
     return run_reported(lambda: module.main(rest))  # user errors / Ctrl-C: one line, exit 2 / 130
 

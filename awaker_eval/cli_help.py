@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
+from typing import Sequence
 
 from awaker_eval import __version__
 from awaker_eval.app import CONF_DIR
@@ -39,25 +41,29 @@ def version_line() -> str:
     return f"awaker-eval {__version__} (git {git['commit'][:12]}{dirty})"
 
 
-def config_groups() -> dict[str, list[str]]:
-    """Every config group in ``conf/`` and its options (file names without ``.yaml``)."""
-    if not CONF_DIR.is_dir():
-        return {}
-    return {d.name: sorted(f.stem for f in d.glob("*.yaml")) for d in sorted(CONF_DIR.iterdir()) if d.is_dir()}
+def config_groups(search_dirs: Sequence[Path] = ()) -> dict[str, list[str]]:
+    """Every config group in ``conf/`` (and in any ``--config-dir`` folders) and its options (file stems)."""
+    groups: dict[str, set[str]] = {}
+    for root in (CONF_DIR, *search_dirs):
+        if root.is_dir():
+            for folder in sorted(d for d in root.iterdir() if d.is_dir()):
+                groups.setdefault(folder.name, set()).update(f.stem for f in folder.glob("*.yaml"))
+    return {group: sorted(options) for group, options in groups.items()}
 
 
-def unknown_group_option(overrides: list[str]) -> str | None:
-    """One line naming a ``group=option`` override whose option has no file in ``conf/`` (``benchmark=bogus``),
-    checked before Hydra so the user gets the valid choices instead of Hydra's search-path dump; else None."""
-    groups = config_groups()
+def unknown_group_option(overrides: list[str], search_dirs: Sequence[Path] = ()) -> str | None:
+    """The message for a ``group=option`` override whose option has no file (``benchmark=bogus``), checked before
+    Hydra so the user gets the valid choices instead of Hydra's search-path dump; else None. Sweep functions
+    (``choice(...)``, ``glob(...)``) are left to the composition check."""
+    groups = config_groups(search_dirs)
     for arg in overrides:
         key, sep, value = arg.partition("=")
         key = key.lstrip("+~")
-        if not sep or key not in groups or arg.startswith("-"):
+        if not sep or key not in groups or arg.startswith("-") or "(" in value:
             continue
         for option in value.split(","):  # a sweep lists several
             if option not in groups[key] and option != "null":
-                return (f"error: {key}={option!r} is unknown: Could not find '{key}/{option}'. Available options "
+                return (f"{key}={option!r} is unknown: Could not find '{key}/{option}'. Available options "
                         f"in '{key}': {', '.join(groups[key])} (conf/{key}/)")
     return None
 

@@ -111,6 +111,7 @@ def check_model(m: ModelConfig) -> None:
         check_model_config(m)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+    check_secret_patterns(m.secret_patterns)
     if m.kind != "awaker2_5_vl":  # settings of the routed adapters: elsewhere they would do nothing, silently
         defaults = ModelConfig()
         for key in ("routing_mode", "adapter_dtype_mode"):
@@ -138,6 +139,22 @@ def check_model(m: ModelConfig) -> None:
         _one_of("model.routing_mode", m.routing_mode, ROUTING_MODES)
         _one_of("model.adapter_dtype_mode", m.adapter_dtype_mode, ADAPTER_DTYPE_MODES)
     check_device(m.device)
+
+
+def check_secret_patterns(patterns: list[str]) -> None:
+    """``model.secret_patterns``: regexes that compile and cannot match the empty string (such a pattern would mask
+    nothing useful and put *** between every character). Named by position: a pattern may be a literal secret."""
+    for i, pattern in enumerate(patterns):
+        key = f"model.secret_patterns[{i}]"
+        if not isinstance(pattern, str) or not pattern:
+            raise ConfigError(f"{key} is empty or not a string: give a regular expression such as 'tenant-[0-9]+'")
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"{key} is not a valid regular expression ({exc})") from exc
+        if compiled.search("") is not None:
+            raise ConfigError(f"{key} matches the empty string: make it match the secret itself (+ rather than * or ?), "
+                              "e.g. 'tenant-[0-9]+'")
 
 
 def check_device(device: str) -> None:

@@ -28,6 +28,7 @@ from awaker_eval.data.fetch import cache_root, hf_cache
 from awaker_eval.data.sources import resolve_source
 from awaker_eval.models.loading import CheckpointNotFound, looks_like_local_path
 from awaker_eval.preflight import ConfigError
+from awaker_eval.redact import redact_text
 from awaker_eval.tasks.registry import get_benchmark, registered
 
 GB = 1e9
@@ -246,20 +247,11 @@ def fetch(art: Artifact, entries: list[Any]) -> Path:
 
 # -- command ----------------------------------------------------------------------------------------------
 def compose(overrides: list[str]) -> RunConfig:
-    """The RunConfig ``awaker-eval run`` would build from the same overrides."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from omegaconf import OmegaConf
+    """The RunConfig ``awaker-eval run`` would build from the same overrides, checked like a run's command line
+    (a misspelt key, a bad value or an unknown option is one ``OverrideError`` line)."""
+    from awaker_eval.overrides import compose_run_config
 
-    from awaker_eval.app import CONF_DIR
-    from awaker_eval.config.schema import register_configs
-
-    register_configs()
-    try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            return OmegaConf.to_object(hydra_compose("config", overrides=overrides))
-    except Exception as exc:  # unknown key, bad value, missing group option: Hydra's own message
-        raise PrepareError(f"bad override: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+    return compose_run_config(overrides, "prepare")
 
 
 def prepare(cfg: RunConfig, out=None) -> list[Path]:
@@ -294,10 +286,16 @@ def prepare(cfg: RunConfig, out=None) -> list[Path]:
     return paths
 
 
+USAGE = "usage: awaker-eval prepare [hydra overrides], e.g. benchmark=mmbench model=qwen2_vl model.path=HUB_ID"
+
+
 def main(argv: list[str]) -> int:
+    if any(arg in ("-h", "--help") for arg in argv):
+        print(USAGE + "\n\n" + __doc__.strip())
+        return 0
     try:
         prepare(compose(list(argv)))
     except (PrepareError, ConfigError, DataError, CheckpointNotFound) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact_text(' '.join(str(exc).split()))}", file=sys.stderr)
         return 2
     return 0

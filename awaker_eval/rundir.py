@@ -35,6 +35,8 @@ _MODE_ONLY_MODEL_FIELDS = {"choice_padding": "choice", "generate_padding": "gene
 # Model settings added after runs were stored: at the value that reproduces the earlier behaviour they are left out
 # of the run id too, so those runs keep their ids (and directories).
 _EARLIER_MODEL_VALUES = {"choice_padding": "left", "generate_padding": "left"}
+# Model settings that change what is written down, never a prediction: outside the run id and the settings check.
+_NON_RESULT_MODEL_FIELDS = ("secret_patterns",)
 
 
 def default_run_id(cfg: RunConfig, data_digest: str | None = None) -> str:
@@ -42,7 +44,8 @@ def default_run_id(cfg: RunConfig, data_digest: str | None = None) -> str:
     runner = {k: getattr(cfg.runner, k) for k in _RESULT_RUNNER_FIELDS}
     model = {k: v for k, v in dataclasses.asdict(cfg.model).items()
              if _MODE_ONLY_MODEL_FIELDS.get(k, cfg.runner.mode) == cfg.runner.mode
-             and not (k in _EARLIER_MODEL_VALUES and v == _EARLIER_MODEL_VALUES[k])}
+             and not (k in _EARLIER_MODEL_VALUES and v == _EARLIER_MODEL_VALUES[k])
+             and k not in _NON_RESULT_MODEL_FIELDS}
     payload = {
         "benchmark": dataclasses.asdict(cfg.benchmark),
         "model": model,
@@ -90,16 +93,19 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def settings_diff(run_dir: Path, cfg: RunConfig) -> dict[str, list[Any]]:
-    """``{dotted key: [first value, this invocation's value]}`` against the directory's config.yaml ({} if none)."""
+    """``{dotted key: [first value, this invocation's value]}`` against the directory's config.yaml ({} if none).
+    Both sides redacted: config.yaml holds ``***`` for secrets, and the diff is written to run.json."""
     first = read_config(run_dir)
     if first is None:
         return {}
-    old, new = _flatten(first), _flatten(yaml.safe_load(config_yaml(cfg)) or {})
+    old, new = _flatten(first), _flatten(yaml.safe_load(config_yaml(redact(cfg))) or {})
     return {k: [old.get(k), new.get(k)] for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)}
 
 
 def is_result_setting(key: str) -> bool:
     """Settings that change predictions or scores (the ones the default run id hashes)."""
+    if key in {f"model.{k}" for k in _NON_RESULT_MODEL_FIELDS}:
+        return False
     return key.startswith(("benchmark.", "model.")) or key in {f"runner.{k}" for k in _RESULT_RUNNER_FIELDS}
 
 

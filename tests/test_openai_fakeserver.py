@@ -1,6 +1,7 @@
 """A scripted OpenAI-compatible server on 127.0.0.1 (ephemeral port) for the openai_api and judge tests.
 
-``FakeChatServer(respond)`` serves ``POST /v1/chat/completions``; ``respond(body)`` returns a ``Reply``. It
+``FakeChatServer(respond)`` serves ``POST /v1/chat/completions`` (``root`` replaces ``/v1``, e.g. a path that
+holds a key); ``respond(body)`` returns a ``Reply``. It
 records every request body and header set, the arrival times and the peak number of requests in flight, and
 stops when its ``with`` block ends.
 """
@@ -50,8 +51,9 @@ def prompt_text(body: dict[str, Any]) -> str:
 
 
 class FakeChatServer:
-    def __init__(self, respond: Callable[[dict[str, Any]], Reply]):
+    def __init__(self, respond: Callable[[dict[str, Any]], Reply], root: str = "/v1"):
         self.respond = respond
+        self.root = root
         self.bodies: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.times: list[float] = []
@@ -64,7 +66,7 @@ class FakeChatServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{self.root}"
 
     def __enter__(self) -> "FakeChatServer":
         self.thread.start()
@@ -91,7 +93,7 @@ class FakeChatServer:
                     server.inflight += 1
                     server.max_inflight = max(server.max_inflight, server.inflight)
                 try:
-                    if self.path.split("?")[0] != "/v1/chat/completions":  # a query string is the base URL's
+                    if self.path.split("?")[0] != f"{server.root}/chat/completions":  # a query is the base URL's
                         reply = Reply(404, {"error": {"message": f"no route {self.path}"}})
                     else:
                         reply = server.respond(body)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, List, Mapping, Optional
 
 
 SELF_CHECK_POLICIES = ("fallback", "strict", "off")  # runner.self_check (models/self_checks.py)
@@ -99,6 +99,9 @@ class ModelConfig:
     timeout_s: float = 120.0
     api_client_resize: bool = True  # resize images with qwen_vl_utils (min/max pixels) before sending
     api_forward_pixels: bool = True  # also send min/max pixels as vLLM's per-request mm_processor_kwargs
+    # Regexes whose matches are masked (***) wherever settings, logs and errors are written, for secrets whose shape
+    # the built-in rules (awaker_eval/redact.py) do not know, e.g. ['tenant-[0-9]+']. Not part of the run id.
+    secret_patterns: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -150,6 +153,17 @@ def unknown_keys(node: Mapping[str, Any], schema: type = None, prefix: str = "")
         if child_type is not None and isinstance(node[key], Mapping):
             found += unknown_keys(node[key], child_type, prefix=f"{name}.")
     return found
+
+
+def schema_keys(schema: type = RunConfig, prefix: str = "") -> list[str]:
+    """Every dotted key the schema declares (sections and leaves), for "did you mean" suggestions."""
+    keys = []
+    for f in dataclasses.fields(schema):
+        keys.append(f"{prefix}{f.name}")
+        child_type = _dataclass_type(f)
+        if child_type is not None:
+            keys += schema_keys(child_type, prefix=f"{prefix}{f.name}.")
+    return keys
 
 
 def _dataclass_type(f: dataclasses.Field) -> type | None:

@@ -22,6 +22,7 @@ from awaker_eval.config.schema import BenchmarkConfig, RunConfig
 from awaker_eval.data.errors import DataError
 from awaker_eval.models.base import Messages
 from awaker_eval.prompts.messages import to_messages
+from awaker_eval.redact import redact_text
 from awaker_eval.tasks.base import BenchmarkError
 from awaker_eval.types import Sample
 
@@ -29,16 +30,11 @@ USAGE = "usage: awaker-eval prompts [hydra overrides], e.g. benchmark=mmstar ben
 
 
 def compose_run_config(overrides: list[str]) -> RunConfig:
-    """The typed config a run with these overrides would get (Hydra's compose API: no run directory, no logs)."""
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
+    """The typed config a run with these overrides would get (Hydra's compose API: no run directory, no logs),
+    checked like a run's command line."""
+    from awaker_eval.overrides import compose_run_config as compose_checked
 
-    from awaker_eval.app import CONF_DIR
-    from awaker_eval.config.schema import register_configs
-
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return OmegaConf.to_object(compose("config", overrides=overrides))
+    return compose_checked(overrides, "prompts")
 
 
 def sample_messages(sample: Sample, text: str, cfg: BenchmarkConfig) -> Messages:
@@ -61,8 +57,8 @@ def prompt_records(cfg: BenchmarkConfig) -> Iterator[dict[str, Any]]:
 
 
 def main(argv: list[str]) -> int:
-    if argv and argv[0] in ("-h", "--help"):
-        print(__doc__.strip() + "\n\n" + USAGE)
+    if any(arg in ("-h", "--help") for arg in argv):
+        print(USAGE + "\n\n" + __doc__.strip())
         return 0
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
@@ -74,7 +70,7 @@ def main(argv: list[str]) -> int:
         for record in prompt_records(cfg.benchmark):
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
     except (HydraException, OmegaConfBaseException, ConfigError, BenchmarkError, DataError) as exc:
-        first = " ".join(str(exc).split()) or type(exc).__name__
+        first = redact_text(" ".join(str(exc).split())) or type(exc).__name__
         print(f"awaker-eval prompts: error: {first}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `| head`: the reader has what it wanted
