@@ -15,7 +15,7 @@ from awaker_eval.atomic_io import write_text_atomic
 from awaker_eval.attempts import Attempt, write_run_json
 from awaker_eval.config.schema import ModelConfig, RunConfig
 from awaker_eval.redact import redact
-from awaker_eval.engine.identity import stale_line
+from awaker_eval.engine.identity import relabel_line, stale_line
 from awaker_eval.models.self_checks import SelfCheckRecord, fallbacks
 from awaker_eval.report.intervals import run_intervals
 from awaker_eval.report.runs import SCORES_FILE, Scored, load_run
@@ -129,9 +129,8 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
         print("\n" + agreement_line(agreement, cfg.model))
     for line in summary_lines(data_warnings):
         print(line)
-    stale = stale_line(result.invalidated)
-    if stale:
-        print(f"\n{stale}")
+    for line in filter(None, (stale_line(result.invalidated), relabel_line(result.relabelled))):
+        print(f"\n{line}")
     for line in fallbacks_of(result.self_checks):
         print(f"\n{line}")
     failed = scores.get("n_failed", 0)
