@@ -27,6 +27,7 @@ RUNNER_MODES = ("generate", "choice")
 LANGUAGES = ("en", "cn")
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 PROBE_TIMEOUT_S = 3.0  # a reachable server accepts a TCP connection in milliseconds
+MAX_SEED = 2**63 - 1  # torch.manual_seed, numpy's bootstrap generator and a server's int64 seed all take it
 
 
 class ConfigError(ValueError):
@@ -49,6 +50,12 @@ def _at_least(key: str, value: float | None, low: float, optional: bool = False)
 def _positive(key: str, value: float | None) -> None:
     if value is None or not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{key}={value!r} is out of range: it must be a number > 0")
+
+
+def _seed(key: str, value: int) -> None:
+    """A seed every consumer accepts: torch and numpy raise (after inference, for the bootstrap) outside it."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise ConfigError(f"{key}={value!r} is out of range: it must be an integer from 0 to 2**63-1")
 
 
 def check_benchmark(b: BenchmarkConfig) -> None:
@@ -102,6 +109,7 @@ def check_runner(r: RunnerConfig) -> None:
     _positive("runner.repetition_penalty", r.repetition_penalty)
     _at_least("runner.threads", r.threads, 1, optional=True)  # null: chosen from the cores left free
     _one_of("runner.self_check", r.self_check, SELF_CHECK_POLICIES)
+    _seed("runner.seed", r.seed)
 
 
 def check_model(m: ModelConfig) -> None:
@@ -111,6 +119,7 @@ def check_model(m: ModelConfig) -> None:
         check_model_config(m)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+    _seed("model.seed", m.seed)
     if m.kind != "awaker2_5_vl":  # settings of the routed adapters: elsewhere they would do nothing, silently
         defaults = ModelConfig()
         for key in ("routing_mode", "adapter_dtype_mode"):

@@ -38,6 +38,9 @@ def _run(capsys, tmp_path, *overrides: str) -> tuple[int, str]:
     ("runner.repetition_penalty=-1", "error: runner.repetition_penalty=-1.0 is out of range: it must be a number > 0"),
     ("runner.batch_size=0", "error: runner.batch_size=0 is out of range: it must be >= 1"),
     ("runner.num_workers=-1", "error: runner.num_workers=-1 is out of range: it must be >= 0"),
+    ("model.seed=1180591620717411303424", "error: model.seed=1180591620717411303424 is out of range: it must be an "
+                                          "integer from 0 to 2**63-1"),
+    ("runner.seed=-1", "error: runner.seed=-1 is out of range: it must be an integer from 0 to 2**63-1"),
     ("+runner.batchsize=4", "error: unknown config key(s) runner.batchsize: not in the schema "
                             "(awaker_eval/config/schema.py); check the spelling (`python -m awaker_eval --cfg job` "
                             "lists every key)"),

@@ -31,8 +31,8 @@ def git_state(path: Path | None = None) -> dict[str, Any]:
     where = Path(path) if path else Path(__file__).resolve().parents[1]
 
     def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(["git", *args], cwd=where, capture_output=True, text=True, timeout=10)
+        try:  # a read-only query: never refresh (write) the index, which would race the user's own git commands
+            out = subprocess.run(["git", "--no-optional-locks", *args], cwd=where, capture_output=True, text=True, timeout=10)
         except (OSError, subprocess.SubprocessError):
             return None
         return out.stdout.strip() if out.returncode == 0 else None
