@@ -191,8 +191,26 @@ def check_paths(m: ModelConfig) -> None:
         resolve_checkpoint(m.checkpoint, m.checkpoint_revision, what="model.checkpoint", allow_patterns=["*.json"])
 
 
+def check_folder_name(key: str, value: str | None) -> None:
+    """``value`` names one folder of ``<results_root>/<benchmark.name>/<model.name>/<run_id>``: a ``/`` or a
+    ``..`` would put the run (and everything it writes) somewhere else, even outside ``results_root``."""
+    text = str(value) if value is not None else ""
+    if text in ("", ".", "..") or any(c in text for c in "/\\\0"):
+        raise ConfigError(f"{key}={value!r} is not a folder name: the run directory is <results_root>/"
+                          "<benchmark.name>/<model.name>/<run_id>, one folder each (no '/', not '.' or '..'); "
+                          "pass output_dir=PATH to write anywhere else")
+
+
+def check_run_location(cfg: RunConfig) -> None:
+    check_folder_name("benchmark.name", cfg.benchmark.name)
+    check_folder_name("model.name", cfg.model.name)
+    if cfg.run_id:  # unset or empty: the default run id
+        check_folder_name("run_id", cfg.run_id)
+
+
 def preflight(cfg: RunConfig) -> None:
     """Every check that needs neither the data nor the model; raises ``ConfigError`` (or ``CheckpointNotFound``)."""
+    check_run_location(cfg)
     check_benchmark(cfg.benchmark)
     check_runner(cfg.runner)
     check_model(cfg.model)

@@ -164,3 +164,31 @@ def test_empty_dataset_stops_before_the_model_and_writes_nothing(capsys, tmp_pat
     assert not (tmp_path / "results").exists()
     with pytest.raises(ConfigError):
         check_samples(_compose([]), [])
+
+
+FOLDER_RULE = ("is not a folder name: the run directory is <results_root>/<benchmark.name>/<model.name>/<run_id>, "
+               "one folder each (no '/', not '.' or '..'); pass output_dir=PATH to write anywhere else")
+
+
+@pytest.mark.parametrize("override, shown", [
+    ("run_id=../../..", "run_id='../../..'"), ("run_id=a/../../../b", "run_id='a/../../../b'"),
+    ("run_id=..", "run_id='..'"), ("benchmark.name=../../x", "benchmark.name='../../x'"),
+    ("model.name=/tmp", "model.name='/tmp'"),
+])
+def test_run_directory_parts_cannot_leave_results_root(capsys, tmp_path, override, shown):
+    root = tmp_path / "deep" / "er"
+    root.mkdir(parents=True)
+    with pytest.raises(SystemExit) as stop:
+        cli.main([override, f"results_root={root}/results", "benchmark.limit=1", "runner.progress=false"])
+    assert (stop.value.code, capsys.readouterr().err) == (2, f"error: {shown} {FOLDER_RULE}\n")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["deep", "er"]  # nothing written anywhere
+
+
+def test_run_directory_is_checked_where_it_is_resolved(tmp_path):
+    from awaker_eval.rundir import resolve_run_dir
+
+    cfg = RunConfig(results_root=str(tmp_path), run_id="../../..")
+    with pytest.raises(ConfigError, match=r"^run_id='\.\./\.\./\.\.' is not a folder name"):
+        resolve_run_dir(cfg)
+    cfg.run_id = "run-7"
+    assert resolve_run_dir(cfg) == tmp_path / "mme_realworld_sample" / "tiny" / "run-7"
