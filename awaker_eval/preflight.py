@@ -66,6 +66,7 @@ def check_benchmark(b: BenchmarkConfig) -> None:
     except BenchmarkError as exc:
         raise ConfigError(f"benchmark.kind: {exc}") from exc
     _one_of("benchmark.language", b.language, LANGUAGES)
+    check_release(bench, b)
     _one_of("benchmark.protocol", b.protocol, bench.protocol_names(), f" for {b.kind}")
     b.protocol = bench.config_protocol(b.protocol)  # aliases are one protocol: one run id, one note
     _one_of("benchmark.extractor", b.extractor, sorted(bench.extractors), f" for {b.kind}")
@@ -86,6 +87,18 @@ def check_benchmark(b: BenchmarkConfig) -> None:
     check_benchmark_source(b)  # the layout's default source, or a source that matches the layout
     if b.judge.enabled:
         check_judge(b.judge)
+
+
+def check_release(bench, b: BenchmarkConfig) -> None:
+    """``benchmark.split`` / ``version`` among the benchmark's own (they are written into every label and table);
+    a benchmark without versions keeps the schema's default, which names none."""
+    if bench.splits:
+        _one_of("benchmark.split", b.split, bench.splits, f" for {b.kind}")
+    if bench.versions:
+        _one_of("benchmark.version", b.version, bench.versions, f" for {b.kind}")
+    elif b.version != BenchmarkConfig.version:
+        raise ConfigError(f"benchmark.version={b.version!r} does not apply to {b.kind}, which has no versions: "
+                          f"leave it at its default ({BenchmarkConfig.version})")
 
 
 def check_judge(j: JudgeConfig) -> None:

@@ -192,3 +192,33 @@ def test_run_directory_is_checked_where_it_is_resolved(tmp_path):
         resolve_run_dir(cfg)
     cfg.run_id = "run-7"
     assert resolve_run_dir(cfg) == tmp_path / "mme_realworld_sample" / "tiny" / "run-7"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["benchmark.split=train"], "benchmark.split='train' is unknown for mme_realworld: use one of test"),
+    (["benchmark=mme_realworld_lite", "benchmark.split=dev"],
+     "benchmark.split='dev' is unknown for mme_realworld: use one of test"),
+    (["benchmark.version=v12"], "benchmark.version='v12' does not apply to mme_realworld, which has no versions: "
+                                "leave it at its default (v10)"),
+    (["benchmark=mmbench", "benchmark.version=v12"], "benchmark.version='v12' is unknown for mmbench: use one of "
+                                                     "v10, v11"),
+    (["benchmark=mmbench_cn", "benchmark.split=val"], "benchmark.split='val' is unknown for mmbench: use one of "
+                                                      "dev, test"),
+    (["benchmark=mmstar", "benchmark.version=v11"], "benchmark.version='v11' does not apply to mcq, which has no "
+                                                    "versions: leave it at its default (v10)"),
+])
+def test_split_and_version_are_the_benchmarks_own(capsys, tmp_path, overrides, message):
+    """They are written into scores.json and every label: a release the benchmark does not have is refused."""
+    code, err = _run(capsys, tmp_path, *overrides)
+    assert (code, err) == (2, f"error: {message}\n")
+    assert not (tmp_path / "results").exists()
+
+
+def test_every_shipped_benchmark_config_passes_the_release_check():
+    from awaker_eval.preflight import check_release
+    from awaker_eval.tasks.registry import get_benchmark
+
+    for name in sorted(p.stem for p in (CONF_DIR / "benchmark").glob("*.yaml")):
+        b = _compose([f"benchmark={name}"]).benchmark
+        check_release(get_benchmark(b.kind), b)
+    assert (RunConfig().benchmark.split, RunConfig().benchmark.version) == ("test", "v10")  # the default benchmark's
