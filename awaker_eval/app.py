@@ -34,6 +34,7 @@ def _hydra_task(dict_cfg) -> None:
     from awaker_eval.extract.llm_judge import JudgeFailuresExceeded
     from awaker_eval.pipeline import evaluate
     from awaker_eval.redact import install_log_redaction
+    from awaker_eval.run_validity import TooManyFailedSamples
 
     unknown = unknown_keys(dict_cfg)
     if unknown:
@@ -50,8 +51,8 @@ def _hydra_task(dict_cfg) -> None:
     def run() -> int | None:
         try:
             evaluate(cfg, hydra_output_dir=sweep_dir, on_run_dir=run_dirs.append)
-        except JudgeFailuresExceeded as exc:  # every output is written; the failed passes are retried on rerun
-            print(f"error: {exc}", file=sys.stderr)
+        except (JudgeFailuresExceeded, TooManyFailedSamples) as exc:  # every output is written (marked invalid);
+            print(f"error: {exc}", file=sys.stderr)  # the failed samples / passes are retried on rerun
             return 1
         return None
 

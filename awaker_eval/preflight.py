@@ -52,6 +52,11 @@ def _positive(key: str, value: float | None) -> None:
         raise ConfigError(f"{key}={value!r} is out of range: it must be a number > 0")
 
 
+def _fraction(key: str, value: float) -> None:
+    if value is None or not math.isfinite(value) or not 0 <= value <= 1:
+        raise ConfigError(f"{key}={value!r} is out of range: it must be a number from 0 to 1")
+
+
 def _seed(key: str, value: int) -> None:
     """A seed every consumer accepts: torch and numpy raise (after inference, for the bootstrap) outside it."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
@@ -123,6 +128,7 @@ def check_runner(r: RunnerConfig) -> None:
     _at_least("runner.threads", r.threads, 1, optional=True)  # null: chosen from the cores left free
     _one_of("runner.self_check", r.self_check, SELF_CHECK_POLICIES)
     _seed("runner.seed", r.seed)
+    _fraction("runner.max_failed_fraction", r.max_failed_fraction)
 
 
 def check_model(m: ModelConfig) -> None:

@@ -41,6 +41,12 @@ def _run(capsys, tmp_path, *overrides: str) -> tuple[int, str]:
     ("model.seed=1180591620717411303424", "error: model.seed=1180591620717411303424 is out of range: it must be an "
                                           "integer from 0 to 2**63-1"),
     ("runner.seed=-1", "error: runner.seed=-1 is out of range: it must be an integer from 0 to 2**63-1"),
+    ("runner.max_failed_fraction=1.5", "error: runner.max_failed_fraction=1.5 is out of range: it must be a number "
+                                       "from 0 to 1"),
+    ("runner.max_failed_fraction=-0.1", "error: runner.max_failed_fraction=-0.1 is out of range: it must be a "
+                                        "number from 0 to 1"),
+    ("runner.max_failed_fraction=nan", "error: runner.max_failed_fraction=nan is out of range: it must be a number "
+                                       "from 0 to 1"),
     ("+runner.batchsize=4", "error: unknown config key(s) runner.batchsize: not in the schema "
                             "(awaker_eval/config/schema.py); check the spelling (`python -m awaker_eval --cfg job` "
                             "lists every key)"),

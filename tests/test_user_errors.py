@@ -188,8 +188,9 @@ def test_an_image_with_an_extreme_aspect_ratio_fails_that_sample_only(tmp_path, 
     (root / "mo" / "b.png").write_bytes(png(6000, 20))
     argv = [f"benchmark.source={path}", f"benchmark.image_root={root}", "benchmark.layout=official_json",
             f"model.cache_dir={tiny_cache_dir}", f"benchmark.cache_dir={tmp_path / 'data'}", "runner.progress=false",
-            "runner.bootstrap_samples=20", "benchmark.max_new_tokens=2", f"output_dir={tmp_path / 'run'}"]
-    cli.main(argv)
+            "runner.bootstrap_samples=20", "benchmark.max_new_tokens=2", f"output_dir={tmp_path / 'run'}",
+            "runner.max_failed_fraction=0.5"]
+    assert cli.main(argv) == 0
     preds = [json.loads(line) for line in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
     assert [p["error"] for p in preds] == [None, "ValueError: absolute aspect ratio must be smaller than 200, got "
                                                  "300.0", None]

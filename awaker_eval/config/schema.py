@@ -117,6 +117,8 @@ class RunnerConfig:
     reuse_vision: bool = True  # encode each distinct image once per run (rank); outputs identical either way
     threads: Optional[int] = None  # torch intra-op threads for the run (default: chosen by the engine)
     self_check: str = "fallback"  # run-start checks of the fast paths: fallback | strict | off (models/self_checks.py)
+    # failed samples tolerated, as a fraction of all; above it the outputs are marked invalid and the run exits 1
+    max_failed_fraction: float = 0.0
 
 
 @dataclass
