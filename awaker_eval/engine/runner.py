@@ -244,7 +244,7 @@ def run_inference(
     first_error: str | None = None
     threads = main_process_threads(getattr(model, "device", None), settings.num_workers, override=settings.threads)
     with threads as main_threads, ShardWriter(run_dir, dist.rank) as writer:
-        if dist.is_main:  # the relabelled copies win from now on, so a later rerun has nothing to relabel
+        if dist.is_main and relabelled:  # the relabelled copies win from now on: a later rerun has none left
             writer.append(relabelled)
         t_wait = time.perf_counter()
         for batch in loader:
