@@ -36,6 +36,7 @@ def _hydra_task(dict_cfg, secrets: dict[str, str]) -> None:
     from awaker_eval.overrides import unmask
     from awaker_eval.pipeline import evaluate
     from awaker_eval.redact import install_log_redaction
+    from awaker_eval.run_validity import TooManyFailedSamples
 
     # The RunConfig dataclass, no DictConfig past this point; Hydra composed it from the masked command line.
     cfg = unmask(OmegaConf.to_object(dict_cfg), secrets)
@@ -48,8 +49,8 @@ def _hydra_task(dict_cfg, secrets: dict[str, str]) -> None:
     def run() -> int | None:
         try:
             evaluate(cfg, hydra_output_dir=sweep_dir, on_run_dir=run_dirs.append)
-        except JudgeFailuresExceeded as exc:  # every output is written; the failed passes are retried on rerun
-            print(f"error: {exc}", file=sys.stderr)
+        except (JudgeFailuresExceeded, TooManyFailedSamples) as exc:  # every output is written (marked invalid);
+            print(f"error: {exc}", file=sys.stderr)  # the failed samples / passes are retried on rerun
             return 1
         return None
 

@@ -58,6 +58,7 @@ class Attempt:
             entry["counts"] = {"total": c.total, "done": c.done, "skipped": c.skipped, "failed": c.failed,
                                "invalidated": sum(result.invalidated.values())}
             entry["invalidated"] = dict(result.invalidated)
+            entry["relabelled"] = result.relabelled
             entry["timings_s"]["engine_total"] = result.timings.total
             entry["samples_per_s"] = result.samples_per_s
         return entry

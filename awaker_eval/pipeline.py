@@ -14,6 +14,7 @@ from typing import Callable, Iterator
 
 from awaker_eval.config.schema import RunConfig
 from awaker_eval.engine.distributed import failing_together
+from awaker_eval.run_validity import check_failed_samples
 
 log = logging.getLogger(__name__)
 
@@ -181,4 +182,5 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None,
         from awaker_eval.extract.llm_judge import check_judge_failures
 
         check_judge_failures(result.predictions, cfg.benchmark.judge.max_failures)
+    check_failed_samples(result.predictions, cfg.runner.max_failed_fraction)  # likewise past max_failed_fraction
     return run_dir

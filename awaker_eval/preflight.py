@@ -27,6 +27,7 @@ RUNNER_MODES = ("generate", "choice")
 LANGUAGES = ("en", "cn")
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 PROBE_TIMEOUT_S = 3.0  # a reachable server accepts a TCP connection in milliseconds
+MAX_SEED = 2**63 - 1  # torch.manual_seed, numpy's bootstrap generator and a server's int64 seed all take it
 
 
 class ConfigError(ValueError):
@@ -51,6 +52,17 @@ def _positive(key: str, value: float | None) -> None:
         raise ConfigError(f"{key}={value!r} is out of range: it must be a number > 0")
 
 
+def _fraction(key: str, value: float) -> None:
+    if value is None or not math.isfinite(value) or not 0 <= value <= 1:
+        raise ConfigError(f"{key}={value!r} is out of range: it must be a number from 0 to 1")
+
+
+def _seed(key: str, value: int) -> None:
+    """A seed every consumer accepts: torch and numpy raise (after inference, for the bootstrap) outside it."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise ConfigError(f"{key}={value!r} is out of range: it must be an integer from 0 to 2**63-1")
+
+
 def check_benchmark(b: BenchmarkConfig) -> None:
     """The benchmark settings: a registered kind with its layout / protocol / extractor (asked of the benchmark
     object), ranges, resolution bounds, an existing local source that matches the layout, the judge."""
@@ -59,6 +71,7 @@ def check_benchmark(b: BenchmarkConfig) -> None:
     except BenchmarkError as exc:
         raise ConfigError(f"benchmark.kind: {exc}") from exc
     _one_of("benchmark.language", b.language, LANGUAGES)
+    check_release(bench, b)
     _one_of("benchmark.protocol", b.protocol, bench.protocol_names(), f" for {b.kind}")
     b.protocol = bench.config_protocol(b.protocol)  # aliases are one protocol: one run id, one note
     _one_of("benchmark.extractor", b.extractor, sorted(bench.extractors), f" for {b.kind}")
@@ -79,6 +92,18 @@ def check_benchmark(b: BenchmarkConfig) -> None:
     check_benchmark_source(b)  # the layout's default source, or a source that matches the layout
     if b.judge.enabled:
         check_judge(b.judge)
+
+
+def check_release(bench, b: BenchmarkConfig) -> None:
+    """``benchmark.split`` / ``version`` among the benchmark's own (they are written into every label and table);
+    a benchmark without versions keeps the schema's default, which names none."""
+    if bench.splits:
+        _one_of("benchmark.split", b.split, bench.splits, f" for {b.kind}")
+    if bench.versions:
+        _one_of("benchmark.version", b.version, bench.versions, f" for {b.kind}")
+    elif b.version != BenchmarkConfig.version:
+        raise ConfigError(f"benchmark.version={b.version!r} does not apply to {b.kind}, which has no versions: "
+                          f"leave it at its default ({BenchmarkConfig.version})")
 
 
 def check_judge(j: JudgeConfig) -> None:
@@ -102,6 +127,8 @@ def check_runner(r: RunnerConfig) -> None:
     _positive("runner.repetition_penalty", r.repetition_penalty)
     _at_least("runner.threads", r.threads, 1, optional=True)  # null: chosen from the cores left free
     _one_of("runner.self_check", r.self_check, SELF_CHECK_POLICIES)
+    _seed("runner.seed", r.seed)
+    _fraction("runner.max_failed_fraction", r.max_failed_fraction)
 
 
 def check_model(m: ModelConfig) -> None:
@@ -112,6 +139,7 @@ def check_model(m: ModelConfig) -> None:
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     check_secret_patterns(m.secret_patterns)
+    _seed("model.seed", m.seed)
     if m.kind != "awaker2_5_vl":  # settings of the routed adapters: elsewhere they would do nothing, silently
         defaults = ModelConfig()
         for key in ("routing_mode", "adapter_dtype_mode"):
@@ -199,8 +227,26 @@ def check_paths(m: ModelConfig) -> None:
         resolve_checkpoint(m.checkpoint, m.checkpoint_revision, what="model.checkpoint", allow_patterns=["*.json"])
 
 
+def check_folder_name(key: str, value: str | None) -> None:
+    """``value`` names one folder of ``<results_root>/<benchmark.name>/<model.name>/<run_id>``: a ``/`` or a
+    ``..`` would put the run (and everything it writes) somewhere else, even outside ``results_root``."""
+    text = str(value) if value is not None else ""
+    if text in ("", ".", "..") or any(c in text for c in "/\\\0"):
+        raise ConfigError(f"{key}={value!r} is not a folder name: the run directory is <results_root>/"
+                          "<benchmark.name>/<model.name>/<run_id>, one folder each (no '/', not '.' or '..'); "
+                          "pass output_dir=PATH to write anywhere else")
+
+
+def check_run_location(cfg: RunConfig) -> None:
+    check_folder_name("benchmark.name", cfg.benchmark.name)
+    check_folder_name("model.name", cfg.model.name)
+    if cfg.run_id:  # unset or empty: the default run id
+        check_folder_name("run_id", cfg.run_id)
+
+
 def preflight(cfg: RunConfig) -> None:
     """Every check that needs neither the data nor the model; raises ``ConfigError`` (or ``CheckpointNotFound``)."""
+    check_run_location(cfg)
     check_benchmark(cfg.benchmark)
     check_runner(cfg.runner)
     check_model(cfg.model)

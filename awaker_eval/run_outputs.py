@@ -15,10 +15,11 @@ from awaker_eval.atomic_io import write_text_atomic
 from awaker_eval.attempts import Attempt, write_run_json
 from awaker_eval.config.schema import ModelConfig, RunConfig
 from awaker_eval.redact import redact
-from awaker_eval.engine.identity import stale_line
+from awaker_eval.engine.identity import relabel_line, stale_line
 from awaker_eval.models.self_checks import SelfCheckRecord, fallbacks
 from awaker_eval.report.intervals import run_intervals
 from awaker_eval.report.runs import SCORES_FILE, Scored, load_run
+from awaker_eval.run_validity import INVALID_KEY, invalid_line, invalid_mark
 from awaker_eval.score.readers import read_jsonl
 from awaker_eval.tasks.registry import get_benchmark
 
@@ -113,6 +114,9 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
     agreement = choice_vs_generate(cfg, run_dir, predictions, data_digest)
     if agreement is not None:
         scores["choice_vs_generate"] = agreement
+    invalid = invalid_mark(predictions, cfg.runner.max_failed_fraction)
+    if invalid is not None:  # the numbers do not stand: marked wherever they are shown (run_validity.py)
+        scores[INVALID_KEY] = invalid
     write_text_atomic(run_dir / SCORES_FILE, json.dumps(scores, indent=2, sort_keys=True))
     table = render_leaderboard(scores, run_label=cfg.model.name, benchmark=cfg.benchmark)
     write_text_atomic(run_dir / "leaderboard.md", table)
@@ -121,6 +125,8 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
         extra=extra_meta,
     )
     meta["data_digest"] = data_digest
+    if invalid is not None:
+        meta[INVALID_KEY] = invalid
     attempt = attempt or Attempt(settings_diff={})
     write_run_json(run_dir, redact(meta), attempt.record("ok", result=result, timings=timings))
     report = write_report(load_run(run_dir, predictions, scored), n_boot=cfg.runner.bootstrap_samples, seed=cfg.runner.seed)
@@ -129,13 +135,14 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
         print("\n" + agreement_line(agreement, cfg.model))
     for line in summary_lines(data_warnings):
         print(line)
-    stale = stale_line(result.invalidated)
-    if stale:
-        print(f"\n{stale}")
+    for line in filter(None, (stale_line(result.invalidated), relabel_line(result.relabelled))):
+        print(f"\n{line}")
     for line in fallbacks_of(result.self_checks):
         print(f"\n{line}")
     failed = scores.get("n_failed", 0)
     if failed:
         print(f"\n{failed} sample(s) failed and count as wrong; see {report}")
+    if invalid is not None:
+        print(f"\n{invalid_line(invalid)}")
     print(f"\nrun directory: {run_dir}\nreport: {report}")
     return scores

@@ -19,7 +19,7 @@ import yaml
 from awaker_eval.atomic_io import write_text_atomic
 from awaker_eval.config.schema import RunConfig
 from awaker_eval.redact import redact
-from awaker_eval.preflight import ConfigError
+from awaker_eval.preflight import ConfigError, check_run_location
 
 CONFIG_FILE = "config.yaml"
 
@@ -63,6 +63,7 @@ def resolve_run_dir(cfg: RunConfig, hydra_output_dir: str | None = None, data_di
         return Path(cfg.output_dir)
     if hydra_output_dir:
         return Path(hydra_output_dir)
+    check_run_location(cfg)  # every part one folder name: the run stays inside results_root
     run_id = cfg.run_id or default_run_id(cfg, data_digest)
     return Path(cfg.results_root) / cfg.benchmark.name / cfg.model.name / run_id
 

@@ -28,11 +28,19 @@ USER_ERROR_NAMES = (
     ("awaker_eval.engine.runner", "AllSamplesFailed"),  # every stored prediction is kept; the message says why
     ("awaker_eval.engine.rank_sync", "PeerFailure"),  # another rank failed or died: its message, one line
     ("awaker_eval.models.self_checks", "SelfCheckFailed"),  # runner.self_check=strict: nothing was predicted
+    # runner.mode the backend cannot run at all (choice on a server without logprobs): a per-sample failure would
+    # send every request only to record the same error on every sample, so it is a setting to fix, at once
+    ("awaker_eval.engine.execute", "UnsupportedMode"),
 )
 # File-system errors that are the user's environment: missing / existing paths, permissions, full or read-only disk.
 USER_OS_ERRNOS = {errno.ENOENT, errno.EEXIST, errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROFS,
-                  errno.ENOSPC, errno.EDQUOT}
+                  errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+# What to do about a write that failed, by errno: {saved} is what is already on disk.
+DISK_HINTS = {**{code: "disk full or not writable; {saved}; free space or fix permissions and rerun"
+                 for code in DISK_ERRNOS},
+              errno.EFBIG: "a file size limit was reached; {saved}; raise the limit (ulimit -f) or write to another "
+                           "file system and rerun"}
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:
@@ -81,8 +89,8 @@ def report(exc: BaseException, saved: Callable[[], str] | None = None, prog: str
         print(f"interrupted: {_saved_text(saved)}, rerun the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     line = f"{prog}: {describe(exc)}"
-    if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
-        line += f" (disk full or not writable; {_saved_text(saved)}; free space or fix permissions and rerun)"
+    if isinstance(exc, OSError) and exc.errno in DISK_HINTS:
+        line += f" ({DISK_HINTS[exc.errno].format(saved=_saved_text(saved))})"
     print(line, file=sys.stderr)
     return EXIT_USER_ERROR
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import datasets
 import pandas as pd
@@ -81,6 +82,29 @@ def test_mmbench_tsv_na_option_not_the_answer_and_an_empty_cell_stays_plain_miss
     rows[4].update(answer="C")
     with pytest.raises(DataError, match=r"row 4 \(index 9\): answer 'C' is not one of the option letters"):
         load_benchmark(mmb_cfg(tmp_path, source=write_tsv(tmp_path / "bad.tsv", rows)))
+
+
+@pytest.mark.parametrize("cell", [" B ", "B ", "\tB"])
+def test_mmbench_tsv_answer_cell_with_whitespace_is_a_warning(tmp_path, cell):
+    """VLMEvalKit compares the raw cell (never right upstream): counted, scored on the letter, refused if strict."""
+    rows = circular_rows()
+    rows[0].update(answer=cell)
+    path = write_tsv(tmp_path / "ws.tsv", rows)
+    loaded = load_benchmark(mmb_cfg(tmp_path, source=path))
+    assert [s.answer for s in loaded.samples[:4]] == list("BADC")
+    assert warnings_of(loaded) == {"answer_with_whitespace": ["7"]}
+    refused_under_strict(mmb_cfg(tmp_path, source=path), "ws.tsv",
+                         rf"row 0 \(index 7\): answer cell {re.escape(repr(cell))} has whitespace around the letter "
+                         r"'B'", "answer_with_whitespace")
+
+
+def test_mcq_tsv_answer_cell_with_whitespace_is_a_warning(tmp_path):
+    rows = [{k: v for k, v in r.items() if k != "source"} for r in circular_rows()[:1]]
+    rows[0].update(answer=" B ")
+    path = write_tsv(tmp_path / "mcq.tsv", rows)
+    cfg = BenchmarkConfig(name="mine", kind="mcq", layout="tsv", source=path, cache_dir=str(tmp_path / "c"))
+    loaded = load_benchmark(cfg)
+    assert (loaded.samples[0].answer, warnings_of(loaded)) == ("B", {"answer_with_whitespace": ["7"]})
 
 
 def test_mmbench_duplicated_option_text_keeps_both_options(tmp_path):

@@ -43,3 +43,14 @@ def test_cost_reads_only_the_header(tmp_path):
     assert text_tokens(sample) == 24 + (30 + 8 + 7) // 3
     cost = estimate_cost(sample, lambda w, h, lo, hi: VisionLanguageModel.visual_tokens(None, w, h, lo, hi), None, None)
     assert cost == 1944 + 24 + 15
+
+
+def test_cost_of_an_image_the_geometry_refuses_is_its_text_only(tmp_path):
+    """qwen_vl_utils refuses an aspect ratio over 200: planning must not stop the run (the sample fails alone)."""
+    path = tmp_path / "strip.png"
+    Image.new("RGB", (6000, 20), (1, 2, 3)).save(path)
+    sample = Sample(id="s", benchmark="b", language="en", question="q" * 30, answer="A",
+                    images=(ImageRef(key="strip", path=str(path)),),
+                    choices=(Choice("A", "yes", "A. yes"), Choice("B", "no", "B. no")))
+    cost = estimate_cost(sample, lambda w, h, lo, hi: VisionLanguageModel.visual_tokens(None, w, h, lo, hi), None, None)
+    assert cost == text_tokens(sample) == 24 + 15

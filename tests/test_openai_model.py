@@ -231,3 +231,22 @@ def test_empty_completion_is_a_failure_never_an_answer():
     assert [(o.text, o.error) for o in outs] == [
         (None, "empty completion (finish_reason 'stop')"), (None, "empty completion (finish_reason 'stop')"),
         ("B", None)]
+
+
+def test_choice_mode_on_a_server_without_logprobs_is_one_line_exit_2(tmp_path, capsys):
+    """Not a traceback, and not N recorded failures: no sample could succeed, so it is a setting to change."""
+    from awaker_eval import cli
+
+    with FakeChatServer(lambda body: chat_reply("A")) as server:
+        with pytest.raises(SystemExit) as stop:
+            cli.main(["model=openai_api", f"model.base_url={server.url}", "model.api_model=served-x",
+                      "model.api_key_env=AWAKER_NO_SUCH_KEY", "runner.mode=choice", "benchmark.limit=2",
+                      "runner.progress=false", f"benchmark.cache_dir={tmp_path / 'data'}",
+                      f"output_dir={tmp_path / 'run'}"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (
+        f"error: model backend OpenAIChatModel cannot run engine mode 'choice': the server at {server.url} returned "
+        "no logprobs for model 'served-x': choice scoring needs `logprobs`/`top_logprobs` support on chat "
+        "completions (use runner.mode=generate). Choose another mode (runner.mode) or backend; nothing was recorded "
+        "for this batch.\n")
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["attempts"][-1]["status"] == "failed"

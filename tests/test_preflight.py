@@ -38,6 +38,15 @@ def _run(capsys, tmp_path, *overrides: str) -> tuple[int, str]:
     ("runner.repetition_penalty=-1", "error: runner.repetition_penalty=-1.0 is out of range: it must be a number > 0"),
     ("runner.batch_size=0", "error: runner.batch_size=0 is out of range: it must be >= 1"),
     ("runner.num_workers=-1", "error: runner.num_workers=-1 is out of range: it must be >= 0"),
+    ("model.seed=1180591620717411303424", "error: model.seed=1180591620717411303424 is out of range: it must be an "
+                                          "integer from 0 to 2**63-1"),
+    ("runner.seed=-1", "error: runner.seed=-1 is out of range: it must be an integer from 0 to 2**63-1"),
+    ("runner.max_failed_fraction=1.5", "error: runner.max_failed_fraction=1.5 is out of range: it must be a number "
+                                       "from 0 to 1"),
+    ("runner.max_failed_fraction=-0.1", "error: runner.max_failed_fraction=-0.1 is out of range: it must be a "
+                                        "number from 0 to 1"),
+    ("runner.max_failed_fraction=nan", "error: runner.max_failed_fraction=nan is out of range: it must be a number "
+                                       "from 0 to 1"),
 ])
 def test_bad_setting_is_one_line_exit_2_and_no_run_directory(capsys, tmp_path, override, message):
     code, err = _run(capsys, tmp_path, override)
@@ -158,3 +167,61 @@ def test_empty_dataset_stops_before_the_model_and_writes_nothing(capsys, tmp_pat
     assert not (tmp_path / "results").exists()
     with pytest.raises(ConfigError):
         check_samples(_compose([]), [])
+
+
+FOLDER_RULE = ("is not a folder name: the run directory is <results_root>/<benchmark.name>/<model.name>/<run_id>, "
+               "one folder each (no '/', not '.' or '..'); pass output_dir=PATH to write anywhere else")
+
+
+@pytest.mark.parametrize("override, shown", [
+    ("run_id=../../..", "run_id='../../..'"), ("run_id=a/../../../b", "run_id='a/../../../b'"),
+    ("run_id=..", "run_id='..'"), ("benchmark.name=../../x", "benchmark.name='../../x'"),
+    ("model.name=/tmp", "model.name='/tmp'"),
+])
+def test_run_directory_parts_cannot_leave_results_root(capsys, tmp_path, override, shown):
+    root = tmp_path / "deep" / "er"
+    root.mkdir(parents=True)
+    with pytest.raises(SystemExit) as stop:
+        cli.main([override, f"results_root={root}/results", "benchmark.limit=1", "runner.progress=false"])
+    assert (stop.value.code, capsys.readouterr().err) == (2, f"error: {shown} {FOLDER_RULE}\n")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["deep", "er"]  # nothing written anywhere
+
+
+def test_run_directory_is_checked_where_it_is_resolved(tmp_path):
+    from awaker_eval.rundir import resolve_run_dir
+
+    cfg = RunConfig(results_root=str(tmp_path), run_id="../../..")
+    with pytest.raises(ConfigError, match=r"^run_id='\.\./\.\./\.\.' is not a folder name"):
+        resolve_run_dir(cfg)
+    cfg.run_id = "run-7"
+    assert resolve_run_dir(cfg) == tmp_path / "mme_realworld_sample" / "tiny" / "run-7"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["benchmark.split=train"], "benchmark.split='train' is unknown for mme_realworld: use one of test"),
+    (["benchmark=mme_realworld_lite", "benchmark.split=dev"],
+     "benchmark.split='dev' is unknown for mme_realworld: use one of test"),
+    (["benchmark.version=v12"], "benchmark.version='v12' does not apply to mme_realworld, which has no versions: "
+                                "leave it at its default (v10)"),
+    (["benchmark=mmbench", "benchmark.version=v12"], "benchmark.version='v12' is unknown for mmbench: use one of "
+                                                     "v10, v11"),
+    (["benchmark=mmbench_cn", "benchmark.split=val"], "benchmark.split='val' is unknown for mmbench: use one of "
+                                                      "dev, test"),
+    (["benchmark=mmstar", "benchmark.version=v11"], "benchmark.version='v11' does not apply to mcq, which has no "
+                                                    "versions: leave it at its default (v10)"),
+])
+def test_split_and_version_are_the_benchmarks_own(capsys, tmp_path, overrides, message):
+    """They are written into scores.json and every label: a release the benchmark does not have is refused."""
+    code, err = _run(capsys, tmp_path, *overrides)
+    assert (code, err) == (2, f"error: {message}\n")
+    assert not (tmp_path / "results").exists()
+
+
+def test_every_shipped_benchmark_config_passes_the_release_check():
+    from awaker_eval.preflight import check_release
+    from awaker_eval.tasks.registry import get_benchmark
+
+    for name in sorted(p.stem for p in (CONF_DIR / "benchmark").glob("*.yaml")):
+        b = _compose([f"benchmark={name}"]).benchmark
+        check_release(get_benchmark(b.kind), b)
+    assert (RunConfig().benchmark.split, RunConfig().benchmark.version) == ("test", "v10")  # the default benchmark's

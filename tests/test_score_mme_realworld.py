@@ -158,3 +158,22 @@ def test_predictions_jsonl_stored_or_reextracted(tmp_path, capsys):
     path.write_text(path.read_text() + "{not json\n")
     assert score_main([str(path), "--benchmark", "mme_realworld"]) == 2
     assert f"{path}:3: not a prediction record" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_submission_without_any_output_is_refused(fixtures_dir, tmp_path, capsys, suffix):
+    """The question file (no ``Output`` anywhere) used to score Overall 0.0 with exit 0."""
+    items = json.loads((fixtures_dir / TEMPLATE).read_text())
+    for item in items:
+        del item["Output"]
+    path = tmp_path / f"MME_RealWorld{suffix}"
+    path.write_text(json.dumps(items) if suffix == ".json" else "".join(json.dumps(i) + "\n" for i in items))
+    assert score_main([str(path), "--benchmark", "mme_realworld"]) == 2
+    assert capsys.readouterr() == ("", f"awaker-eval score: error: {path}: none of its 5 items has an 'Output' field "
+                                       "(the model's response): this is the benchmark's question file, not a "
+                                       "submission\n")
+    del items[1:]  # one item keeps no Output while another has one: a failed sample, scored as before
+    items.append({**json.loads((fixtures_dir / TEMPLATE).read_text())[1]})
+    path.write_text(json.dumps(items) if suffix == ".json" else "".join(json.dumps(i) + "\n" for i in items))
+    assert score_main([str(path), "--benchmark", "mme_realworld", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_failed"] == 1

@@ -4,17 +4,24 @@ answer, options, protocol and weights are all unchanged, recomputes exactly the 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tempfile
 from pathlib import Path
 
+from hydra import compose, initialize_config_dir
 from hypothesis import HealthCheck, given, settings, strategies as st
+from omegaconf import OmegaConf
 from PIL import Image
 
+from awaker_eval.app import CONF_DIR
+from awaker_eval.config.schema import RunConfig, register_configs
 from awaker_eval.engine.identity import data_digest, prompt_keys, sample_fields_text
 from awaker_eval.engine.runner import EngineSettings, run_inference
 from awaker_eval.models.loading import fingerprint_hash, weights_identity
-from awaker_eval.types import Choice, ImageRef, Sample
+from awaker_eval.pipeline import evaluate
+from awaker_eval.types import Choice, ImageRef, Prediction, Sample
+from test_data_mme_realworld import official_rows, write_official
 from test_engine_support import FakeModel, encode, finalize, make_samples
 
 N = 6
@@ -30,6 +37,14 @@ class Recording:
     def __call__(self, sample, output):
         self.ids.append(sample.id)
         return finalize(sample, output)
+
+
+def pipeline_cfg(tmp_path, tiny_cache_dir, *extra: str) -> RunConfig:
+    register_configs()
+    overrides = [f"model.cache_dir={tiny_cache_dir}", f"benchmark.cache_dir={tmp_path / 'data'}",
+                 "runner.progress=false", "runner.bootstrap_samples=50", "benchmark.max_new_tokens=2", *extra]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return OmegaConf.to_object(compose("config", overrides=overrides))
 
 
 def run(samples, run_dir, model_fp="m1"):
@@ -172,3 +187,63 @@ def test_property_a_rerun_recomputes_exactly_the_edited_samples(edits, weight_by
         assert [p.extracted for p in result.predictions] == [p.extracted for p in fresh.predictions]
         assert [p.answer for p in result.predictions] == [s.answer for s in edited]
         assert os.path.getsize(weights) == 3 * (1 << 20)
+
+
+def labelled_finalize(sample, output):
+    """``finalize`` recording the sample's labels as the pipeline does (``Prediction.of_sample``)."""
+    pred = finalize(sample, output)
+    return Prediction.of_sample(sample, prompt_hash="", protocol_fp="", model_fp="", raw_output=pred.raw_output,
+                                extracted=pred.extracted, extract_method=pred.extract_method, correct=pred.correct)
+
+
+def test_edited_labels_are_reused_relabelled_without_inference(tmp_path):
+    samples = [dataclasses.replace(s, task="Perception", subtask="OCR", category="text") for s in
+               make_samples(tmp_path / "img", 6)]
+
+    def run_labelled(items, run_dir):
+        rec = Recording()
+        result = run_inference(items, encode, FakeModel(), lambda s, o: (rec(s, o), labelled_finalize(s, o))[1],
+                               run_dir, "p1", "m1", SETTINGS)
+        return result, rec.ids
+
+    run_labelled(samples, tmp_path / "run")
+    edited = list(samples)
+    edited[1] = dataclasses.replace(samples[1], task="Reasoning")
+    edited[2] = dataclasses.replace(samples[2], subtask="Monitoring", category="vehicle/counting")
+    edited[3] = dataclasses.replace(samples[3], group="q0000", cluster="img0")
+    again, computed = run_labelled(edited, tmp_path / "run")
+    assert (computed, again.counts.done, again.counts.skipped, again.invalidated) == ([], 0, 6, {})
+    assert again.relabelled == 3 and again.to_dict()["relabelled"] == 3
+    fresh, _ = run_labelled(edited, tmp_path / "fresh")
+    fields = ("task", "subtask", "category", "group", "cluster", "extracted", "correct")
+    assert [[getattr(p, f) for f in fields] for p in again.predictions] == [
+        [getattr(p, f) for f in fields] for p in fresh.predictions]
+    merged = [json.loads(line) for line in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
+    assert [(m["task"], m["subtask"], m["group"]) for m in merged[1:4]] == [
+        ("Reasoning", "OCR", "q0001"), ("Perception", "Monitoring", "q0002"), ("Perception", "OCR", "q0000")]
+    third, computed = run_labelled(edited, tmp_path / "run")  # the relabelled copies are stored: nothing left
+    assert (computed, third.relabelled) == ([], 0)
+    assert [p.task for p in third.predictions] == [p.task for p in fresh.predictions]
+
+
+def test_edited_task_scores_as_a_fresh_run_end_to_end(tmp_path, tiny_cache_dir, capsys):
+    """The issue's case: an item moved from Perception to Reasoning keeps its stored output, and scores.json
+    equals a fresh run's; run.json and the output say how many predictions were relabelled."""
+    rows = official_rows()
+    path, root = write_official(tmp_path, rows)
+    source = [f"benchmark.source={path}", f"benchmark.image_root={root}", "benchmark.layout=official_json"]
+    run_dir = evaluate(pipeline_cfg(tmp_path, tiny_cache_dir, *source, f"output_dir={tmp_path / 'run'}"))
+    rows[0]["Task"] = "Reasoning"
+    rows[1]["Category"] = "vehicle/counting"
+    path.write_text(json.dumps(rows), encoding="utf-8")
+    capsys.readouterr()
+    evaluate(pipeline_cfg(tmp_path, tiny_cache_dir, *source, f"output_dir={run_dir}"))
+    assert ("2 stored prediction(s) are reused with the labels the data now gives them (task, subtask, category, "
+            "scoring unit: relabelled, not recomputed, as no model input changed)") in capsys.readouterr().out
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert (meta["relabelled"], meta["invalidated"], meta["counts"]["done"]) == (2, {}, 0)
+    assert meta["attempts"][-1]["relabelled"] == 2
+    fresh = evaluate(pipeline_cfg(tmp_path, tiny_cache_dir, *source, f"output_dir={tmp_path / 'fresh'}"))
+    scores = json.loads((run_dir / "scores.json").read_text())
+    assert scores == json.loads((fresh / "scores.json").read_text())
+    assert (scores["n_perception"], scores["n_reasoning"]) == (1, 2)

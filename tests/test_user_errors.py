@@ -178,3 +178,43 @@ def test_empty_or_non_utf8_tsv_is_one_line(capsys, tmp_path, content, cause):
         f"error: {tsv}: cannot read the table ({cause}); the file must be a non-empty UTF-8 file in the format its "
         "suffix names")
     assert not (tmp_path / "results").exists()
+
+
+def test_an_image_with_an_extreme_aspect_ratio_fails_that_sample_only(tmp_path, tiny_cache_dir, capsys):
+    """One 6000x20 image (qwen_vl_utils refuses ratios over 200) used to abort the run before anything was stored."""
+    from test_data_mme_realworld import official_rows, png, write_official
+
+    path, root = write_official(tmp_path, official_rows())
+    (root / "mo" / "b.png").write_bytes(png(6000, 20))
+    argv = [f"benchmark.source={path}", f"benchmark.image_root={root}", "benchmark.layout=official_json",
+            f"model.cache_dir={tiny_cache_dir}", f"benchmark.cache_dir={tmp_path / 'data'}", "runner.progress=false",
+            "runner.bootstrap_samples=20", "benchmark.max_new_tokens=2", f"output_dir={tmp_path / 'run'}",
+            "runner.max_failed_fraction=0.5"]
+    assert cli.main(argv) == 0
+    preds = [json.loads(line) for line in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
+    assert [p["error"] for p in preds] == [None, "ValueError: absolute aspect ratio must be smaller than 200, got "
+                                                 "300.0", None]
+    assert json.loads((tmp_path / "run" / "scores.json").read_text())["n_failed"] == 1
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_file_size_limit_is_one_line_exit_2(tmp_path, tiny_cache_dir):
+    """EFBIG (``ulimit -f``) is the user's environment, as ENOSPC is: one line saying what was saved."""
+    from test_data_mme_realworld import official_rows, write_official
+
+    path, root = write_official(tmp_path, official_rows())
+    run_dir = tmp_path / "run"
+    script = ("import resource, sys\nresource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))\n"
+              "from awaker_eval import cli\nsys.exit(cli.main(sys.argv[1:]))\n")
+    argv = [f"benchmark.source={path}", f"benchmark.image_root={root}", "benchmark.layout=official_json",
+            f"model.cache_dir={tiny_cache_dir}", f"benchmark.cache_dir={tmp_path / 'data'}", "runner.progress=false",
+            "runner.bootstrap_samples=20", "benchmark.max_new_tokens=2", f"output_dir={run_dir}"]
+    proc = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[-1] == (
+        f"error: File too large (a file size limit was reached; 3 predictions saved in {run_dir}; raise the limit "
+        "(ulimit -f) or write to another file system and rerun)")
+    lock = subprocess.run(["git", "rev-parse", "--path-format=absolute", "--git-path", "index.lock"], cwd=REPO,
+                          capture_output=True, text=True).stdout.strip()
+    assert lock and not Path(lock).exists()  # run.json's git query never writes the checkout's index

@@ -47,8 +47,8 @@ class BenchmarkConfig:
     name: str = "mme_realworld_sample"  # display / results-directory name
     kind: str = "mme_realworld"  # a registered benchmark kind (awaker_eval.tasks.registry)
     language: str = "en"  # en | cn
-    version: str = "v10"  # MMBench: v10 | v11
-    split: str = "dev"  # MMBench: dev | test; MME-RealWorld: test
+    version: str = "v10"  # MMBench: v10 | v11; benchmarks without versions keep this default
+    split: str = "test"  # MMBench: dev | test; MME-RealWorld: test (the default benchmark's); MCQ: the file's label
     variant: str = "full"  # MME-RealWorld: full | lite (picks the default sources and the full item count)
     layout: str = "synthetic"  # synthetic | official_json | base64_json | tsv | parquet | hf | hf_m4
     source: Optional[str] = None  # hub dataset id, URL or local file / directory; None = the layout's default
@@ -120,6 +120,8 @@ class RunnerConfig:
     reuse_vision: bool = True  # encode each distinct image once per run (rank); outputs identical either way
     threads: Optional[int] = None  # torch intra-op threads for the run (default: chosen by the engine)
     self_check: str = "fallback"  # run-start checks of the fast paths: fallback | strict | off (models/self_checks.py)
+    # failed samples tolerated, as a fraction of all; above it the outputs are marked invalid and the run exits 1
+    max_failed_fraction: float = 0.0
 
 
 @dataclass

@@ -151,6 +151,8 @@ def checked_answer(answer: object, choices: Sequence[Choice], required: bool, so
             raise row_error(source, row, "no ground-truth answer (required on this split)")
         return None
     letter = str(answer).strip()
+    if letter != str(answer) and odd is not None:
+        odd("answer_with_whitespace", f"answer cell {str(answer)!r} has whitespace around the letter {letter!r}")
     if letter in dropped and odd is not None:
         odd("answer_on_na_option", f"answer {letter!r} is on option(s) {list(dropped)} read as NaN")
         return letter

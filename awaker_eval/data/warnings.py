@@ -23,6 +23,9 @@ WARNING_KINDS: dict[str, str] = {
                            "the item can never be right (it stays in the denominator)",
     "option_ends_with_newline": "an option string ending in a newline: the prompt is built with it, as upstream",
     "empty_option": "an empty-string option: lmms-eval drops it from its options block; the other prompts list it",
+    "answer_with_whitespace": "an answer cell with whitespace around the letter (' B '): VLMEvalKit compares the "
+                              "raw cell with the extracted letter, so upstream never counts the item right; it is "
+                              "scored here against the trimmed letter",
     "incomplete_circular_question": "an MMBench question without one circular pass per option: CircularEval "
                                     "scores it on the passes present",
 }

@@ -47,13 +47,24 @@ def estimate_cost(
     min_pixels: int | None,
     max_pixels: int | None,
 ) -> int:
-    """Estimated prompt tokens of one sample: image tokens (from header sizes) + text tokens."""
+    """Estimated prompt tokens of one sample: image tokens (from header sizes) + text tokens. An image whose size
+    the model's geometry refuses (an aspect ratio over 200 for qwen_vl_utils) adds nothing: planning must not
+    stop the run, and the sample's real preprocessing fails and records it."""
     total = text_tokens(sample)
     for ref in sample.images:
         size = image_size(ref)
         if size is not None:
-            total += visual_tokens(size[0], size[1], min_pixels, max_pixels)
+            total += _image_tokens(visual_tokens, size, min_pixels, max_pixels)
     return total
+
+
+def _image_tokens(visual_tokens: Callable[[int, int, int | None, int | None], int], size: tuple[int, int],
+                  min_pixels: int | None, max_pixels: int | None) -> int:
+    try:
+        return visual_tokens(size[0], size[1], min_pixels, max_pixels)
+    except ValueError as exc:  # a geometry the model cannot take: the sample fails (recorded) in its worker
+        log.debug("no token estimate for an image of %dx%d px: %s", size[0], size[1], exc)
+        return 0
 
 
 @dataclass(frozen=True)

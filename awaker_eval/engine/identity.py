@@ -4,14 +4,20 @@ A stored prediction is reused only when everything that made it is unchanged: th
 of its images), the answer and the options it was scored against, the protocol fingerprint and the model's
 weights fingerprint. The prompt key is computed once per sample, before inference; image bytes are hashed once
 per distinct image.
+
+Labels that no model output depends on (task, subtask, category, scoring unit, cluster) are not part of the
+content: a reused prediction takes them from the current sample ("relabelled"), so an edited split or category is
+scored as a fresh run would score it, without inference.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Sequence
 
 from awaker_eval.engine.store import better_entry
@@ -20,6 +26,9 @@ from awaker_eval.types import ImageRef, Prediction, Sample, choice_rows
 
 # Why a stored prediction was not reused, checked in this order (the first that applies is counted).
 REASONS = ("model", "protocol", "answer", "options", "prompt/image")
+# Record fields a prediction copies from its sample that no content key covers: what it is scored under (split,
+# taxonomy, scoring unit, bootstrap cluster), never what the model saw.
+LABEL_FIELDS = ("benchmark", "task", "subtask", "category", "l2_category", "group", "cluster")
 
 
 def _digest(obj) -> str:
@@ -87,11 +96,38 @@ def stale_reason(pred: Prediction, sample: Sample, prompt_key: str, protocol_fp:
     return None
 
 
+@dataclass
+class StoreView:
+    """The stored predictions that match the samples' content, by id, with the current samples' labels."""
+
+    predictions: dict[str, Prediction] = field(default_factory=dict)
+    invalidated: dict[str, int] = field(default_factory=dict)  # samples whose stored entries were all stale, by reason
+    relabelled: list[str] = field(default_factory=list)  # ids whose chosen entry carried other labels
+
+
+def labels_of(item: Prediction | Sample) -> tuple:
+    return tuple(getattr(item, name) for name in LABEL_FIELDS)
+
+
+def relabel(pred: Prediction, sample: Sample) -> Prediction:
+    """``pred`` with ``sample``'s labels (and record extras): what the sample's fresh prediction would record."""
+    return dataclasses.replace(pred, **{name: getattr(sample, name) for name in LABEL_FIELDS},
+                               extra={**pred.extra, **sample.record_extra()})
+
+
+def _preferred(new: Prediction, old: Prediction, sample: Sample) -> bool:
+    """A success beats a failure; then an entry with the sample's labels beats one without (the relabelled copy an
+    earlier rerun appended); otherwise the first one written stays."""
+    if better_entry(new, old) or better_entry(old, new):
+        return better_entry(new, old)
+    return labels_of(old) != labels_of(sample) and labels_of(new) == labels_of(sample)
+
+
 def current_predictions(
     samples: Sequence[Sample], stored: Iterable[Prediction], keys: Mapping[str, str], protocol_fp: str, model_fp: str,
-) -> tuple[dict[str, Prediction], dict[str, int]]:
-    """The stored predictions that match the samples' content, by id, and how many samples had stored entries
-    that were all stale, by reason (the reason of the latest entry written for that sample)."""
+) -> StoreView:
+    """The stored predictions that match the samples' content (relabelled where the labels changed), and how many
+    samples had stored entries that were all stale, by reason (the reason of the latest entry written)."""
     by_id = {s.id: s for s in samples}
     found: dict[str, Prediction] = {}
     last_stale: dict[str, str] = {}
@@ -104,10 +140,12 @@ def current_predictions(
             last_stale[pred.id] = reason
             continue
         old = found.get(pred.id)
-        if old is None or better_entry(pred, old):
+        if old is None or _preferred(pred, old, sample):
             found[pred.id] = pred
+    moved = [sid for sid, pred in found.items() if labels_of(pred) != labels_of(by_id[sid])]
+    found.update({sid: relabel(found[sid], by_id[sid]) for sid in moved})
     counts = Counter(reason for sid, reason in last_stale.items() if sid not in found)
-    return found, {r: counts[r] for r in REASONS if counts[r]}
+    return StoreView(found, {r: counts[r] for r in REASONS if counts[r]}, moved)
 
 
 def stale_line(invalidated: Mapping[str, int]) -> str | None:
@@ -116,3 +154,11 @@ def stale_line(invalidated: Mapping[str, int]) -> str | None:
         return None
     why = ", ".join(f"{reason} changed: {n}" for reason, n in invalidated.items())
     return f"{sum(invalidated.values())} stored prediction(s) were stale and are recomputed ({why})"
+
+
+def relabel_line(relabelled: int) -> str | None:
+    """One line about the stored predictions reused under the labels the data now gives them (None when none)."""
+    if not relabelled:
+        return None
+    return (f"{relabelled} stored prediction(s) are reused with the labels the data now gives them (task, subtask, "
+            "category, scoring unit: relabelled, not recomputed, as no model input changed)")

@@ -31,8 +31,8 @@ def git_state(path: Path | None = None) -> dict[str, Any]:
     where = Path(path) if path else Path(__file__).resolve().parents[1]
 
     def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(["git", *args], cwd=where, capture_output=True, text=True, timeout=10)
+        try:  # a read-only query: never refresh (write) the index, which would race the user's own git commands
+            out = subprocess.run(["git", "--no-optional-locks", *args], cwd=where, capture_output=True, text=True, timeout=10)
         except (OSError, subprocess.SubprocessError):
             return None
         return out.stdout.strip() if out.returncode == 0 else None
@@ -125,7 +125,8 @@ def collect_run_metadata(
 ) -> dict[str, Any]:
     """The run.json dict: git commit + dirty flag, package versions, device, dtype, fingerprints (hashes and the
     model's full fingerprint dict), timings (the pipeline's ``timings`` plus the engine's), throughput, counts,
-    stale predictions recomputed by reason (``invalidated``) and failures by type. ``cfg`` is the resolved
+    stale predictions recomputed by reason (``invalidated``), reused ones given the data's new labels
+    (``relabelled``) and failures by type. ``cfg`` is the resolved
     RunConfig dataclass (secrets are never in it: keys come from the environment), ``result`` an EngineResult,
     ``model`` the loaded VisionLanguageModel."""
     device = getattr(model, "device", None)
@@ -148,6 +149,7 @@ def collect_run_metadata(
         meta["throughput_samples_per_s"] = engine.pop("samples_per_s")
         meta["counts"] = engine.pop("counts")
         meta["invalidated"] = engine.pop("invalidated")
+        meta["relabelled"] = engine.pop("relabelled")
         meta["failures_by_type"] = failure_summary(result.predictions)
         meta["engine"] = engine
     if cfg is not None:

@@ -27,7 +27,7 @@ from awaker_eval.engine import distributed as D
 from awaker_eval.engine.batching import estimate_cost, image_group, order_by_cost, plan_batches
 from awaker_eval.engine.execute import BatchExecutor
 from awaker_eval.engine.identity import (
-    current_predictions, prompt_keys as content_prompt_keys, sample_fields_text, stale_line,
+    StoreView, current_predictions, prompt_keys as content_prompt_keys, relabel_line, sample_fields_text, stale_line,
 )
 from awaker_eval.engine.loader import (
     BatchBuilder, EncodedSamples, describe_error, main_process_threads, make_loader, prepare_positions,
@@ -98,6 +98,7 @@ class EngineResult:
     predictions_path: Path | None = None
     main_threads: int | None = None  # torch intra-op threads of this rank's model calls (see main_process_threads)
     invalidated: dict[str, int] = field(default_factory=dict)  # stale stored predictions recomputed, by reason
+    relabelled: int = 0  # stored predictions reused under the labels (task, subtask, ...) the data now gives them
     shards: dict[str, Any] | None = None  # per-rank estimated cost / samples of this call (distributed.Share)
     vision: dict[str, int] | None = None  # vision_images_encoded / vision_images_reused of this rank (local tower)
     attention: dict[str, Any] | None = None  # attention paths of this rank's model (model.attention_info())
@@ -115,6 +116,7 @@ class EngineResult:
             "error_splits": self.error_splits,
             "main_threads": self.main_threads,
             "invalidated": dict(self.invalidated),
+            "relabelled": self.relabelled,
             **({"shards": self.shards} if self.shards is not None else {}),
             **(self.vision or {}),
             **({"attention": self.attention} if self.attention is not None else {}),
@@ -161,6 +163,12 @@ def _pending_positions(samples: Sequence[Sample], stored: dict[str, Prediction],
     return [i for i, s in enumerate(samples) if not finished(stored.get(s.id))]
 
 
+def _reused_relabelled(view: StoreView, samples: Sequence[Sample], pending: Sequence[int]) -> list[Prediction]:
+    """The relabelled stored predictions this run reuses (a pending sample is recomputed with its labels anyway)."""
+    recomputed = {samples[p].id for p in pending}
+    return [view.predictions[sid] for sid in view.relabelled if sid not in recomputed]
+
+
 @D.failing_together()
 def run_inference(
     samples: Sequence[Sample],
@@ -193,13 +201,16 @@ def run_inference(
             log.info("resume disabled: previous shard files moved to %s", moved)
     D.barrier()
 
-    def current() -> tuple[dict[str, Prediction], dict[str, int]]:
+    def current() -> StoreView:
         return current_predictions(samples, iter_stored(run_dir), keys, protocol_fp, model_fp)
 
-    stored, invalidated = current() if settings.resume else ({}, {})
-    if invalidated and dist.is_main:
-        log.warning("%s", stale_line(invalidated))
+    view = current() if settings.resume else StoreView()
+    stored, invalidated = view.predictions, view.invalidated
     pending = _pending_positions(samples, stored, settings.retry_failed)
+    relabelled = _reused_relabelled(view, samples, pending)
+    if dist.is_main:
+        for line in filter(None, (stale_line(invalidated), relabel_line(len(relabelled)))):
+            log.warning("%s", line)
     D.barrier()  # every rank has read the store before anyone appends to it: identical pending lists
 
     share = D.balanced_share(
@@ -233,6 +244,8 @@ def run_inference(
     first_error: str | None = None
     threads = main_process_threads(getattr(model, "device", None), settings.num_workers, override=settings.threads)
     with threads as main_threads, ShardWriter(run_dir, dist.rank) as writer:
+        if dist.is_main and relabelled:  # the relabelled copies win from now on: a later rerun has none left
+            writer.append(relabelled)
         t_wait = time.perf_counter()
         for batch in loader:
             timings.data_wait += time.perf_counter() - t_wait
@@ -270,7 +283,7 @@ def run_inference(
     done_total, = D.sum_ints([done_here])
     D.barrier()  # all shard files complete
     t_merge = time.perf_counter()
-    merged, _ = current()
+    merged = current().predictions
     ids = [s.id for s in samples]
     missing = [i for i in ids if i not in merged]
     if missing:  # every rank sees the same files, so every rank stops here together (no one waits at a barrier)
@@ -293,6 +306,7 @@ def run_inference(
         world_size=dist.world_size, batches=len(plan), oom_splits=executor.oom_splits,
         error_splits=executor.error_splits, predictions_path=path, main_threads=main_threads,
         invalidated=invalidated,
+        relabelled=len(relabelled),
         shards=share.balance(),
         vision=model.vision_counts(),
         attention=model.attention_info(),

@@ -21,6 +21,7 @@ from awaker_eval.redact import redact
 from awaker_eval.report.leaderboard import our_row, render_table, table_frame, table_spec
 from awaker_eval.report.plots import readable_group
 from awaker_eval.report.runs import Run
+from awaker_eval.run_validity import INVALID_KEY, MARK, invalid_line, marked_label
 from awaker_eval.tasks.registry import get_benchmark
 from awaker_eval.types import Prediction
 
@@ -171,6 +172,15 @@ def _data_warnings_html(data_warnings: dict | None) -> str:
     return head + frame.to_html(index=False)
 
 
+def invalid_html(scores: dict) -> str:
+    """The reason an invalid run's numbers do not stand (``run_validity``), first on the page; empty otherwise."""
+    mark = scores.get(INVALID_KEY)
+    if not mark:
+        return ""
+    return (f'<section id="invalid" class="fail"><h2>{MARK} RESULT: these numbers do not stand</h2>'
+            f"<p>{esc(invalid_line(mark))}</p></section>")
+
+
 def warnings_html(run: Run) -> str:
     """What the reader must know before trusting the numbers (scores recomputed from the predictions, numbers that
     cannot be checked): loud, at the top; empty when there is nothing to say."""
@@ -230,11 +240,11 @@ def render_report(run: Run, figures: list[Path], report_dir: Path, n_boot: int =
                   plots_dir: Path | None = None) -> str:
     """The report page of one run as one HTML string."""
     scores = run.scores_with_ci(n_boot=n_boot, seed=seed)
-    title = f"{run.label} on {table_spec(run.benchmark).title} ({run.benchmark.name})"
-    body = [warnings_html(run), self_checks_html(run.meta)]
+    title = f"{marked_label(run.label, scores)} on {table_spec(run.benchmark).title} ({run.benchmark.name})"
+    body = [invalid_html(scores), warnings_html(run), self_checks_html(run.meta)]
     if run.scored:
-        body += [headline_html([(run.label, run, scores)]), leaderboard_html([(run.label, run, scores)], plots_dir,
-                                                                             report_dir),
+        body += [headline_html([(marked_label(run.label, scores), run, scores)]),
+                 leaderboard_html([(run.label, run, scores)], plots_dir, report_dir),
                  breakdowns_html(run, n_boot, seed)]
     else:
         body.append('<section id="headline"><p>No score: the answers are hidden (MMBench TEST); submit with '

@@ -16,6 +16,7 @@ import pandas as pd
 from awaker_eval.config.schema import BenchmarkConfig
 from awaker_eval.report.published import TableSpec, ours_only
 from awaker_eval.report.runs import benchmark_config
+from awaker_eval.run_validity import INVALID_KEY, invalid_line, marked_label
 from awaker_eval.tasks.base import Benchmark, BenchmarkError
 from awaker_eval.tasks.registry import get_benchmark
 
@@ -76,11 +77,21 @@ def table_spec(bench: BenchmarkConfig) -> TableSpec:
 
 
 def our_row(spec: TableSpec, label: str, parts: list[tuple[BenchmarkConfig, dict]]) -> OurRow:
-    """Our row from one run, or (benchmarks with version columns, MMBench) up to one run per version."""
+    """Our row from one run, or (benchmarks with version columns, MMBench) up to one run per version; a row with an
+    invalid run in it (too many failed samples) is labelled so, with the reason as a note: never a bare number."""
+    invalid = [scores[INVALID_KEY] for _, scores in parts if scores.get(INVALID_KEY)]
+    label = marked_label(label, {INVALID_KEY: invalid})
     if get_benchmark(spec.kind).version_columns:
-        return _versions_row(spec, label, parts)
+        row = _versions_row(spec, label, parts)
+    else:
+        row = _single_row(spec, label, parts[0])
+    row.notes += [f"{label}: {invalid_line(mark)}" for mark in invalid]
+    return row
+
+
+def _single_row(spec: TableSpec, label: str, part: tuple[BenchmarkConfig, dict]) -> OurRow:
     row = OurRow(label, {})
-    bench, scores = parts[0]
+    bench, scores = part
     row.values = {c.key: scores[c.key] for c in spec.columns
                   if isinstance(scores.get(c.key), (int, float)) and scores.get(f"n_{c.key}") != 0}
     ci = (scores.get("ci") or {}).get("overall")

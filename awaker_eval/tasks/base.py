@@ -9,6 +9,8 @@ defaults here, which implement a plain multiple-choice benchmark scored by vanil
 what                        member
 ==========================  ===================================================================================
 registry name               ``kind`` (the value of ``benchmark.kind`` in the config)
+releases                    ``splits`` / ``versions``: the ``benchmark.split`` / ``benchmark.version`` values it
+                            has (preflight refuses others; no versions: only the schema's default)
 config defaults             ``conf/benchmark/<name>.yaml`` (one YAML per dataset/split); ``layouts`` it reads
 data sources                ``default_sources`` ((variant, layout, language) -> ``Source``), ``default_source``,
                             ``source_variant``, ``pinned_md5`` (file name -> MD5 of URL-served releases)
@@ -110,6 +112,8 @@ class Benchmark:
 
     kind: ClassVar[str] = ""
     title: ClassVar[str] = ""
+    splits: ClassVar[tuple[str, ...]] = ()  # benchmark.split values; empty: a free label (a user's own file)
+    versions: ClassVar[tuple[str, ...]] = ()  # benchmark.version values; empty: no versions (the default only)
     layouts: ClassVar[tuple[str, ...]] = ()
     protocols: ClassVar[Mapping[str, PromptBuilder]] = {}
     protocol_aliases: ClassVar[Mapping[str, str]] = {}

@@ -33,6 +33,8 @@ def _export_submission(argv: list[str]) -> int:
 class MMBench(Benchmark):
     kind = KIND
     title = "MMBench"
+    splits = ("dev", "test")
+    versions = ("v10", "v11")
     layouts = ("tsv", "hf", "hf_m4")
     protocols = prompts.PROTOCOLS
     protocol_aliases = prompts.ALIASES

@@ -26,6 +26,7 @@ FULL_ITEMS = {("full", "en"): 23_609, ("lite", "en"): 1_919}  # (variant, langua
 class MMERealWorld(Benchmark):
     kind = KIND
     title = "MME-RealWorld"
+    splits = ("test",)  # one split per release (EN, CN, Lite: benchmark.variant / language pick it)
     layouts = ("synthetic", "official_json", "base64_json", "tsv", "parquet")
     protocols = prompts.PROTOCOLS
     protocol_aliases = prompts.ALIASES

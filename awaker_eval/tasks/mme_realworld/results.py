@@ -64,7 +64,12 @@ def read_official_mme_json(path: Path) -> list[Prediction]:
 
 
 def official_mme_items(items: list, path: Path) -> list[Prediction]:
-    """Submission items (``.json`` array or ``.jsonl`` lines) -> external predictions."""
+    """Submission items (``.json`` array or ``.jsonl`` lines) -> external predictions. A file none of whose items
+    has an ``Output`` is the benchmark's question file, not a submission (refused, as a table without a
+    ``prediction`` column is): scored, it would be every item failed and Overall 0.0."""
+    if items and not any(isinstance(item, dict) and "Output" in item for item in items):
+        raise ValueError(f"{path}: none of its {len(items)} items has an 'Output' field (the model's response): "
+                         "this is the benchmark's question file, not a submission")
     qids = [item.get("Question_id") if isinstance(item, dict) else None for item in items]
     seen: dict[Any, int] = {}
     for q in qids:
