@@ -72,6 +72,9 @@ def test_a_run_whose_every_request_failed_exits_1_with_its_outputs_marked(tmp_pa
                        "fix the cause and rerun the same command (failed samples are retried), or raise "
                        "runner.max_failed_fraction")
     _assert_marked(tmp_path / "run", 3, 3, first_error)
+    run = tmp_path / "run"
+    assert cli.main(["compare", str(run), str(run), "--max-drop", "100"]) == 2  # no gate over numbers that do not stand
+    assert capsys.readouterr().err.splitlines()[-1].startswith(f"error: {run}: INVALID: 3 of 3 samples failed")
 
 
 def test_one_failed_sample_of_three_local_default_and_raised_fraction(tmp_path, tiny_cache_dir, capsys):

@@ -26,6 +26,7 @@ from awaker_eval.report.compare import (GATE_LEVELS, MismatchError, common_units
                                         verdict_line)
 from awaker_eval.report.options import MIN_N_BOOT, check_options
 from awaker_eval.report.runs import Run, find_runs
+from awaker_eval.run_validity import INVALID_KEY, invalid_line
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,6 +51,8 @@ def _resolve(base: str, new: str | None) -> tuple[Run, Run]:
     for run in pair:
         if not run.scored:
             raise ValueError(f"{run.path}: has no score (hidden answers, e.g. MMBench TEST): nothing to compare")
+        if run.scores.get(INVALID_KEY):  # a gate over numbers that do not stand would pass or fail on failures
+            raise ValueError(f"{run.path}: {invalid_line(run.scores[INVALID_KEY])}; rerun it before comparing")
     return pair
 
 
