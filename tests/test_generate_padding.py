@@ -165,8 +165,12 @@ def test_generate_padding_is_validated_and_recorded_for_generate_runs_only(tmp_p
     assert fps["generate", "right"] != fps["generate", "left"] == earlier
     assert fps["choice", "right"] == fps["choice", "left"]
 
-    fields = [(f.name, f.type, dataclasses.field(default=f.default)) for f in dataclasses.fields(ModelConfig)
-              if f.name != "generate_padding"]
+    def same_default(f):
+        if f.default_factory is not dataclasses.MISSING:
+            return dataclasses.field(default_factory=f.default_factory)
+        return dataclasses.field(default=f.default)
+
+    fields = [(f.name, f.type, same_default(f)) for f in dataclasses.fields(ModelConfig) if f.name != "generate_padding"]
     before = dataclasses.make_dataclass("ModelConfig", fields)  # the schema before the setting existed
 
     def old(run):
