@@ -56,6 +56,11 @@ def estimate_cost(
     return total
 
 
+def visual_part(sample: Sample, cost: int) -> int:
+    """The image tokens of an ``estimate_cost`` result (its text part is cheap to recount; no header is read)."""
+    return max(0, cost - text_tokens(sample))
+
+
 @dataclass(frozen=True)
 class PlannedBatch:
     indices: tuple[int, ...]  # positions in the caller's sample list
