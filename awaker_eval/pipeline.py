@@ -28,6 +28,7 @@ def engine_settings(cfg: RunConfig):
         batch_size=cfg.runner.batch_size,
         max_batch_visual_tokens=cfg.runner.max_batch_visual_tokens,
         num_workers=cfg.runner.num_workers,
+        prefetch_bytes=cfg.runner.prefetch_bytes,
         resume=cfg.runner.resume,
         progress=cfg.runner.progress,
         generation=GenerationSettings(

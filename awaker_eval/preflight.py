@@ -123,6 +123,7 @@ def check_runner(r: RunnerConfig) -> None:
     _at_least("runner.batch_size", r.batch_size, 1)
     _at_least("runner.max_batch_visual_tokens", r.max_batch_visual_tokens, 1, optional=True)
     _at_least("runner.num_workers", r.num_workers, 0)
+    _at_least("runner.prefetch_bytes", r.prefetch_bytes, 0, optional=True)  # 0: batches prepared in the main process
     _at_least("runner.bootstrap_samples", r.bootstrap_samples, 0)
     _positive("runner.repetition_penalty", r.repetition_penalty)
     _at_least("runner.threads", r.threads, 1, optional=True)  # null: chosen from the cores left free

@@ -112,6 +112,7 @@ class RunnerConfig:
     batch_size: int = 8  # upper bound on samples per batch
     max_batch_visual_tokens: Optional[int] = None  # batch by visual-token budget when set
     num_workers: int = 0  # DataLoader preprocessing workers
+    prefetch_bytes: Optional[int] = None  # bound on prepared batches in flight per rank (None: from free host memory)
     resume: bool = True
     progress: bool = True
     seed: int = 0

@@ -67,6 +67,11 @@ def _image_tokens(visual_tokens: Callable[[int, int, int | None, int | None], in
         return 0
 
 
+def visual_part(sample: Sample, cost: int) -> int:
+    """The image tokens of an ``estimate_cost`` result (its text part is cheap to recount; no header is read)."""
+    return max(0, cost - text_tokens(sample))
+
+
 @dataclass(frozen=True)
 class PlannedBatch:
     indices: tuple[int, ...]  # positions in the caller's sample list

@@ -115,6 +115,11 @@ def dist_info() -> DistInfo:
     return DistInfo(dist.get_rank(), dist.get_world_size(), _env_int("LOCAL_RANK", 0))
 
 
+def local_world_size() -> int:
+    """Ranks of the group on this host (torchrun's LOCAL_WORLD_SIZE; 1 for one process): they share its memory."""
+    return _env_int("LOCAL_WORLD_SIZE", 1) if _initialized() else 1
+
+
 def is_main() -> bool:
     return dist_info().is_main
 

@@ -4,6 +4,9 @@
 A sample whose encode or prepare fails is returned as an error for that sample alone; the rest of its batch is
 prepared without it. The same ``BatchBuilder`` re-prepares sub-batches in the main process when an OOM batch is
 split, so worker and main process can never build inputs differently.
+
+How many batches wait between workers and model, and whether their tensors travel through /dev/shm or the workers'
+pipes, is decided by engine/host_memory.py; ``WorkerBatchBuilder`` readies each batch for that transport.
 """
 
 from __future__ import annotations
@@ -12,12 +15,14 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from awaker_eval.engine.host_memory import PREFETCH_FACTOR
 from awaker_eval.models.base import Messages
 from awaker_eval.types import Sample
 
@@ -101,17 +106,82 @@ def prepare_positions(
     return builder([dataset[p] for p in positions])
 
 
+class ByValue:
+    """A tensor that the DataLoader's queue pickles by value through the worker's pipe, not through /dev/shm (the
+    queue's pickler moves every tensor storage to shared memory, under both of torch's sharing strategies); it
+    unpickles in the main process as the plain tensor, bit for bit. Its bytes are taken here, in the worker's
+    collate, where a failure is reported: one in the queue's pickling thread is only printed, and the main process
+    then waits forever."""
+
+    __slots__ = ("raw", "dtype", "shape")
+
+    def __init__(self, tensor: torch.Tensor):
+        t = tensor.detach().contiguous()
+        self.raw = t.reshape(-1).view(torch.uint8).numpy()  # numpy arrays pickle by value; bf16 travels as bytes
+        self.dtype, self.shape = t.dtype, tuple(t.shape)
+
+    def __reduce__(self):
+        return _tensor_from_bytes, (self.raw, self.dtype, self.shape)
+
+
+def _tensor_from_bytes(raw: Any, dtype: torch.dtype, shape: tuple[int, ...]) -> torch.Tensor:
+    return torch.from_numpy(raw).view(dtype).reshape(shape)
+
+
+def map_tensors(value: Any, convert: Callable[[torch.Tensor], Any]) -> Any:
+    """``value`` with ``convert`` applied to every tensor in it (through mappings, lists and tuples: BatchFeature,
+    dicts); mappings are updated in place (a worker's freshly prepared batch belongs to it alone)."""
+    if isinstance(value, torch.Tensor):
+        return convert(value)
+    if isinstance(value, MutableMapping):
+        for key in list(value.keys()):
+            value[key] = map_tensors(value[key], convert)
+        return value
+    if type(value) in (list, tuple):
+        return type(value)(map_tensors(v, convert) for v in value)
+    return value
+
+
+def ready_for_queue(prepared: Any, transport: str) -> Any:
+    """A worker's prepared batch readied for the queue: ``"pipe"``: every tensor by value; ``"shared_memory"``:
+    moved to /dev/shm now (the queue would do it while pickling, where a full /dev/shm hangs the run), or by value
+    when /dev/shm turns out full after all."""
+    if transport == "shared_memory":
+        try:
+            return map_tensors(prepared, lambda t: t.share_memory_())
+        except RuntimeError as exc:
+            log.warning("/dev/shm is full (%s): this batch goes through the pipe", describe_error(exc))
+    return map_tensors(prepared, ByValue)
+
+
+class WorkerBatchBuilder(BatchBuilder):
+    """The builder DataLoader workers run: prepares like ``BatchBuilder``, then readies the batch for ``transport``."""
+
+    def __init__(self, preparer: Callable[[list[Messages]], Any], transport: str):
+        super().__init__(preparer)
+        self.transport = transport
+
+    def __call__(self, items: list[tuple[int, Messages | None, str | None, float]]) -> PreparedBatch:
+        batch = super().__call__(items)
+        batch.prepared = ready_for_queue(batch.prepared, self.transport)
+        return batch
+
+
 def make_loader(
-    dataset: EncodedSamples, builder: BatchBuilder, batches: Sequence[Sequence[int]], num_workers: int
+    dataset: EncodedSamples, builder: BatchBuilder, batches: Sequence[Sequence[int]], num_workers: int,
+    prefetch_factor: int | None = None, transport: str = "shared_memory",
 ) -> DataLoader:
-    """A DataLoader yielding one PreparedBatch per planned batch, in plan order."""
+    """A DataLoader yielding one PreparedBatch per planned batch, in plan order; ``num_workers`` x
+    ``prefetch_factor`` batches at most in flight (engine/host_memory.py), by ``transport`` (``"shared_memory"``:
+    torch's default; ``"pipe"``: tensors by value through the workers' pipes, no /dev/shm)."""
     kwargs: dict[str, Any] = {}
     if num_workers > 0:
-        kwargs.update(prefetch_factor=4, persistent_workers=False)
+        kwargs.update(prefetch_factor=prefetch_factor or PREFETCH_FACTOR, persistent_workers=False)
+    collate = WorkerBatchBuilder(builder.preparer, transport) if num_workers > 0 else builder
     return DataLoader(
         dataset,
         batch_sampler=[list(b) for b in batches],
-        collate_fn=builder,
+        collate_fn=collate,
         num_workers=num_workers,
         pin_memory=False,
         **kwargs,

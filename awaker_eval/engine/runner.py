@@ -24,8 +24,11 @@ from typing import Any, Callable, Mapping, Sequence
 from tqdm.auto import tqdm
 
 from awaker_eval.engine import distributed as D
-from awaker_eval.engine.batching import estimate_cost, image_group, order_by_cost, plan_batches
+from awaker_eval.engine.batching import (
+    PlannedBatch, estimate_cost, image_group, order_by_cost, plan_batches, visual_part,
+)
 from awaker_eval.engine.execute import BatchExecutor
+from awaker_eval.engine.host_memory import HostMemoryPlan, batch_bytes, plan_host_memory, probe_host
 from awaker_eval.engine.identity import (
     StoreView, current_predictions, prompt_keys as content_prompt_keys, relabel_line, sample_fields_text, stale_line,
 )
@@ -62,6 +65,7 @@ class EngineSettings:
     fail_fast: int = 32  # abort when the first N samples of this rank all fail (a broken model, not bad data)
     reuse_vision: bool = True  # encode each distinct image once and reuse its features (identical outputs)
     threads: int | None = None  # torch intra-op threads for the run (None: loader.main_process_threads decides)
+    prefetch_bytes: int | None = None  # bound on prepared batches in flight (None: from free host memory; host_memory)
 
 
 @dataclass
@@ -103,6 +107,7 @@ class EngineResult:
     vision: dict[str, int] | None = None  # vision_images_encoded / vision_images_reused of this rank (local tower)
     attention: dict[str, Any] | None = None  # attention paths of this rank's model (model.attention_info())
     self_checks: list[dict[str, Any]] | None = None  # run-start self-check records (models/self_checks.py)
+    host_memory: dict[str, Any] | None = None  # DataLoader workers / prefetch / transport of this rank (host_memory)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the predictions, JSON-ready (for run.json)."""
@@ -121,6 +126,7 @@ class EngineResult:
             **(self.vision or {}),
             **({"attention": self.attention} if self.attention is not None else {}),
             **({"self_checks": self.self_checks} if self.self_checks is not None else {}),
+            **({"host_memory": self.host_memory} if self.host_memory is not None else {}),
         }
 
 
@@ -154,6 +160,33 @@ def _check_unique_ids(samples: Sequence[Sample]) -> None:
         if s.id in seen:
             raise ValueError(f"sample id {s.id!r} ({s.benchmark}) occurs twice: ids must be unique within a run")
         seen.add(s.id)
+
+
+def _plan_rank(samples: Sequence[Sample], pending: list[int], model: VisionLanguageModel, settings: EngineSettings,
+               dist: D.DistInfo) -> tuple[D.Share, list[PlannedBatch]]:
+    """This rank's share of the pending positions (balanced by estimated cost) cut into batches. The plan never
+    depends on reuse_vision (batch composition moves float rounding): outputs identical on / off."""
+    share = D.balanced_share(
+        pending, lambda p: estimate_cost(samples[p], model.visual_tokens, settings.min_pixels, settings.max_pixels),
+        dist.rank, dist.world_size,
+    )
+    mine, costs = share.positions, share.costs
+    if dist.world_size > 1 and dist.is_main:
+        log.info("shards by estimated cost: %s", share.balance())
+    order = [mine[i] for i in order_by_cost([costs[p] for p in mine], [image_group(samples[p]) for p in mine])]
+    return share, plan_batches(order, costs, settings.batch_size, settings.max_batch_visual_tokens)
+
+
+def _host_memory(samples: Sequence[Sample], costs: Mapping[int, int], plan: Sequence[PlannedBatch],
+                 model: VisionLanguageModel, settings: EngineSettings) -> HostMemoryPlan:
+    """DataLoader workers / prefetch / transport for this plan under the host-memory budget (engine/host_memory.py);
+    a batch's visual tokens are its estimated costs less their text part."""
+    pixels = model.pixel_input()
+    sizes = [batch_bytes(sum(visual_part(samples[p], costs[p]) for p in b.indices), b.padded_tokens,
+                         pixels.bytes_per_visual_token) for b in plan]
+    mem, shm = probe_host()
+    return plan_host_memory(sizes, settings.num_workers, settings.prefetch_bytes, pixels.dtype, mem, shm,
+                            D.local_world_size())
 
 
 def _pending_positions(samples: Sequence[Sample], stored: dict[str, Prediction], retry_failed: bool) -> list[int]:
@@ -213,17 +246,8 @@ def run_inference(
             log.warning("%s", line)
     D.barrier()  # every rank has read the store before anyone appends to it: identical pending lists
 
-    share = D.balanced_share(
-        pending, lambda p: estimate_cost(samples[p], model.visual_tokens, settings.min_pixels, settings.max_pixels),
-        dist.rank, dist.world_size,
-    )
-    mine, costs = share.positions, share.costs
-    if dist.world_size > 1 and dist.is_main:
-        log.info("shards by estimated cost: %s", share.balance())
-    # The plan never depends on reuse_vision (batch composition moves float rounding): outputs identical on / off.
-    groups = [image_group(samples[p]) for p in mine]
-    order = [mine[i] for i in order_by_cost([costs[p] for p in mine], groups)]
-    plan = plan_batches(order, costs, settings.batch_size, settings.max_batch_visual_tokens)
+    share, plan = _plan_rank(samples, pending, model, settings, dist)
+    host = _host_memory(samples, share.costs, plan, model, settings)
     timings.plan = time.perf_counter() - t_start
 
     dataset = EncodedSamples(samples, encode)
@@ -234,15 +258,16 @@ def run_inference(
         rebuild=lambda positions: prepare_positions(positions, dataset, builder),
         letters_of=lambda pos: samples[pos].letters,
     )
-    loader = make_loader(dataset, builder, [b.indices for b in plan], settings.num_workers)
+    loader = make_loader(dataset, builder, [b.indices for b in plan], host.workers, host.prefetch_factor,
+                         host.transport)
     bar = tqdm(
-        total=len(mine), unit="sample", dynamic_ncols=True, desc=f"{settings.mode}",
+        total=len(share.positions), unit="sample", dynamic_ncols=True, desc=f"{settings.mode}",
         disable=not (settings.progress and dist.is_main),
         unit_scale=dist.world_size if dist.world_size > 1 else False,
     )
     done_here = failed_here = model_ok_here = 0
     first_error: str | None = None
-    threads = main_process_threads(getattr(model, "device", None), settings.num_workers, override=settings.threads)
+    threads = main_process_threads(getattr(model, "device", None), host.workers, override=settings.threads)
     with threads as main_threads, ShardWriter(run_dir, dist.rank) as writer:
         if dist.is_main and relabelled:  # the relabelled copies win from now on: a later rerun has none left
             writer.append(relabelled)
@@ -310,4 +335,5 @@ def run_inference(
         shards=share.balance(),
         vision=model.vision_counts(),
         attention=model.attention_info(),
+        host_memory=host.to_dict(),
     )

@@ -21,6 +21,18 @@ class GenerationSettings:
     repetition_penalty: float = 1.0
 
 
+# Qwen2-VL's processor: 4 patches per visual token (2x2 merge) of 3 channels x 2 frames x 14 x 14 values, fp32.
+QWEN2_VL_PIXEL_VALUES_PER_TOKEN = 4 * 3 * 2 * 14 * 14
+
+
+@dataclass(frozen=True)
+class PixelInput:
+    """The pixel tensor a preparer hands over (engine/host_memory.py budgets the batches in flight by it)."""
+
+    dtype: str | None  # element type ("float32", "bfloat16"); None for a backend that sends no pixel tensor
+    bytes_per_visual_token: int
+
+
 @dataclass
 class ModelOutput:
     """What a model returns for one conversation."""
@@ -78,6 +90,10 @@ class VisionLanguageModel(ABC):
     def preparer(self) -> Any:
         """A picklable callable ``conversations -> prepared`` for DataLoader workers (default: self.prepare)."""
         return self.prepare
+
+    def pixel_input(self) -> PixelInput:
+        """What one visual token costs in a prepared batch. Default: Qwen2-VL's processor output in fp32."""
+        return PixelInput("float32", QWEN2_VL_PIXEL_VALUES_PER_TOKEN * 4)
 
     def visual_tokens(self, width: int, height: int, min_pixels: int | None, max_pixels: int | None) -> int:
         """Prompt tokens one image of this size becomes, from its size alone (the engine batches by this budget

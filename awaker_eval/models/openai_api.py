@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from awaker_eval.config.schema import ModelConfig
-from awaker_eval.models.base import GenerationSettings, Messages, ModelOutput, VisionLanguageModel
+from awaker_eval.models.base import GenerationSettings, Messages, ModelOutput, PixelInput, VisionLanguageModel
 from awaker_eval.openai_client import APIError, ChatClient, ChatResult
 
 PIXEL_KEYS = ("min_pixels", "max_pixels")
@@ -136,6 +136,10 @@ class OpenAIChatModel(VisionLanguageModel):
 
     def preparer(self) -> ChatRequestEncoder:
         return self.encoder
+
+    def pixel_input(self) -> PixelInput:
+        """A PNG data URL per image: at most about the raw RGB of its 28 x 28 pixels per token, in base64."""
+        return PixelInput(None, 28 * 28 * 3 * 4 // 3)
 
     def generate(self, prepared: list[ChatRequest], settings: GenerationSettings) -> list[ModelOutput]:
         params: dict[str, Any] = {"max_tokens": settings.max_new_tokens}

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from awaker_eval.config.schema import ModelConfig
-from awaker_eval.models.base import GenerationSettings, Messages, ModelOutput, VisionLanguageModel
+from awaker_eval.models.base import GenerationSettings, Messages, ModelOutput, PixelInput, VisionLanguageModel
 from awaker_eval.models.loading import resolve_checkpoint, weights_identity
 from awaker_eval.models.fast_path_checks import padding_checks, vision_checks
 from awaker_eval.models.greedy_right import greedy_right, plain_greedy_reason
@@ -27,6 +27,7 @@ from awaker_eval.models.peft_adapter import adapter_fingerprint, apply_adapter
 log = logging.getLogger(__name__)
 
 DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32, "float16": torch.float16}
+PIXEL_KEYS = ("pixel_values", "pixel_values_videos")  # the processor's fp32 pixel tensors
 
 
 def resolve_device(name: str) -> torch.device:
@@ -41,6 +42,16 @@ def resolve_dtype(name: str) -> torch.dtype:
     return DTYPES[name]
 
 
+def vision_input_dtype(hf_model: Any) -> torch.dtype:
+    """The dtype pixel values take before the vision tower's first arithmetic: ``get_image_features`` casts them to
+    ``visual.dtype`` and ``patch_embed`` to its conv weight's. Where those agree, casting in the DataLoader worker
+    gives the model the same values at fewer bytes (fp32 -> bf16 halves them); where they differ (two casts in a row
+    are not one) the processor's fp32 is kept."""
+    visual = hf_model.model.visual
+    proj = visual.patch_embed.proj.weight.dtype
+    return proj if visual.dtype == proj else torch.float32
+
+
 class PromptTooLong(ValueError):
     """A prompt (text + visual tokens) longer than the model's context; recorded as that sample's error."""
 
@@ -52,6 +63,7 @@ class Qwen2VLPreparer:
     processor: Any
     max_prompt_tokens: int | None = None  # the model's context length; longer prompts fail (per sample)
     image_digests: bool = False  # add one pixel digest per image (vision reuse: models/vision_reuse.py)
+    pixel_dtype: torch.dtype | None = None  # cast pixel tensors to the vision tower's input dtype (vision_input_dtype)
 
     def __call__(self, conversations: list[Messages]) -> Any:
         from qwen_vl_utils import process_vision_info
@@ -68,6 +80,10 @@ class Qwen2VLPreparer:
                 f"prompt of {longest} tokens exceeds the model context of {self.max_prompt_tokens} tokens "
                 f"(lower max_pixels or shorten the prompt)"
             )
+        if self.pixel_dtype is not None:
+            for key in PIXEL_KEYS:
+                if key in batch:
+                    batch[key] = batch[key].to(self.pixel_dtype)
         if self.image_digests and images:
             batch[DIGEST_KEY] = [image_digest(img) for img in images]
         return batch
@@ -82,6 +98,7 @@ class Qwen2VLModel(VisionLanguageModel):
         self.device = resolve_device(cfg.device)
         self.dtype = resolve_dtype(cfg.dtype)
         self.hf_model, self.processor = self._load_hf()
+        self.pixel_dtype = vision_input_dtype(self.hf_model)  # what the preparer hands over (half of fp32 in bf16)
         self.vision_cache = VisionFeatureCache(reuse=False)
         self._greedy_reasons: dict[GenerationSettings, str | None] = {}  # plain_greedy_reason per settings
         self.generate_fallback: str | None = None  # why generate_padding=right ran HF generate (models/greedy_right.py)
@@ -131,7 +148,14 @@ class Qwen2VLModel(VisionLanguageModel):
     def preparer(self) -> Qwen2VLPreparer:
         text_cfg = getattr(self.hf_model.config, "text_config", self.hf_model.config)
         return Qwen2VLPreparer(self.processor, getattr(text_cfg, "max_position_embeddings", None),
-                               image_digests=self.vision_cache.reuse)
+                               image_digests=self.vision_cache.reuse, pixel_dtype=self.pixel_dtype)
+
+    def pixel_input(self) -> PixelInput:
+        """Pixel values per visual token from the vision config (merge x channels x frames x patch^2), in the
+        dtype the preparer casts them to."""
+        vc = self.hf_model.config.vision_config
+        values = vc.spatial_merge_size ** 2 * vc.in_channels * vc.temporal_patch_size * vc.patch_size ** 2
+        return PixelInput(str(self.pixel_dtype).replace("torch.", ""), values * self.pixel_dtype.itemsize)
 
     # -- vision reuse (models/vision_reuse.py) --------------------------------------------------------------
     def set_vision_reuse(self, enabled: bool) -> None:
