@@ -105,6 +105,10 @@ def _collect(run_dir: Path, run_id: str) -> dict[str, str]:
 def record() -> None:
     import tempfile
 
+    import torch
+
+    torch.set_num_threads(1)  # as the tests run (tests/conftest.py): the tiny Awaker's floats depend on it
+
     with tempfile.TemporaryDirectory() as tmp:
         for name, files in produce(Path(tmp)).items():
             (GOLDEN / name).mkdir(parents=True, exist_ok=True)
