@@ -15,6 +15,7 @@ from typing import Callable, Iterator
 from awaker_eval.config.schema import RunConfig
 from awaker_eval.engine.distributed import failing_together
 from awaker_eval.run_validity import check_failed_samples
+from awaker_eval.tasks.registry import get_benchmark
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,8 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None,
             protocol_fp = protocol_fingerprint_of(ran_as(cfg, model))
             model_fp = fingerprint_hash(model.fingerprint())
             judge = build_judge(cfg, run_dir)
-            finalize = PredictionBuilder(cfg.benchmark.kind, cfg.benchmark.protocol, cfg.benchmark.extractor,
+            finalize = PredictionBuilder(get_benchmark(cfg.benchmark.kind), cfg.benchmark.protocol,
+                                         cfg.benchmark.extractor,
                                          judge=judge)
             if dist.rank == 0:
                 write_config(run_dir, cfg)  # the run starts now: first settings only, never overwritten
