@@ -12,9 +12,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from awaker_eval.config.paths import CONF_DIR
 from awaker_eval.user_errors import run_reported
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
 def predictions_saved(run_dir: Path | None) -> str:

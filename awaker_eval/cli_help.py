@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from awaker_eval import __version__
-from awaker_eval.app import CONF_DIR
+from awaker_eval.config.paths import CONF_DIR
 from awaker_eval.engine.metadata import git_state
 
 COMMON_OVERRIDES = (

@@ -60,4 +60,5 @@ def main(argv: list[str]) -> int:
     except (ValueError, BenchmarkError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
-    return bench.export_submission(([args.run_dir] if args.run_dir else []) + rest)
+    known = [get_benchmark(kind) for kind in registered()]
+    return bench.export_submission(([args.run_dir] if args.run_dir else []) + rest, known)

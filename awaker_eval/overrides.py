@@ -25,7 +25,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
-from awaker_eval.app import CONF_DIR
+from awaker_eval.config.paths import CONF_DIR
 from awaker_eval.cli_help import unknown_group_option
 from awaker_eval.config.schema import RunConfig, register_configs, schema_keys, unknown_keys
 from awaker_eval.preflight import ConfigError, check_secret_patterns

@@ -12,17 +12,33 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
+from awaker_eval.attempts import Attempt, record_failure, record_start
 from awaker_eval.config.schema import RunConfig
+from awaker_eval.data.registry import load_benchmark
+from awaker_eval.data.warnings import summary_lines
+from awaker_eval.engine import distributed
 from awaker_eval.engine.distributed import failing_together
+from awaker_eval.engine.identity import data_digest
+from awaker_eval.engine.metadata import data_footprint
+from awaker_eval.engine.runner import EngineSettings, run_inference
+from awaker_eval.extract.llm_judge import LLMJudge, check_judge_failures
+from awaker_eval.models.base import GenerationSettings
+from awaker_eval.models.factory import build_model
+from awaker_eval.models.loading import fingerprint_hash
+from awaker_eval.models.self_checks import run_self_checks
+from awaker_eval.preflight import check_samples, preflight
+from awaker_eval.prompts import protocol_fingerprint
+from awaker_eval.run_lock import RunDirBusy, run_dir_lock
+from awaker_eval.run_outputs import write_run_outputs
 from awaker_eval.run_validity import check_failed_samples
+from awaker_eval.rundir import check_same_results, resolve_run_dir, settings_diff, write_config
+from awaker_eval.sample_io import PredictionBuilder, SampleEncoder
+from awaker_eval.tasks.registry import get_benchmark
 
 log = logging.getLogger(__name__)
 
 
 def engine_settings(cfg: RunConfig):
-    from awaker_eval.engine.runner import EngineSettings
-    from awaker_eval.models.base import GenerationSettings
-
     return EngineSettings(
         mode=cfg.runner.mode,
         batch_size=cfg.runner.batch_size,
@@ -47,9 +63,6 @@ def protocol_fingerprint_of(cfg: RunConfig) -> str:
     ``model.choice_padding=right`` changes choice scores in their low bits (models/padding.py), so choice runs record
     it; ``left`` (the earlier path) and generate mode, which it does not touch, keep their fingerprints. Likewise
     ``model.generate_padding=right`` (models/greedy_right.py) for generate runs only."""
-    from awaker_eval.models.loading import fingerprint_hash
-    from awaker_eval.prompts import protocol_fingerprint
-
     chosen = {"choice": "choice_padding", "generate": "generate_padding"}.get(cfg.runner.mode)
     padding = {chosen: getattr(cfg.model, chosen)} if chosen and getattr(cfg.model, chosen) != "left" else {}
     return fingerprint_hash(
@@ -65,8 +78,6 @@ def protocol_fingerprint_of(cfg: RunConfig) -> str:
 def prove_fast_paths(model, settings, policy: str) -> list:
     """The run-start self-checks of every enabled fast path on the run's device, dtype and weights
     (``models/self_checks.py``): a failing path is switched off (``fallback``) or stops the run (``strict``)."""
-    from awaker_eval.models.self_checks import run_self_checks
-
     return run_self_checks(model.self_checks(settings.mode, settings.reuse_vision, settings.generation), policy)
 
 
@@ -81,8 +92,6 @@ def build_judge(cfg: RunConfig, run_dir: Path):
     """The optional LLM choice extractor (``benchmark.judge``), caching its replies in the run directory."""
     if not cfg.benchmark.judge.enabled:
         return None
-    from awaker_eval.extract.llm_judge import LLMJudge
-
     judge = cfg.benchmark.judge  # the typed settings, checked by preflight (check_judge)
     judge = dataclasses.replace(judge, cache_path=judge.cache_path or str(run_dir / "judge_cache.jsonl"))
     return LLMJudge(judge, reuse_cache=cfg.runner.resume)
@@ -91,9 +100,6 @@ def build_judge(cfg: RunConfig, run_dir: Path):
 @contextlib.contextmanager
 def hold_run_dir(run_dir: Path, rank: int) -> Iterator[None]:
     """Rank 0 holds the run directory's lock for the whole run; every rank stops when another run holds it."""
-    from awaker_eval.engine import distributed
-    from awaker_eval.run_lock import RunDirBusy, run_dir_lock
-
     with contextlib.ExitStack() as stack:
         busy = ""
         if rank == 0:
@@ -107,26 +113,20 @@ def hold_run_dir(run_dir: Path, rank: int) -> Iterator[None]:
         yield
 
 
-@failing_together()  # under torchrun, an exception on one rank (data, model load, outputs) stops them all
-def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None,
-             on_run_dir: Callable[[Path], None] | None = None) -> Path:
-    """Run one benchmark on one model; returns the run directory (on every rank). ``on_run_dir`` is told the
-    directory as soon as it is known (the app names it when a run is interrupted)."""
-    from awaker_eval.attempts import Attempt, record_failure, record_start
-    from awaker_eval.data.registry import load_benchmark
-    from awaker_eval.data.warnings import summary_lines
-    from awaker_eval.engine import distributed
-    from awaker_eval.engine.identity import data_digest
-    from awaker_eval.engine.metadata import data_footprint
-    from awaker_eval.engine.runner import run_inference
-    from awaker_eval.models.factory import build_model
-    from awaker_eval.models.loading import fingerprint_hash
-    from awaker_eval.preflight import check_samples, preflight
-    from awaker_eval.rundir import check_same_results, resolve_run_dir, settings_diff, write_config
-    from awaker_eval.run_outputs import write_run_outputs
-    from awaker_eval.sample_io import PredictionBuilder, SampleEncoder
+@dataclasses.dataclass
+class LoadedData:
+    """The run's samples with what was derived from them once: data warnings, the encoder (prompts built once),
+    content keys and the data digest (part of the run id)."""
 
-    t0 = time.perf_counter()
+    samples: list
+    warnings: dict
+    encode: SampleEncoder
+    prompt_keys: dict
+    digest: str
+
+
+def load_data(cfg: RunConfig) -> LoadedData:
+    """Preflight, the samples and each prompt built once; nothing is written before they are known usable."""
     preflight(cfg)
     loaded = load_benchmark(cfg.benchmark)
     samples, data_warnings = loaded.samples, loaded.warnings.as_dict()
@@ -134,54 +134,68 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None,
     encode = SampleEncoder(cfg.benchmark.protocol, cfg.benchmark.min_pixels, cfg.benchmark.max_pixels,
                            kind=cfg.benchmark.kind)
     prompt_keys = encode.prompt_keys(samples)  # each prompt built once; image bytes hashed once per image
-    digest = data_digest(samples, prompt_keys)
+    return LoadedData(samples, data_warnings, encode, prompt_keys, data_digest(samples, prompt_keys))
+
+
+@failing_together()  # under torchrun, an exception on one rank (data, model load, outputs) stops them all
+def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None,
+             on_run_dir: Callable[[Path], None] | None = None) -> Path:
+    """Run one benchmark on one model; returns the run directory (on every rank). ``on_run_dir`` is told the
+    directory as soon as it is known (the app names it when a run is interrupted)."""
+    t0 = time.perf_counter()
+    data = load_data(cfg)
     t_data = time.perf_counter()
     dist = distributed.init_distributed()
     if dist.rank == 0:
-        for line in summary_lines(data_warnings):
+        for line in summary_lines(data.warnings):
             print(line)
-    run_dir = Path(distributed.broadcast_str(str(resolve_run_dir(cfg, hydra_output_dir, digest))))
+    run_dir = Path(distributed.broadcast_str(str(resolve_run_dir(cfg, hydra_output_dir, data.digest))))
     if on_run_dir is not None:
         on_run_dir(run_dir)
-    judge = None
     with hold_run_dir(run_dir, dist.rank):
         attempt = Attempt(settings_diff(run_dir, cfg))
         check_same_results(run_dir, attempt.settings_diff)  # before anything is loaded or written
-        result = None
-        try:
-            if dist.rank == 0:
-                record_start(run_dir, attempt)
-            model = build_model(cfg.model)
-            settings = engine_settings(cfg)
-            checks = prove_fast_paths(model, settings, cfg.runner.self_check)  # before any prediction is made
-            t_model = time.perf_counter()
-            protocol_fp = protocol_fingerprint_of(ran_as(cfg, model))
-            model_fp = fingerprint_hash(model.fingerprint())
-            judge = build_judge(cfg, run_dir)
-            finalize = PredictionBuilder(cfg.benchmark.kind, cfg.benchmark.protocol, cfg.benchmark.extractor,
-                                         judge=judge)
-            if dist.rank == 0:
-                write_config(run_dir, cfg)  # the run starts now: first settings only, never overwritten
-            result = run_inference(samples, encode, model, finalize, run_dir, protocol_fp, model_fp,
-                                   settings, prompt_keys=prompt_keys)
-            result.self_checks = [r.as_dict() for r in checks]
-            if dist.rank == 0:
-                timings = {"data_load_s": t_data - t0, "model_load_s": t_model - t_data,
-                           "total_s": time.perf_counter() - t0}
-                extra = {"judge": {"config": dataclasses.asdict(cfg.benchmark.judge), **judge.stats.as_dict()}} \
-                    if judge is not None else {}
-                extra["data_warnings"] = data_warnings
-                extra["data"] = data_footprint(samples)
-                write_run_outputs(cfg, run_dir, result, model, protocol_fp, model_fp, timings, extra_meta=extra,
-                                  attempt=attempt, data_digest=digest)
-        except BaseException as exc:
-            if dist.rank == 0:
-                record_failure(run_dir, attempt, exc, result)
-            raise
+        result, judge = _run_attempt(cfg, data, run_dir, attempt, dist.rank, (t0, t_data))
     distributed.barrier()
     if judge is not None:  # past benchmark.judge.max_failures: exit 1, after every output is written
-        from awaker_eval.extract.llm_judge import check_judge_failures
-
         check_judge_failures(result.predictions, cfg.benchmark.judge.max_failures)
     check_failed_samples(result.predictions, cfg.runner.max_failed_fraction)  # likewise past max_failed_fraction
     return run_dir
+
+
+def _run_attempt(cfg: RunConfig, data: LoadedData, run_dir: Path, attempt, rank: int, times: tuple[float, float]):
+    """One attempt in the held run directory: the model, its self-checks, inference and (rank 0) every output;
+    a failure is recorded in run.json before it propagates. Returns ``(result, judge)``."""
+    t0, t_data = times
+    judge = result = None
+    try:
+        if rank == 0:
+            record_start(run_dir, attempt)
+        model = build_model(cfg.model)
+        settings = engine_settings(cfg)
+        checks = prove_fast_paths(model, settings, cfg.runner.self_check)  # before any prediction is made
+        t_model = time.perf_counter()
+        protocol_fp = protocol_fingerprint_of(ran_as(cfg, model))
+        model_fp = fingerprint_hash(model.fingerprint())
+        judge = build_judge(cfg, run_dir)
+        finalize = PredictionBuilder(get_benchmark(cfg.benchmark.kind), cfg.benchmark.protocol,
+                                     cfg.benchmark.extractor, judge=judge)
+        if rank == 0:
+            write_config(run_dir, cfg)  # the run starts now: first settings only, never overwritten
+        result = run_inference(data.samples, data.encode, model, finalize, run_dir, protocol_fp, model_fp,
+                               settings, prompt_keys=data.prompt_keys)
+        result.self_checks = [r.as_dict() for r in checks]
+        if rank == 0:
+            timings = {"data_load_s": t_data - t0, "model_load_s": t_model - t_data,
+                       "total_s": time.perf_counter() - t0}
+            extra = {"judge": {"config": dataclasses.asdict(cfg.benchmark.judge), **judge.stats.as_dict()}} \
+                if judge is not None else {}
+            extra["data_warnings"] = data.warnings
+            extra["data"] = data_footprint(data.samples)
+            write_run_outputs(cfg, run_dir, result, model, protocol_fp, model_fp, timings, extra_meta=extra,
+                              attempt=attempt, data_digest=data.digest)
+    except BaseException as exc:
+        if rank == 0:
+            record_failure(run_dir, attempt, exc, result)
+        raise
+    return result, judge

@@ -21,7 +21,7 @@ from awaker_eval.report.intervals import run_intervals
 from awaker_eval.report.runs import SCORES_FILE, Scored, load_run
 from awaker_eval.run_validity import INVALID_KEY, invalid_line, invalid_mark
 from awaker_eval.score.readers import read_jsonl
-from awaker_eval.tasks.registry import get_benchmark
+from awaker_eval.tasks.registry import catalogue, get_benchmark
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
         meta[INVALID_KEY] = invalid
     attempt = attempt or Attempt(settings_diff={})
     write_run_json(run_dir, redact(meta), attempt.record("ok", result=result, timings=timings))
-    report = write_report(load_run(run_dir, predictions, scored), n_boot=cfg.runner.bootstrap_samples, seed=cfg.runner.seed)
+    report = write_report(load_run(run_dir, catalogue(), predictions, scored), n_boot=cfg.runner.bootstrap_samples, seed=cfg.runner.seed)
     print(table)
     if agreement is not None:
         print("\n" + agreement_line(agreement, cfg.model))

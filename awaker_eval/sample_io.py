@@ -55,7 +55,7 @@ class PredictionBuilder:
     """Extracts the letter with the configured rule (and optional judge) and records everything to re-score
     (the engine stamps the content key and fingerprints)."""
 
-    kind: str
+    bench: Benchmark  # the run's benchmark object (the pipeline resolved it)
     protocol: str
     extractor: str
     judge: Callable[..., Any] | None = None
@@ -65,7 +65,7 @@ class PredictionBuilder:
 
         failed = output.error is not None or output.text is None
         raw = None if failed else output.text
-        extracted = extract_letter(self.kind, raw, sample, self.extractor, self.judge)
+        extracted = extract_letter(self.bench, raw, sample, self.extractor, self.judge)
         letter = extracted.letter
         return Prediction.of_sample(
             sample,

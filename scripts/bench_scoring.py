@@ -12,6 +12,7 @@ import time
 from awaker_eval.extract import extract_answer
 from awaker_eval.score import score_predictions, score_units
 from awaker_eval.types import Prediction
+from awaker_eval.tasks.registry import get_benchmark
 
 OUTPUTS = ["A", "B.", "The best answer is C", "Best answer: D", "E", "", "457", "none of these",
            "I think the answer might be (D) 455", "c", "Based on the image, the answer is B because " * 3]
@@ -42,12 +43,12 @@ def main() -> None:
     preds = synthetic(args.n)
     t0 = time.perf_counter()
     for p in preds:
-        p.extracted, p.extract_method = extract_answer("mme_realworld", p.raw_output, p, args.extractor)
+        p.extracted, p.extract_method = extract_answer(get_benchmark("mme_realworld"), p.raw_output, p, args.extractor)
         p.correct = bool(p.extracted) and p.extracted == p.answer
     t1 = time.perf_counter()
-    metrics = score_predictions("mme_realworld", preds)
+    metrics = score_predictions(get_benchmark("mme_realworld"), preds)
     t2 = time.perf_counter()
-    units = score_units("mme_realworld", preds)
+    units = score_units(get_benchmark("mme_realworld"), preds)
     t3 = time.perf_counter()
     print(f"{args.n} MME-RealWorld predictions ({args.extractor}): extraction {t1 - t0:.3f} s, "
           f"score_predictions {t2 - t1:.3f} s, total {t2 - t0:.3f} s; score_units {t3 - t2:.3f} s "

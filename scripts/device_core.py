@@ -44,6 +44,7 @@ from awaker_eval.models.fast_path_checks import padding_checks
 from awaker_eval.models.self_checks import run_self_checks
 from awaker_eval.models.tiny import default_cache_dir
 from awaker_eval.sample_io import PredictionBuilder, SampleEncoder
+from awaker_eval.tasks.registry import get_benchmark
 
 REPO = Path(__file__).resolve().parents[1]
 MME_REALWORLD_EN_QUESTIONS = 23609
@@ -216,7 +217,7 @@ class EngineRun:
         self.settings, self.shown = shipped_settings(tiny)
         self.encode = SampleEncoder(self.shown["protocol"], self.settings.min_pixels, self.settings.max_pixels,
                                     kind="mme_realworld")
-        self.finalize = PredictionBuilder("mme_realworld", "official", "official")
+        self.finalize = PredictionBuilder(get_benchmark("mme_realworld"), "official", "official")
 
     def run(self, samples) -> dict:
         with tempfile.TemporaryDirectory(prefix="awaker-device-core-") as tmp:

@@ -73,6 +73,7 @@ class Bench:
         self.t_start = time.perf_counter()  # the budget counts the build and the workload measurement too
         from awaker_eval.models.tiny import default_cache_dir
         from awaker_eval.sample_io import PredictionBuilder, SampleEncoder
+        from awaker_eval.tasks.registry import get_benchmark
 
         self.args, self.shape = args, "tiny" if args.tiny else "7b"
         self.cache = args.cache_dir or default_cache_dir()
@@ -80,7 +81,7 @@ class Bench:
         self.model, self.config, self.settings = build_random_awaker(self.shape, args.device, self.cache)
         self.samples = workload(self.cache / f"gpu_perf_{self.shape}", self.shape, args.images)
         self.encode = SampleEncoder("official", None, None, kind="mme_realworld")  # official prompt, processor defaults
-        self.finalize = PredictionBuilder("mme_realworld", "official", "official")
+        self.finalize = PredictionBuilder(get_benchmark("mme_realworld"), "official", "official")
         name = torch.cuda.get_device_name(0) if self.cuda else "cpu"
         self.peak = args.peak_tflops or next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
         self.tokens, self.text_flops, self.vision_flops = self._measure_workload()

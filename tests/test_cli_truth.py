@@ -28,6 +28,7 @@ from awaker_eval.rundir import default_run_id
 from awaker_eval.run_outputs import agreement_line
 from awaker_eval.score import score_predictions
 from awaker_eval.tasks.mme_realworld.render import render
+from awaker_eval.tasks.registry import catalogue, get_benchmark
 from test_report_support import mme_predictions, write_run
 
 
@@ -91,7 +92,7 @@ def test_protocol_aliases_are_one_protocol():
 
 def test_empty_groups_print_a_dash():
     preds = [p for p in mme_predictions(n_per_subtask=2, n_reasoning=4) if p.task == "Reasoning"]
-    metrics = score_predictions("mme_realworld", preds)
+    metrics = score_predictions(get_benchmark("mme_realworld"), preds)
     text = render("mme_realworld", metrics)
     assert re.search(r"^Perception\s+-\s+0$", text, re.M) and re.search(r"^Perception\s+Remote Sensing\s+-\s+0", text, re.M)
     assert re.search(r"^Reasoning\s+\d+\.\d\d\s+4$", text, re.M)
@@ -101,10 +102,10 @@ def test_empty_groups_print_a_dash():
 
 def test_compare_names_what_differs_in_words(tmp_path):
     preds = mme_predictions(n_per_subtask=3, n_reasoning=3)
-    base = load_run(write_run(tmp_path / "gen", preds, n_boot=20))
+    base = load_run(write_run(tmp_path / "gen", preds, n_boot=20), catalogue())
     choice = write_run(tmp_path / "choice", [p.__class__(**{**p.__dict__, "protocol_fp": "other"}) for p in preds],
                        n_boot=20, max_pixels=1000)
-    new = load_run(choice)
+    new = load_run(choice, catalogue())
     new.config["runner"] = {"mode": "choice"}
     new.config["model"] = {**new.config.get("model", {}), "adapter": "/ft/lora"}
     with pytest.raises(MismatchError) as err:

@@ -9,6 +9,7 @@ import pandas as pd
 
 from awaker_eval.cli import main as cli_main
 from awaker_eval.tasks.mmbench.submission import main as mmbench_export
+from awaker_eval.tasks.registry import catalogue, get_benchmark
 from test_report_support import mme_predictions, write_run
 from test_score_mmbench import _predictions, synthetic  # noqa: F401  (fixture)
 
@@ -26,7 +27,8 @@ def _mmbench_test_run(root, rows):
 def test_mmbench_through_the_core_command_is_the_mmbench_file(synthetic, tmp_path, capsys):
     run = _mmbench_test_run(tmp_path, synthetic["rows"])
     assert cli_main(["export-submission", str(run), "--out", str(tmp_path / "core.xlsx")]) == 0
-    assert mmbench_export([str(run), "--out", str(tmp_path / "direct.xlsx")]) == 0
+    assert mmbench_export([str(run), "--out", str(tmp_path / "direct.xlsx")], get_benchmark("mmbench"),
+                          list(catalogue().values())) == 0
     core, direct = pd.read_excel(tmp_path / "core.xlsx"), pd.read_excel(tmp_path / "direct.xlsx")
     pd.testing.assert_frame_equal(core, direct)
     assert len(core) == len(synthetic["rows"])

@@ -8,6 +8,7 @@ import pytest
 from awaker_eval.extract import extract_answer
 from awaker_eval.tasks.vlmevalkit_mcq.extract import can_infer, can_infer_2024, can_infer_head
 from awaker_eval.types import Choice, Sample
+from awaker_eval.tasks.registry import get_benchmark
 
 COLUMNS = {
     "can_infer_2024": "vlmevalkit_can_infer_2024_03_to_2025_08",
@@ -54,13 +55,13 @@ def test_extract_answer_rules_then_judge():
         calls.append((question, [c.letter for c in choices], prediction))
         return {"bird-like": "C", "junk": "Q"}.get(prediction)
 
-    assert extract_answer("mmbench", "C. a bird", sample, "can_infer_2024", judge) == ("C", "rule")
-    assert extract_answer("mmbench", "Cannot determine the answer", sample, "official", judge) == ("Z", "rule")
+    assert extract_answer(get_benchmark("mmbench"), "C. a bird", sample, "can_infer_2024", judge) == ("C", "rule")
+    assert extract_answer(get_benchmark("mmbench"), "Cannot determine the answer", sample, "official", judge) == ("Z", "rule")
     assert calls == []  # parsed passes never reach the judge
-    assert extract_answer("mmbench", "bird-like", sample, "can_infer_2024", judge) == ("C", "judge")
-    assert extract_answer("mmbench", "junk", sample, "can_infer_2024", judge) == ("", "none")  # invalid letter
-    assert extract_answer("mmbench", "other", sample, "can_infer_2024", judge) == ("", "none")
-    assert extract_answer("mmbench", "bird-like", sample, "can_infer_2024") == ("", "none")  # no judge
-    assert extract_answer("mmbench", None, sample, "can_infer_2024", judge) == ("", "none")  # failed sample
+    assert extract_answer(get_benchmark("mmbench"), "bird-like", sample, "can_infer_2024", judge) == ("C", "judge")
+    assert extract_answer(get_benchmark("mmbench"), "junk", sample, "can_infer_2024", judge) == ("", "none")  # invalid letter
+    assert extract_answer(get_benchmark("mmbench"), "other", sample, "can_infer_2024", judge) == ("", "none")
+    assert extract_answer(get_benchmark("mmbench"), "bird-like", sample, "can_infer_2024") == ("", "none")  # no judge
+    assert extract_answer(get_benchmark("mmbench"), None, sample, "can_infer_2024", judge) == ("", "none")  # failed sample
     assert calls[0] == ("Which animal?", ["A", "B", "C", "D"], "bird-like")
     assert len(calls) == 3

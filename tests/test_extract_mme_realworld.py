@@ -8,6 +8,7 @@ import pytest
 from awaker_eval.extract import extract_answer
 from awaker_eval.tasks.mme_realworld.extract import extract
 from awaker_eval.types import Choice, Prediction, Sample
+from awaker_eval.tasks.registry import get_benchmark
 
 COLUMNS = {
     "official": "official_eval_your_results__real_choices",
@@ -46,16 +47,16 @@ def _sample() -> Sample:
 
 def test_extract_answer_sample_and_prediction():
     sample = _sample()
-    assert extract_answer("mme_realworld", "457", sample, "official") == ("B", "rule")
-    assert extract_answer("mme_realworld", "457", sample, "fixed") == ("", "none")
-    assert extract_answer("mme_realworld", "", sample, "fixed") == ("A", "rule")
-    assert extract_answer("mme_realworld", None, sample, "official") == ("", "none")  # failed sample
+    assert extract_answer(get_benchmark("mme_realworld"), "457", sample, "official") == ("B", "rule")
+    assert extract_answer(get_benchmark("mme_realworld"), "457", sample, "fixed") == ("", "none")
+    assert extract_answer(get_benchmark("mme_realworld"), "", sample, "fixed") == ("A", "rule")
+    assert extract_answer(get_benchmark("mme_realworld"), None, sample, "official") == ("", "none")  # failed sample
     pred = Prediction(id="s1", benchmark="mme_realworld", prompt_hash="", protocol_fp="", model_fp="",
                       raw_output="456", extracted="", extract_method="none", answer="B", correct=None,
                       choices=[[c.letter, c.text, c.raw] for c in sample.choices])
-    assert extract_answer("mme_realworld", pred.raw_output, pred, "official") == ("C", "rule")
+    assert extract_answer(get_benchmark("mme_realworld"), pred.raw_output, pred, "official") == ("C", "rule")
     pred.choices = []
     with pytest.raises(ValueError, match="'s1'"):
-        extract_answer("mme_realworld", "456", pred, "official")
+        extract_answer(get_benchmark("mme_realworld"), "456", pred, "official")
     with pytest.raises(ValueError, match="unknown benchmark kind"):
-        extract_answer("mmmu", "A", sample, "official")
+        extract_answer(get_benchmark("mmmu"), "A", sample, "official")

@@ -12,6 +12,7 @@ from test_report_support import mmbench_predictions, mme_predictions, write_run
 from awaker_eval.engine.store import prediction_to_json
 from awaker_eval.report import compare_cli, table_cli
 from awaker_eval.report.runs import find_runs
+from awaker_eval.tasks.registry import catalogue
 from awaker_eval.score.cli import main as score_main
 
 
@@ -64,7 +65,7 @@ def test_hand_edited_scores_are_recomputed_with_a_warning(tmp_path, capsys):
     scores = json.loads((run_dir / "scores.json").read_text())
     scores["overall"] = 0.99
     (run_dir / "scores.json").write_text(json.dumps(scores))
-    [run] = find_runs([run_dir])
+    [run] = find_runs([run_dir], catalogue())
     assert run.scores["overall"] == true_overall
     assert "ci" not in run.scores and "ci" in run.scores_with_ci(n_boot=20)  # stale intervals recomputed too
     warning = (f"warning: {run_dir / 'scores.json'} disagrees with predictions.jsonl (overall 0.99 vs "
@@ -78,5 +79,5 @@ def test_hand_edited_scores_are_recomputed_with_a_warning(tmp_path, capsys):
 def test_clean_run_loads_without_warning_and_keeps_its_stored_scores(tmp_path, capsys):
     run_dir = write_run(tmp_path / "run", mmbench_predictions(20), kind="mmbench", name="mmbench", n_boot=20)
     stored = json.loads((run_dir / "scores.json").read_text())
-    [run] = find_runs([run_dir])
+    [run] = find_runs([run_dir], catalogue())
     assert run.scores == stored and run.warnings == [] and capsys.readouterr().err == ""

@@ -18,6 +18,7 @@ from awaker_eval.sample_io import PredictionBuilder
 from awaker_eval.score import score_predictions
 from awaker_eval.score.readers import reextract
 from awaker_eval.types import Sample
+from awaker_eval.tasks.registry import get_benchmark
 
 QUESTION = "Which animal is shown"
 SAMPLE = Sample(id="7", benchmark="mmbench", language="en", question=QUESTION, choices=tuple(DOG_CAT), answer="B",
@@ -71,7 +72,7 @@ def test_failed_call_raises_is_counted_and_never_cached_then_a_rerun_asks_again(
 def test_dead_judge_mid_run_is_a_failure():
     judge = LLMJudge(judge_config_from_dict({"base_url": _closed_port_url(), "model": "m", "api_key_env": None,
                                              "http_retries": 0}))
-    result = extract_letter("mmbench", "It is a kitten", SAMPLE, "can_infer_2024", judge)
+    result = extract_letter(get_benchmark("mmbench"), "It is a kitten", SAMPLE, "can_infer_2024", judge)
     assert (result.letter, result.method) == ("", JUDGE_FAILED)
     assert result.error.startswith("judge call failed: request to ") and "ConnectionRefusedError" in result.error
 
@@ -85,11 +86,11 @@ def test_random_fallback_never_hides_a_failed_call():
 
 def test_failed_pass_is_recorded_with_its_error_and_counted_apart_from_unparsed():
     with FakeChatServer(lambda body: Reply(500, {"error": {"message": "boom"}})) as server:
-        build = PredictionBuilder("mmbench", "official", "can_infer_2024", judge=make_judge(server, http_retries=0))
+        build = PredictionBuilder(get_benchmark("mmbench"), "official", "can_infer_2024", judge=make_judge(server, http_retries=0))
         failed = build(SAMPLE, ModelOutput(text="It is a kitten"))
         url = server.url
     with scripted(["no idea"]) as server:
-        unparsed = PredictionBuilder("mmbench", "official", "can_infer_2024", judge=make_judge(server))(
+        unparsed = PredictionBuilder(get_benchmark("mmbench"), "official", "can_infer_2024", judge=make_judge(server))(
             SAMPLE, ModelOutput(text="a horse"))
     assert (failed.raw_output, failed.extracted, failed.extract_method, failed.correct) == (
         "It is a kitten", "", JUDGE_FAILED, False)
@@ -97,16 +98,16 @@ def test_failed_pass_is_recorded_with_its_error_and_counted_apart_from_unparsed(
                             '{"error": {"message": "boom"}} (gave up after 1 attempts)')
     assert (unparsed.extract_method, unparsed.error) == ("none", None)
     failed.group, unparsed.group, unparsed.id = "7", "8", "8"
-    metrics = score_predictions("mmbench", [failed, unparsed])
+    metrics = score_predictions(get_benchmark("mmbench"), [failed, unparsed])
     assert (metrics["n_judge_failed"], metrics["n_unparsed_passes"], metrics["n_failed"]) == (1, 1, 1)
 
 
 def test_rescoring_replaces_a_stored_judge_failure_with_the_new_extraction():
     with FakeChatServer(lambda body: Reply(500, {})) as server:
-        pred = PredictionBuilder("mmbench", "official", "can_infer_2024", judge=make_judge(server, http_retries=0))(
+        pred = PredictionBuilder(get_benchmark("mmbench"), "official", "can_infer_2024", judge=make_judge(server, http_retries=0))(
             SAMPLE, ModelOutput(text="It is a kitten"))
     with scripted(["B"]) as server:
-        reextract([pred], "mmbench", "can_infer_2024", judge=make_judge(server))
+        reextract([pred], get_benchmark("mmbench"), "can_infer_2024", judge=make_judge(server))
     assert (pred.extracted, pred.extract_method, pred.error, pred.correct) == ("B", "judge", None, True)
 
 
@@ -143,7 +144,7 @@ def test_no_resume_does_not_reuse_the_cache(tmp_path):
 
 
 def test_max_failures_limit(capsys):
-    preds = [PredictionBuilder("mmbench", "official", "can_infer_2024")(SAMPLE, ModelOutput(text="B")) for _ in "ab"]
+    preds = [PredictionBuilder(get_benchmark("mmbench"), "official", "can_infer_2024")(SAMPLE, ModelOutput(text="B")) for _ in "ab"]
     preds[0].extract_method = JUDGE_FAILED
     assert check_judge_failures(preds, 1) == 1
     assert capsys.readouterr().err == (

@@ -13,6 +13,7 @@ from test_openai_fakeserver import FakeChatServer, Reply, chat_reply
 from awaker_eval.extract.dispatch import extract_answer
 from awaker_eval.extract.llm_judge import CN_TEMPLATE, EN_TEMPLATE, LLMJudge, judge_config_from_dict
 from awaker_eval.types import Choice, Sample
+from awaker_eval.tasks.registry import get_benchmark
 
 DOG_CAT = [Choice("A", "dog", "A. dog"), Choice("B", "cat", "B. cat")]
 GOU_MAO = [Choice("A", "狗", "A. 狗"), Choice("B", "猫", "B. 猫")]
@@ -147,8 +148,8 @@ def test_dispatch_consults_the_judge_only_when_rules_fail():
                     choices=tuple(DOG_CAT), answer="B")
     with scripted(["B"]) as server:
         judge = make_judge(server)
-        assert extract_answer("mmbench", "It is a kitten", sample, "can_infer_2024", judge) == ("B", "judge")
-        assert extract_answer("mmbench", "B.", sample, "can_infer_2024", judge) == ("B", "rule")
+        assert extract_answer(get_benchmark("mmbench"), "It is a kitten", sample, "can_infer_2024", judge) == ("B", "judge")
+        assert extract_answer(get_benchmark("mmbench"), "B.", sample, "can_infer_2024", judge) == ("B", "rule")
     assert len(server.bodies) == 1
 
 

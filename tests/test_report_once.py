@@ -19,6 +19,7 @@ from awaker_eval.report.intervals import run_intervals
 from awaker_eval.report.stats import bootstrap_intervals
 from awaker_eval.score import score_units
 from awaker_eval.tasks.mme_realworld import score as mme_score
+from awaker_eval.tasks.registry import get_benchmark
 from test_report_support import mme_predictions, write_run
 
 N_BOOT = 100
@@ -93,7 +94,7 @@ def test_other_resamples_are_bootstrapped_once_per_command(counted_demo, monkeyp
 def test_table_equals_a_fresh_bootstrap_of_each_group():
     """Stored intervals are reused only as the number a fresh bootstrap of that group gives (exact floats)."""
     preds = mme_predictions(n_per_subtask=6, n_reasoning=6)
-    units = score_units("mme_realworld", preds)
+    units = score_units(get_benchmark("mme_realworld"), preds)
     scores = mme_score.metrics(mme_score.item_frame(preds))
     with_ci, fresh = run_intervals(scores, units, "mme_realworld", n_boot=80, seed=5)
     _, reused = run_intervals(with_ci, units, "mme_realworld", n_boot=80, seed=5)
@@ -107,7 +108,7 @@ def test_table_equals_a_fresh_bootstrap_of_each_group():
 
 def test_stored_intervals_of_other_resamples_are_not_reused(monkeypatch):
     preds = mme_predictions(n_per_subtask=6, n_reasoning=6)
-    units = score_units("mme_realworld", preds)
+    units = score_units(get_benchmark("mme_realworld"), preds)
     scores = mme_score.metrics(mme_score.item_frame(preds))
     with_ci, _ = run_intervals(scores, units, "mme_realworld", n_boot=80, seed=5)
     forged = json.loads(json.dumps(with_ci))
@@ -141,7 +142,7 @@ def test_stored_intervals_of_other_units_with_the_same_scores_are_not_reused():
     """Units that give every stored score, unit count and cluster count but are resampled differently (here two
     units of different images and verdicts trade images) must not get the stored intervals."""
     preds = mme_predictions(n_per_subtask=6, n_reasoning=6)
-    units = score_units("mme_realworld", preds)
+    units = score_units(get_benchmark("mme_realworld"), preds)
     scores = mme_score.metrics(mme_score.item_frame(preds))
     with_ci, _ = run_intervals(scores, units, "mme_realworld", n_boot=80, seed=5)
     right = units.index[(units["correct"] == 1) & (units["cluster"] == "img-0")][0]

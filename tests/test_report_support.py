@@ -13,6 +13,7 @@ from awaker_eval.report.intervals import add_intervals
 from awaker_eval.report.runs import find_runs
 from awaker_eval.score import score_predictions, score_units
 from awaker_eval.types import Prediction
+from awaker_eval.tasks.registry import catalogue, get_benchmark
 
 PERCEPTION_SUBTASKS = ("OCR with Complex Context", "Remote Sensing", "Diagram and Table", "Autonomous_Driving")
 
@@ -83,14 +84,14 @@ def write_run(run_dir: Path, preds: list[Prediction], kind: str = "mme_realworld
     }
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
     (run_dir / "predictions.jsonl").write_text("".join(prediction_to_json(p) + "\n" for p in preds))
-    scores = add_intervals(score_predictions(kind, preds), score_units(kind, preds), kind, n_boot=n_boot)
+    scores = add_intervals(score_predictions(get_benchmark(kind), preds), score_units(get_benchmark(kind), preds), kind, n_boot=n_boot)
     (run_dir / "scores.json").write_text(json.dumps(scores))
     (run_dir / "run.json").write_text(json.dumps({"n_samples": len(preds)}))
     return run_dir
 
 
 def test_written_run_loads(tmp_path):
-    run = find_runs([write_run(tmp_path / "r", mme_predictions(n_per_subtask=30, n_reasoning=30))])[0]
+    run = find_runs([write_run(tmp_path / "r", mme_predictions(n_per_subtask=30, n_reasoning=30))], catalogue())[0]
     assert run.kind == "mme_realworld" and run.label == "awaker"
     assert run.scores["n"] == 150 and len(run.units()) == 150
     assert run.scores["ci"]["no_interval"] == [] and run.scores["ci"]["n_clusters"] == 50

@@ -12,6 +12,7 @@ from awaker_eval.config.schema import BenchmarkConfig
 from awaker_eval.report import table_cli
 from awaker_eval.report.leaderboard import render_leaderboard, render_table
 from awaker_eval.report.published import published_tables, resolve_table
+from awaker_eval.tasks.registry import get_benchmark
 from test_report_support import mmbench_predictions, mme_predictions, write_run
 
 TABLES = published_tables()
@@ -174,7 +175,7 @@ def test_table_cli_sweep_merges_mmbench_versions_and_formats(tmp_path, capsys):
     assert len(ours) == 1 and len(table) == 25
     from awaker_eval.score import score_predictions
 
-    s11, s10 = (score_predictions("mmbench", p)["overall"] for p in (v11, v10))
+    s11, s10 = (score_predictions(get_benchmark("mmbench"), p)["overall"] for p in (v11, v10))
     assert ours["v1_1"].iloc[0] == pytest.approx(100 * s11) and ours["v1_0"].iloc[0] == pytest.approx(100 * s10)
     assert ours["overall"].iloc[0] == pytest.approx(50 * (s11 + s10))
     assert table_cli.main([str(tmp_path / "sweep"), "--format", "latex"]) == 0

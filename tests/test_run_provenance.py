@@ -163,12 +163,12 @@ def test_failed_invocations_leave_the_finished_run_untouched(copy, monkeypatch):
     assert snapshot(run_dir) == files
     assert b"batch_size: 8" in files["config.yaml"]
 
-    from awaker_eval.engine import runner
+    from awaker_eval import pipeline
 
     def crash(*args, **kwargs):
         raise RuntimeError("model died")
 
-    monkeypatch.setattr(runner, "run_inference", crash)
+    monkeypatch.setattr(pipeline, "run_inference", crash)
     with pytest.raises(RuntimeError, match="model died"):
         evaluate(cfg("runner.num_workers=0"))
     assert snapshot(run_dir) == files

@@ -12,8 +12,9 @@ from awaker_eval.extract import extract_answer
 from awaker_eval.score import UNIT_COLUMNS, score_predictions, score_units
 from awaker_eval.tasks.mmbench.score import seed_overall
 from awaker_eval.score.cli import main as score_main
-from awaker_eval.tasks.mmbench.submission import main as export_main
+from awaker_eval.export_submission import main as export_main
 from awaker_eval.types import Prediction
+from awaker_eval.tasks.registry import get_benchmark
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ def _predictions(rows, extractor="can_infer_2024", judge=None) -> list[Predictio
                        correct=None, category=r["category"], l2_category=r["l2-category"], question=r["question"],
                        choices=[[x, r[x], r[x]] for x in "ABCD" if x in r],
                        extra={"index": r["index"], "hint": None, "split": r["split"]})
-        p.extracted, p.extract_method = extract_answer("mmbench", p.raw_output, p, extractor, judge)
+        p.extracted, p.extract_method = extract_answer(get_benchmark("mmbench"), p.raw_output, p, extractor, judge)
         preds.append(p)
     return preds
 
@@ -48,36 +49,36 @@ def test_synthetic_fixture_scores_as_recorded(synthetic):
     preds = _predictions(synthetic["rows"])
     vanilla = {p.id: int(p.extracted == p.answer) for p in preds}
     assert vanilla == synthetic["expected_vanilla_hit_per_row"]
-    units = score_units("mmbench", preds)
+    units = score_units(get_benchmark("mmbench"), preds)
     assert list(units.columns) == UNIT_COLUMNS
     hits = dict(zip(units["unit"], units["correct"]))
     assert hits == {k: float(v) for k, v in synthetic["expected_circular_hit_exact_matching"].items()}
     assert units["n_rows"].tolist() == [4, 3, 2, 4] and units["split"].unique().tolist() == ["all"]
-    _check(score_predictions("mmbench", preds), synthetic)
+    _check(score_predictions(get_benchmark("mmbench"), preds), synthetic)
     # HEAD extraction gives the same result on this fixture (its expected values come from HEAD).
-    _check(score_predictions("mmbench", _predictions(synthetic["rows"], "can_infer_head")), synthetic)
+    _check(score_predictions(get_benchmark("mmbench"), _predictions(synthetic["rows"], "can_infer_head")), synthetic)
 
 
 def test_judge_mode_and_failed_pass(synthetic):
     answers = {r["prediction"]: r["answer"] for r in synthetic["rows"]}
     preds = _predictions(synthetic["rows"], judge=lambda q, choices, pred: answers[pred])  # judge always right
-    m = score_predictions("mmbench", preds)
+    m = score_predictions(get_benchmark("mmbench"), preds)
     assert (m["overall"], m["n_judge"], m["n_unparsed_passes"]) == (0.75, 2, 0)  # Q3 still has a wrong pass
     preds[0].raw_output, preds[0].error = None, "timeout"
-    m = score_predictions("mmbench", preds)
+    m = score_predictions(get_benchmark("mmbench"), preds)
     assert (m["overall"], m["n_failed"], m["n_questions"]) == (0.5, 1, 4)
-    assert score_units("mmbench", preds)["failed"].tolist() == [True, False, False, False]
+    assert score_units(get_benchmark("mmbench"), preds)["failed"].tolist() == [True, False, False, False]
 
 
 def test_hidden_answers(synthetic):
     preds = _predictions([dict(r, answer=None) for r in synthetic["rows"]])
-    m = score_predictions("mmbench", preds)  # MMBench TEST: counts only, no accuracy
+    m = score_predictions(get_benchmark("mmbench"), preds)  # MMBench TEST: counts only, no accuracy
     assert (m["answers_hidden"], m["overall"], m["n_questions"], m["n_rows"], m["n_unparsed_passes"]) == (
         True, None, 4, 13, 2)
     with pytest.raises(ValueError, match="'1': no ground-truth answer.*export-submission"):
-        score_units("mmbench", preds)
+        score_units(get_benchmark("mmbench"), preds)
     with pytest.raises(ValueError, match="'1': no ground-truth answer"):  # mixed dev/test rows
-        score_predictions("mmbench", preds[:-1] + _predictions(synthetic["rows"][-1:]))
+        score_predictions(get_benchmark("mmbench"), preds[:-1] + _predictions(synthetic["rows"][-1:]))
 
 
 @pytest.mark.parametrize("suffix", [".tsv", ".xlsx", ".csv"])
@@ -103,7 +104,7 @@ def test_vlmevalkit_table_through_cli(synthetic, tmp_path, capsys, suffix):
 def test_missing_passes_are_counted(synthetic):
     """A question scored on a subset of its rotations is reported (N passes for N options)."""
     preds = _predictions(synthetic["rows"])
-    m = score_predictions("mmbench", [p for p in preds if p.id != "1000001"])
+    m = score_predictions(get_benchmark("mmbench"), [p for p in preds if p.id != "1000001"])
     assert (m["n_incomplete_questions"], m["n_questions"], m["n_rows"]) == (1, 4, 12)
 
 

@@ -14,6 +14,7 @@ from awaker_eval.score.cli import main as score_main
 from awaker_eval.score.readers import reextract
 from awaker_eval.tasks.mme_realworld.results import read_predictions
 from awaker_eval.types import Prediction
+from awaker_eval.tasks.registry import get_benchmark
 
 TEMPLATE = "mme_realworld_output_test_template.json"
 
@@ -24,11 +25,11 @@ def _expected(fixtures_dir):
 
 def test_official_template_matches_official_scorer(fixtures_dir):
     preds = read_predictions(fixtures_dir / TEMPLATE)
-    reextract(preds, "mme_realworld", "official")
+    reextract(preds, get_benchmark("mme_realworld"), "official")
     expected = _expected(fixtures_dir)
     assert [(p.id, p.extracted, p.correct) for p in preds] == [
         (e["Question_id"], e["extracted"], e["correct"]) for e in expected["per_item"]]
-    m = score_predictions("mme_realworld", preds)
+    m = score_predictions(get_benchmark("mme_realworld"), preds)
     assert (m["overall"], m["perception"], m["reasoning"]) == (0.4, 2 / 3, 0.0)
     assert (m["n"], m["n_perception"], m["n_reasoning"]) == (5, 3, 2)
     assert m["subtask"] == {"Monitoring": 1.0, "OCR with Complex Context": 0.0, "Diagram and Table": 0.0,
@@ -44,7 +45,7 @@ def test_official_template_matches_official_scorer(fixtures_dir):
     assert (m["n_failed"], m["n_unparsed"]) == (0, 0)
     assert m["avg_c"] == {"Perception": 2 / 3, "Reasoning": 0.0}
 
-    units = score_units("mme_realworld", preds)
+    units = score_units(get_benchmark("mme_realworld"), preds)
     assert list(units.columns) == UNIT_COLUMNS
     assert units["correct"].tolist() == [1.0, 0.0, 1.0, 0.0, 0.0]
     assert units["split"].tolist() == ["Perception"] * 3 + ["Reasoning"] * 2
@@ -77,24 +78,24 @@ def _pred(i: int, raw: str | None, answer: str = "A", task: str = "Perception", 
 
 def test_bad_task_and_subtask_name_the_row():
     with pytest.raises(ValueError, match=r"'q1'.*unknown Task 'Perceptio'"):
-        score_predictions("mme_realworld", [_pred(0, "A"), _pred(1, "A", task="Perceptio")])
+        score_predictions(get_benchmark("mme_realworld"), [_pred(0, "A"), _pred(1, "A", task="Perceptio")])
     with pytest.raises(ValueError, match=r"'q0'.*unknown Subtask 'OCR'"):
-        score_predictions("mme_realworld", [_pred(0, "A", subtask="OCR")])
+        score_predictions(get_benchmark("mme_realworld"), [_pred(0, "A", subtask="OCR")])
     with pytest.raises(ValueError, match="duplicated prediction id"):
-        score_predictions("mme_realworld", [_pred(0, "A"), _pred(0, "B")])
+        score_predictions(get_benchmark("mme_realworld"), [_pred(0, "A"), _pred(0, "B")])
 
 
 def test_failed_sample_is_wrong_and_counted():
     preds = [_pred(0, "A"), _pred(1, None, error="CUDA OOM"), _pred(2, "E", answer="E", task="Reasoning"),
              _pred(3, "none of these")]
-    reextract(preds, "mme_realworld", "official")
+    reextract(preds, get_benchmark("mme_realworld"), "official")
     assert [p.extracted for p in preds] == ["A", "", "E", ""]
-    m = score_predictions("mme_realworld", preds)
+    m = score_predictions(get_benchmark("mme_realworld"), preds)
     assert (m["overall"], m["n"], m["perception"], m["reasoning"]) == (0.5, 4, 1 / 3, 1.0)
     assert (m["n_failed"], m["n_unparsed"], m["e_count"]) == (1, 1, {"Perception": 0, "Reasoning": 1})
     assert m["n_failed_by_task"] == {"Perception": 1, "Reasoning": 0}
     assert m["category"] == {"vehicle/attribute": 0.5}
-    units = score_units("mme_realworld", preds)
+    units = score_units(get_benchmark("mme_realworld"), preds)
     assert units["failed"].tolist() == [False, True, False, False]
 
 

@@ -11,6 +11,7 @@ import pytest
 from awaker_eval.report.intervals import add_intervals
 from awaker_eval.report.stats import bootstrap_intervals, bootstrap_means, mcnemar, percentile_interval
 from awaker_eval.score import score_predictions, score_units
+from awaker_eval.tasks.registry import get_benchmark
 from test_report_support import mme_predictions, mmbench_predictions
 
 
@@ -80,8 +81,8 @@ def test_percentile_interval_ignores_empty_resamples():
 
 def test_add_intervals_mme_every_aggregate_resolved():
     preds = mme_predictions(n_per_subtask=60, n_reasoning=60)
-    scores = score_predictions("mme_realworld", preds)
-    out = add_intervals(scores, score_units("mme_realworld", preds), "mme_realworld", n_boot=200, seed=0)
+    scores = score_predictions(get_benchmark("mme_realworld"), preds)
+    out = add_intervals(scores, score_units(get_benchmark("mme_realworld"), preds), "mme_realworld", n_boot=200, seed=0)
     ci = out["ci"]
     assert "ci" not in scores  # the input is not modified
     assert ci["cluster"] == "image" and ci["n_units"] == 300 and ci["n_clusters"] == 100 and ci["seed"] == 0
@@ -92,22 +93,22 @@ def test_add_intervals_mme_every_aggregate_resolved():
                                   "Autonomous_Driving", "Monitoring"}
     assert set(ci["subtask_by_task"]["Reasoning"]) == {"Monitoring"}
     assert set(ci["category"]) == set(scores["category"])
-    again = add_intervals(scores, score_units("mme_realworld", preds), "mme_realworld", n_boot=200, seed=0)
+    again = add_intervals(scores, score_units(get_benchmark("mme_realworld"), preds), "mme_realworld", n_boot=200, seed=0)
     assert again["ci"] == ci
 
 
 def test_add_intervals_refuses_an_aggregate_it_cannot_reproduce():
     preds = mme_predictions(n_per_subtask=20, n_reasoning=20)
-    scores = score_predictions("mme_realworld", preds)
+    scores = score_predictions(get_benchmark("mme_realworld"), preds)
     scores["reasoning"] += 0.01  # no longer the pooled mean of the Reasoning units
-    out = add_intervals(scores, score_units("mme_realworld", preds), "mme_realworld", n_boot=50)
+    out = add_intervals(scores, score_units(get_benchmark("mme_realworld"), preds), "mme_realworld", n_boot=50)
     assert "reasoning" not in out["ci"] and out["ci"]["no_interval"] == ["reasoning"]
 
 
 def test_add_intervals_mmbench_clusters_are_circular_questions():
     preds = mmbench_predictions(n_questions=120)
-    units = score_units("mmbench", preds)
-    scores = score_predictions("mmbench", preds)
+    units = score_units(get_benchmark("mmbench"), preds)
+    scores = score_predictions(get_benchmark("mmbench"), preds)
     out = add_intervals(scores, units, "mmbench", n_boot=200, seed=1)
     ci = out["ci"]
     assert ci["cluster"] == "circular question" and ci["n_units"] == ci["n_clusters"] == 120

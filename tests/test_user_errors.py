@@ -87,12 +87,12 @@ def test_full_or_read_only_disk_says_what_was_saved(capsys, code_, text):
 
 
 def test_disk_full_while_writing_run_outputs(capsys, tmp_path, tiny_cache_dir, monkeypatch):
-    import awaker_eval.run_outputs as run_outputs
+    import awaker_eval.pipeline as pipeline  # the run's entry point calls write_run_outputs
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "run" / "scores.json"))
 
-    monkeypatch.setattr(run_outputs, "write_run_outputs", full)
+    monkeypatch.setattr(pipeline, "write_run_outputs", full)
     with pytest.raises(SystemExit) as stop:
         cli.main(["benchmark.limit=2", f"model.cache_dir={tiny_cache_dir}", "model.dtype=float32",
                   "model.device=cpu", "runner.progress=false", f"output_dir={tmp_path / 'run'}"])

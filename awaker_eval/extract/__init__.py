@@ -2,14 +2,12 @@
 benchmark's rules live in its folder under ``awaker_eval/tasks/``)."""
 
 from awaker_eval.extract.dispatch import (
-    check_kind,
     choices_of,
     extract_answer,
     resolve_extractor,
 )
 
 __all__ = [
-    "check_kind",
     "choices_of",
     "extract_answer",
     "resolve_extractor",

@@ -10,10 +10,12 @@ output).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from awaker_eval.tasks.registry import get_benchmark
 from awaker_eval.types import Choice, Prediction, Sample
+
+if TYPE_CHECKING:  # the benchmark object is handed in by the caller; never looked up here
+    from awaker_eval.tasks.base import Benchmark
 
 Judge = Callable[[str, list[Choice], str], "str | None"]
 JUDGE_FAILED = "judge_failed"
@@ -31,13 +33,9 @@ class Extraction:
     method: str
     error: str | None = None
 
-def resolve_extractor(kind: str, extractor: str | None) -> str:
-    """Canonical extractor name for ``kind``; ``None`` gives the benchmark's official one."""
-    return get_benchmark(kind).resolve_extractor(extractor)
-
-
-def check_kind(kind: str) -> None:
-    get_benchmark(kind)  # an unknown kind lists the registered ones
+def resolve_extractor(bench: Benchmark, extractor: str | None) -> str:
+    """Canonical extractor name for ``bench``; ``None`` gives the benchmark's official one."""
+    return bench.resolve_extractor(extractor)
 
 
 def choices_of(item: Sample | Prediction) -> list[Choice]:
@@ -60,19 +58,19 @@ def raw_choices(item: Sample | Prediction) -> list[str]:
 
 
 def extract_answer(
-    kind: str,
+    bench: Benchmark,
     raw_output: str | None,
     sample_or_prediction: Sample | Prediction,
     extractor: str,
     judge: Judge | None = None,
 ) -> tuple[str, str]:
     """``(letter, method)`` of ``extract_letter`` (a failed judge call gives ``("", "judge_failed")``)."""
-    result = extract_letter(kind, raw_output, sample_or_prediction, extractor, judge)
+    result = extract_letter(bench, raw_output, sample_or_prediction, extractor, judge)
     return result.letter, result.method
 
 
 def extract_letter(
-    kind: str,
+    bench: Benchmark,
     raw_output: str | None,
     sample_or_prediction: Sample | Prediction,
     extractor: str,
@@ -80,4 +78,4 @@ def extract_letter(
 ) -> Extraction:
     """The extraction of one sample by the benchmark's own extractor; a failed sample (``raw_output is None``)
     gives ``("", "none")``."""
-    return get_benchmark(kind).extract(raw_output, sample_or_prediction, extractor, judge)
+    return bench.extract(raw_output, sample_or_prediction, extractor, judge)

@@ -76,8 +76,8 @@ def common_units(base: Run, new: Run, allow_mismatch: bool = False) -> pd.DataFr
         from awaker_eval.score import score_units
 
         shared = {p.id for p in base.predictions()} & {p.id for p in new.predictions()}
-        units_a = score_units(base.kind, [p for p in base.predictions() if p.id in shared])
-        units_b = score_units(new.kind, [p for p in new.predictions() if p.id in shared])
+        units_a = score_units(base.bench, [p for p in base.predictions() if p.id in shared])
+        units_b = score_units(new.bench, [p for p in new.predictions() if p.id in shared])
     else:
         units_a, units_b = base.units(), new.units()
     merged = units_a.merge(units_b[["unit", "correct"]], on="unit", how="inner", suffixes=("_base", "_new"))

@@ -26,6 +26,7 @@ from awaker_eval.report.compare import (GATE_LEVELS, MismatchError, common_units
                                         verdict_line)
 from awaker_eval.report.options import MIN_N_BOOT, check_options
 from awaker_eval.report.runs import Run, find_runs
+from awaker_eval.tasks.registry import catalogue
 from awaker_eval.run_validity import INVALID_KEY, invalid_line
 
 
@@ -58,13 +59,13 @@ def _resolve(base: str, new: str | None) -> tuple[Run, Run]:
 
 def _find_pair(base: str, new: str | None) -> tuple[Run, Run]:
     if new is None:
-        runs = find_runs([base])
+        runs = find_runs([base], catalogue())
         if len(runs) != 2:
             raise ValueError(f"{base}: expected a sweep with exactly 2 runs, found {len(runs)}")
         return runs[0], runs[1]
     pair = []
     for path in (base, new):
-        runs = find_runs([path])
+        runs = find_runs([path], catalogue())
         if len(runs) != 1:
             raise ValueError(f"{path}: holds {len(runs)} runs; name one run directory")
         pair.append(runs[0])

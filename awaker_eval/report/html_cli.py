@@ -17,6 +17,7 @@ from awaker_eval.report.html import write_report
 from awaker_eval.report.html_compare import write_comparison
 from awaker_eval.report.options import MIN_N_BOOT, check_options
 from awaker_eval.report.runs import find_runs
+from awaker_eval.tasks.registry import catalogue
 
 DEFAULT_COMPARISON = Path("comparison.html")
 
@@ -37,7 +38,7 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     try:
         check_options(n_boot=args.n_boot, alpha=args.alpha, max_drop=args.max_drop)
-        runs = find_runs(args.runs)
+        runs = find_runs(args.runs, catalogue())
         if len(runs) > 1 and not args.each:
             path = write_comparison(runs, args.out or DEFAULT_COMPARISON, plots=not args.no_plots, n_boot=args.n_boot,
                                     seed=args.seed, max_drop=args.max_drop, alpha=args.alpha,

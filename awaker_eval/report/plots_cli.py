@@ -17,7 +17,7 @@ from awaker_eval.report.options import MIN_N_BOOT, check_options
 from awaker_eval.report.plots import (LEVEL_TITLES, plot_routing_heatmap, plot_score_bars, routing_counts,
                                       score_bars_data)
 from awaker_eval.report.runs import Run, find_runs, unique_labels
-from awaker_eval.tasks.registry import get_benchmark
+from awaker_eval.tasks.registry import catalogue, get_benchmark
 
 
 
@@ -75,7 +75,7 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     try:
         check_options(n_boot=args.n_boot)
-        runs = find_runs(args.runs)
+        runs = find_runs(args.runs, catalogue())
         out = args.out or (runs[0].path / "plots" if len(runs) == 1 else Path("plots"))
         written = write_plots(runs, out, args.level, args.n_boot, args.seed, args.heatmap_by, args.phase)
     except (FileNotFoundError, ValueError) as exc:

@@ -22,7 +22,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
 import pandas as pd
 
@@ -33,8 +33,11 @@ from awaker_eval.rundir import CONFIG_FILE, read_config
 from awaker_eval.score import score_units
 from awaker_eval.score.consistency import disagreeing_keys, recompute_scored
 from awaker_eval.score.readers import read_jsonl
-from awaker_eval.tasks.registry import get_benchmark
+from awaker_eval.tasks.base import BenchmarkError
 from awaker_eval.types import Prediction
+
+if TYPE_CHECKING:  # the entry point resolves the benchmarks and hands them in
+    from awaker_eval.tasks.base import Benchmark
 
 SCORES_FILE = "scores.json"
 _BENCH_FIELDS = {f.name for f in dataclasses.fields(BenchmarkConfig)}
@@ -72,6 +75,8 @@ class Run:
     config: dict
     scores: dict
     meta: dict
+    bench: Benchmark  # the benchmark object of ``benchmark.kind``, resolved by the caller of ``load_run``
+    known: tuple[Benchmark, ...] = field(default=(), repr=False)  # every registered benchmark (the checks)
     _predictions: list[Prediction] | None = field(default=None, repr=False)
     _units: pd.DataFrame | None = field(default=None, repr=False)
     _intervals: IntervalTable | None = field(default=None, repr=False)
@@ -118,7 +123,7 @@ class Run:
     def units(self) -> pd.DataFrame:
         """The per-unit table (``awaker_eval.score.score_units``) of this run's predictions, built once."""
         if self._units is None:
-            self._units = score_units(self.kind, self.predictions())
+            self._units = score_units(self.bench, self.predictions())
         return self._units
 
     def intervals(self, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> IntervalTable:
@@ -148,8 +153,10 @@ def unique_labels(runs: list[Run], shared: Callable[[Run], str] = lambda run: ""
     return [f"{run.label} ({run.path.name})" if seen[key] > 1 else run.label for run, key in zip(runs, keys)]
 
 
-def load_run(path: str | Path, predictions: list[Prediction] | None = None, scored: Scored | None = None) -> Run:
-    """One run directory; a clear error naming the directory when a required file is missing.
+def load_run(path: str | Path, benchmarks: Mapping[str, Benchmark], predictions: list[Prediction] | None = None,
+             scored: Scored | None = None) -> Run:
+    """One run directory; a clear error naming the directory when a required file is missing. ``benchmarks``:
+    every registered benchmark by kind (``tasks.registry.catalogue()``, resolved once by the entry point).
 
     ``predictions`` already in memory (the pipeline just wrote them) spare re-reading predictions.jsonl;
     ``scored`` (what the pipeline computed from exactly those predictions) spares scoring them again."""
@@ -166,7 +173,11 @@ def load_run(path: str | Path, predictions: list[Prediction] | None = None, scor
     meta = _read_json(meta_path) if meta_path.exists() else {}
     if scored is not None and predictions is None:
         raise ValueError("load_run: scored results without the predictions they were computed from")
-    run = Run(path, config, _read_json(scores_path), meta, _predictions=predictions)
+    kind = benchmark_config(config.get("benchmark") or {}).kind
+    if kind not in benchmarks:
+        raise BenchmarkError(f"unknown benchmark kind {kind!r}; registered: {', '.join(sorted(benchmarks))}")
+    run = Run(path, config, _read_json(scores_path), meta, benchmarks[kind], tuple(benchmarks.values()),
+              _predictions=predictions)
     _verify(run, fresh=scored is not None)
     if scored is not None:
         run._units = scored.units
@@ -188,11 +199,11 @@ def _verify(run: Run, fresh: bool = False) -> None:
         _warn(run, f"{scores_path}: no {MERGED_FILE} beside it, so its numbers cannot be checked")
         return
     predictions = run.predictions()
-    get_benchmark(run.kind).check_predictions(predictions, str(preds_path))
+    run.bench.check_predictions(predictions, str(preds_path), run.known)
     if fresh:
         return
     try:
-        recomputed, units = recompute_scored(run.kind, predictions)
+        recomputed, units = recompute_scored(run.bench, predictions)
     except ValueError as exc:
         raise ValueError(f"{preds_path}: {exc}") from None
     if units is not None:
@@ -212,7 +223,7 @@ def _natural_key(path: Path) -> list:
     return [int(tok) if tok.isdigit() else tok for tok in re.split(r"(\d+)", str(path))]
 
 
-def find_runs(paths: Iterable[str | Path]) -> list[Run]:
+def find_runs(paths: Iterable[str | Path], benchmarks: Mapping[str, Benchmark]) -> list[Run]:
     """Run directories given directly or found recursively below each path (sweeps), in natural order."""
     runs: list[Run] = []
     for raw in paths:
@@ -220,10 +231,10 @@ def find_runs(paths: Iterable[str | Path]) -> list[Run]:
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such directory")
         if (path / SCORES_FILE).exists():
-            runs.append(load_run(path))
+            runs.append(load_run(path, benchmarks))
             continue
         found = sorted((p.parent for p in path.rglob(SCORES_FILE)), key=_natural_key)
         if not found:
             raise FileNotFoundError(f"{path}: no run directory (scores.json) found here or below")
-        runs.extend(load_run(p) for p in found)
+        runs.extend(load_run(p, benchmarks) for p in found)
     return runs

@@ -15,7 +15,7 @@ from awaker_eval.report.leaderboard import OurRow, our_row, render_table, table_
 from awaker_eval.report.options import MIN_N_BOOT, check_options
 from awaker_eval.report.published import TableSpec, published_tables, resolve_table
 from awaker_eval.report.runs import Run, find_runs, unique_labels
-from awaker_eval.tasks.registry import get_benchmark
+from awaker_eval.tasks.registry import catalogue, get_benchmark
 from awaker_eval.sweep_dirs import sweep_job_overrides
 
 
@@ -75,7 +75,7 @@ def main(argv: list[str]) -> int:
     try:
         check_options(n_boot=args.n_boot)
         specs: dict[str, TableSpec] = published_tables()
-        by_table = _by_table(find_runs(args.runs), specs)
+        by_table = _by_table(find_runs(args.runs, catalogue()), specs)
         if args.benchmark:
             keys = [args.benchmark if args.benchmark in by_table else resolve_table(args.benchmark).key]
         else:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from awaker_eval.score.common import is_correct
 from awaker_eval.score.readers import reextract
-from awaker_eval.tasks.registry import get_benchmark, score_targets
+from awaker_eval.tasks.registry import catalogue, get_benchmark, score_targets
 from awaker_eval.types import Prediction
 
 
@@ -43,10 +43,10 @@ def main(argv: list[str]) -> int:
     bench = get_benchmark(kind)
     try:
         predictions = bench.read_predictions(args.predictions)
-        bench.check_predictions(predictions, args.predictions)
+        bench.check_predictions(predictions, args.predictions, list(catalogue().values()))
         external = any(p.protocol_fp.startswith("external:") for p in predictions)  # e.g. official .jsonl
         if args.extractor is not None or external or not args.predictions.endswith(".jsonl"):
-            reextract(predictions, kind, args.extractor)
+            reextract(predictions, bench, args.extractor)
         metrics = bench.metrics(predictions)
     except (ValueError, FileNotFoundError) as exc:
         print(f"awaker-eval score: error: {exc}", file=sys.stderr)

@@ -9,10 +9,12 @@ a plausible number with exit 0, so each is refused with a message naming the fil
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from awaker_eval.tasks.registry import get_benchmark, registered
 from awaker_eval.types import Prediction
+
+if TYPE_CHECKING:  # benchmark objects are handed in by the caller; never looked up here
+    from awaker_eval.tasks.base import Benchmark
 
 FINGERPRINTS = (("model_fp", "model fingerprints"), ("protocol_fp", "protocol fingerprints"))
 
@@ -21,16 +23,19 @@ class InconsistentInput(ValueError):
     """Predictions that are not one run of the requested benchmark; the message names the file and the values."""
 
 
-def kind_of_name(name: str | None) -> str | None:
+def kind_of_name(name: str | None, known: Iterable[Benchmark]) -> str | None:
     """The benchmark kind a benchmark name says (``mmbench_dev_en`` -> ``mmbench``), None when it says none or
-    several; each registered benchmark names its own marks (``Benchmark.name_marks``)."""
+    several; each of the ``known`` benchmarks (every registered one) names its own marks (``name_marks``)."""
     low = (name or "").lower()
-    found = [kind for kind in registered() if any(m in low for m in get_benchmark(kind).name_marks())]
+    found = [b.kind for b in known if any(m in low for m in b.name_marks())]
     return found[0] if len(found) == 1 else None
 
 
-def check_predictions(predictions: Sequence[Prediction], kind: str, source: str) -> None:
-    """Raise ``InconsistentInput`` unless ``predictions`` are one model's, under one protocol, of ``kind``."""
+def check_predictions(predictions: Sequence[Prediction], bench: Benchmark, source: str,
+                      known: Sequence[Benchmark]) -> None:
+    """Raise ``InconsistentInput`` unless ``predictions`` are one model's, under one protocol, of ``bench``;
+    ``known``: every registered benchmark (a benchmark name in the records that says another one is refused)."""
+    kind = bench.kind
     for attr, what in FINGERPRINTS:
         values = sorted({getattr(p, attr) for p in predictions})
         if len(values) > 1:
@@ -38,31 +43,31 @@ def check_predictions(predictions: Sequence[Prediction], kind: str, source: str)
             raise InconsistentInput(f"{source}: predictions of more than one run ({what} {values[0]!r} and "
                                     f"{values[1]!r}{more}): score each run's predictions separately")
     for name in sorted({p.benchmark for p in predictions}):
-        said = kind_of_name(name)
+        said = kind_of_name(name, known)
         if said is not None and said != kind:
             raise InconsistentInput(f"{source}: predictions of benchmark {name!r} ({said}) cannot be scored as {kind}")
-    problem = get_benchmark(kind).shape_problem(predictions) if predictions else None
+    problem = bench.shape_problem(predictions) if predictions else None
     if problem:
         raise InconsistentInput(f"{source}: not {kind} predictions: {problem}")
 
 
-def recompute_scores(kind: str, predictions: Sequence[Prediction]) -> dict[str, Any]:
+def recompute_scores(bench: Benchmark, predictions: Sequence[Prediction]) -> dict[str, Any]:
     """The metrics ``score_predictions`` gives; predictions without any answer give ``overall: None``."""
-    return recompute_scored(kind, predictions)[0]
+    return recompute_scored(bench, predictions)[0]
 
 
-def recompute_scored(kind: str, predictions: Sequence[Prediction]) -> tuple[dict[str, Any], Any]:
+def recompute_scored(bench: Benchmark, predictions: Sequence[Prediction]) -> tuple[dict[str, Any], Any]:
     """``(metrics, units)`` from one build of the item table (``Benchmark.score``); units None when answers are
     hidden. Predictions without any answer give ``overall: None``."""
     if predictions and not any(p.answer for p in predictions):
-        return {"answers_hidden": True, "overall": None, **{k: v for k, v in _hidden(kind, predictions).items()}}, None
-    return get_benchmark(kind).score(list(predictions))
+        return {"answers_hidden": True, "overall": None, **{k: v for k, v in _hidden(bench, predictions).items()}}, None
+    return bench.score(list(predictions))
 
 
-def _hidden(kind: str, predictions: Sequence[Prediction]) -> dict[str, Any]:
+def _hidden(bench: Benchmark, predictions: Sequence[Prediction]) -> dict[str, Any]:
     """What the benchmark reports for hidden answers (MMBench TEST counts), ``{}`` when it has nothing."""
     try:
-        out = get_benchmark(kind).metrics(list(predictions))
+        out = bench.metrics(list(predictions))
     except ValueError:
         return {}
     return out if out.get("answers_hidden") else {}

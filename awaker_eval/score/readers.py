@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pandas as pd
 
@@ -19,6 +19,9 @@ from awaker_eval.engine.store import prediction_from_dict
 from awaker_eval.extract.dispatch import JUDGE_FAILED, extract_letter
 from awaker_eval.score.common import is_correct
 from awaker_eval.types import Prediction
+
+if TYPE_CHECKING:  # the caller hands the benchmark object in
+    from awaker_eval.tasks.base import Benchmark
 
 TABLE_SUFFIXES = (".tsv", ".csv", ".xlsx")
 TableRow = Callable[[dict, str, str, object], Prediction]  # (record, id, file, row label) -> Prediction
@@ -103,7 +106,7 @@ def _table_index(value: object, path: Path, row: int) -> int:
     return int(number)
 
 
-def reextract(predictions: list[Prediction], kind: str, extractor: str | None, judge=None) -> None:
+def reextract(predictions: list[Prediction], bench: Benchmark, extractor: str | None, judge=None) -> None:
     """Set ``extracted`` / ``extract_method`` / ``correct`` of every prediction from its raw output.
 
     A stored failed judge call was an extraction error, not the model's: it is replaced by the new extraction
@@ -111,7 +114,7 @@ def reextract(predictions: list[Prediction], kind: str, extractor: str | None, j
     for p in predictions:
         if p.extract_method == JUDGE_FAILED:
             p.error = None
-        result = extract_letter(kind, p.raw_output, p, extractor, judge)
+        result = extract_letter(bench, p.raw_output, p, extractor, judge)
         p.extracted, p.extract_method = result.letter, result.method
         p.error = p.error or result.error
         p.correct = is_correct(p) if p.answer else None

@@ -126,7 +126,7 @@ class Benchmark:
     # The official aggregates a report opens with: (label, metric key, count key) of ``metrics()``.
     headline: ClassVar[tuple[tuple[str, str, str], ...]] = (("Overall", "overall", "n"),)
     score_names: ClassVar[Mapping[str, str]] = {}  # ``score --benchmark NAME`` -> language; default {kind: en}
-    export_submission: ClassVar[Callable[..., Any] | None] = None  # optional server-submission writer
+    export_submission: ClassVar[Callable[..., Any] | None] = None  # optional: (self, argv, known) -> exit code
     # Published tables with one column per release (MMBench v1.1 / v1.0): benchmark.version -> column;
     # our row then merges one run per version and its Overall is their mean.
     version_columns: ClassVar[Mapping[str, str]] = {}
@@ -309,16 +309,17 @@ class Benchmark:
         """Positive evidence in the records that they belong to another benchmark; None when they fit."""
         return None
 
-    def check_predictions(self, predictions: list[Prediction], source: str) -> None:
+    def check_predictions(self, predictions: list[Prediction], source: str, known: Sequence[Benchmark]) -> None:
         """Refuse predictions that are not one run of this benchmark: two model or protocol fingerprints, a
-        benchmark name or shape of another benchmark, or records of another benchmark kind."""
+        benchmark name or shape of another benchmark (``known``: every registered one), or records of another
+        benchmark kind."""
         from awaker_eval.score.consistency import check_predictions
 
         kinds = sorted({str(p.extra.get("kind")) for p in predictions if p.extra and p.extra.get("kind")} - {self.kind})
         if kinds:
             raise BenchmarkError(f"{source}: predictions of benchmark kind {', '.join(kinds)}, not {self.kind}: "
                                  f"score them with that benchmark's --benchmark name")
-        check_predictions(predictions, self.kind, source)
+        check_predictions(predictions, self, source, known)
 
     def render(self, name: str, metrics: dict[str, Any]) -> str:
         """Readable summary for ``awaker-eval score``."""

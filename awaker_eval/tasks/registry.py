@@ -61,6 +61,12 @@ def get_benchmark(kind: str) -> Benchmark:
     return bench
 
 
+def catalogue() -> dict[str, Benchmark]:
+    """Every registered benchmark, by kind: what an entry point resolves once and hands to the stages that
+    read run directories (the run's own kind) or check a benchmark name (every kind's marks)."""
+    return {kind: get_benchmark(kind) for kind in registered()}
+
+
 def clear_cache() -> None:
     """Forget built objects (tests that swap entry points)."""
     _CACHE.clear()

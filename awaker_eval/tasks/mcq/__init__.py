@@ -53,9 +53,9 @@ class MCQBenchmark(Benchmark):
                     f"task {mme[0].task!r})")
         return None
 
-    def check_predictions(self, predictions, source: str) -> None:
+    def check_predictions(self, predictions, source: str, known) -> None:
         """Also refuse MMBench's circular copies (rows ``i`` and ``i + k * 1,000,000``): CircularEval, not vanilla."""
-        super().check_predictions(predictions, source)
+        super().check_predictions(predictions, source, known)
         indices = {p.extra.get("index") for p in predictions if p.extra and isinstance(p.extra.get("index"), int)}
         copies = sorted(i for i in indices if i >= CIRCULAR_BASE and i % CIRCULAR_BASE in indices)
         if copies:

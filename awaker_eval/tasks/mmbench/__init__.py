@@ -10,6 +10,7 @@ rows), ``submission.py`` (the test-server export) and ``published.py`` (its lead
 from __future__ import annotations
 
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -24,10 +25,10 @@ KIND = "mmbench"
 L2_BY_ABBREV = {abbrev: full for full, abbrev in MMBENCH_L2_ABBREV.items()}
 
 
-def _export_submission(argv: list[str]) -> int:
+def _export_submission(bench: Benchmark, argv: list[str], known: Sequence[Benchmark]) -> int:
     from awaker_eval.tasks.mmbench.submission import main
 
-    return main(argv)
+    return main(argv, bench, known)
 
 
 class MMBench(Benchmark):
@@ -46,7 +47,7 @@ class MMBench(Benchmark):
     unit_noun = "questions"
     headline = (("Overall (CircularEval)", "overall", "n_questions"),)
     score_names = {"mmbench": "en", "mmbench_cn": "cn"}
-    export_submission = staticmethod(_export_submission)
+    export_submission = _export_submission  # a method: (argv, known) -> exit code
     version_columns = {"v11": "v1_1", "v10": "v1_0"}  # README headers MMBench_v1.1 / MMBench
     default_sources = sources.DEFAULT_SOURCES
 

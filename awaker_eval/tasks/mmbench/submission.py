@@ -15,9 +15,14 @@ import argparse
 import math
 import string
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from awaker_eval.tasks.base import Benchmark
 
 from awaker_eval.tasks.mmbench.loader import CIRCULAR_BASE
 from awaker_eval.engine.store import MERGED_FILE
@@ -78,7 +83,8 @@ def submission_frame(predictions: list[Prediction], allow_failed: bool = False) 
     return frame
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], bench: Benchmark, known: Sequence[Benchmark]) -> int:
+    """The MMBench submission writer: ``bench`` the MMBench object, ``known`` every registered benchmark."""
     parser = argparse.ArgumentParser(prog="awaker-eval export-submission", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir")
     parser.add_argument("--model", default=None, help="model name in the file name (default: from config.yaml)")
@@ -95,7 +101,7 @@ def main(argv: list[str]) -> int:
         predictions = read_jsonl(run_dir / MERGED_FILE)
         if not predictions:
             raise ValueError(f"{run_dir / MERGED_FILE}: no predictions")
-        check_predictions(predictions, "mmbench", str(run_dir / MERGED_FILE))  # one model, one protocol, MMBench
+        check_predictions(predictions, bench, str(run_dir / MERGED_FILE), known)  # one model, one protocol, MMBench
         frame = submission_frame(predictions, allow_failed=args.allow_failed)
         bad = incomplete_groups(row_frame(predictions, require_answers=False))
     except (ValueError, FileNotFoundError) as exc:

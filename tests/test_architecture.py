@@ -1,0 +1,145 @@
+"""One direction of flow (issue 20, docs/architecture.md), read from the package's imports with ``ast``.
+
+Holds today: no import cycle among ``awaker_eval`` modules (imports anywhere in a module count, those under
+``if TYPE_CHECKING:`` excepted). Ratchets on what is still being moved (each list may only shrink; a new entry
+fails): stage modules that import the benchmark registry, function-level imports of the project's own modules
+per module, functions over 60 lines.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parents[1] / "awaker_eval"
+STAGES = ("data", "prompts", "extract", "score", "engine", "models")
+REGISTRY = "awaker_eval.tasks.registry"
+
+# Still to move (docs/architecture.md, "what is left"): may only shrink.
+STAGE_REGISTRY_LEFT = {
+    "awaker_eval.data.registry", "awaker_eval.data.sources", "awaker_eval.engine.perf", "awaker_eval.prompts.builder",
+    "awaker_eval.report.groups", "awaker_eval.report.html", "awaker_eval.report.intervals",
+    "awaker_eval.report.leaderboard", "awaker_eval.report.plots", "awaker_eval.report.published",
+    "awaker_eval.score.cli",
+}
+LOCAL_IMPORTS_LEFT = {
+    "awaker_eval/app.py": 9,
+    "awaker_eval/data/__init__.py": 1,
+    "awaker_eval/engine/perf.py": 2,
+    "awaker_eval/models/awaker/backend.py": 3,
+    "awaker_eval/models/awaker/convert.py": 3,
+    "awaker_eval/models/awaker/epilogue.py": 1,
+    "awaker_eval/models/awaker/tiny.py": 7,
+    "awaker_eval/models/awaker/verify_golden.py": 2,
+    "awaker_eval/models/factory.py": 6,
+    "awaker_eval/preflight.py": 5,
+    "awaker_eval/prepare.py": 5,
+    "awaker_eval/prompts/dry_run.py": 5,
+    "awaker_eval/report/compare.py": 1,
+    "awaker_eval/report/html.py": 2,
+    "awaker_eval/run_outputs.py": 9,
+    "awaker_eval/sample_io.py": 5,
+    "awaker_eval/tasks/base.py": 6,
+    "awaker_eval/tasks/mcq/__init__.py": 2,
+    "awaker_eval/tasks/mcq/loader.py": 2,
+    "awaker_eval/tasks/mmbench/__init__.py": 9,
+    "awaker_eval/tasks/mmbench/sources.py": 2,
+    "awaker_eval/tasks/mme_realworld/__init__.py": 10,
+}
+LONG_FUNCTIONS_LEFT = {"awaker_eval/engine/runner.py:run_inference", "awaker_eval/engine/perf.py:main",
+                       "awaker_eval/report/intervals.py:run_intervals"}
+
+
+def _modname(path: Path) -> str:
+    parts = list(path.relative_to(PKG.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _targets(cur: str, node: ast.AST, modules: set[str], packages: set[str]) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names if a.name in modules]
+    base = node.module or ""
+    if node.level:
+        pkg = cur.split(".") if cur in packages else cur.split(".")[:-1]
+        pkg = pkg[: len(pkg) - (node.level - 1)]
+        base = ".".join(pkg + ([base] if base else []))
+    out = []
+    for a in node.names:
+        full = f"{base}.{a.name}"
+        out.append(full if full in modules else base)
+    return [t for t in out if t in modules]
+
+
+def _graph():
+    files = {_modname(p): p for p in PKG.rglob("*.py")}
+    packages = {_modname(p) for p in PKG.rglob("__init__.py")}
+    edges, local, long_funcs = {}, {}, set()
+    for mod, path in files.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        skip = {id(m) for n in ast.walk(tree) if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test)
+                for m in ast.walk(n)}
+        funcs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        inside = {id(m) for f in funcs for m in ast.walk(f) if m is not f}
+        deps = set()
+        for n in ast.walk(tree):
+            if isinstance(n, (ast.Import, ast.ImportFrom)) and id(n) not in skip:
+                targets = _targets(mod, n, set(files), packages)
+                deps.update(t for t in targets if t != mod)
+                if targets and id(n) in inside:
+                    key = str(path.relative_to(PKG.parent))
+                    local[key] = local.get(key, 0) + 1
+        long_funcs |= {f"{path.relative_to(PKG.parent)}:{f.name}" for f in funcs if f.end_lineno - f.lineno + 1 > 60}
+        edges[mod] = deps
+    return edges, local, long_funcs
+
+
+def _is_stage(mod: str) -> bool:
+    parts = mod.split(".")
+    if len(parts) < 2:
+        return False
+    return parts[1] in STAGES or (parts[1] == "report" and not (parts[-1].endswith("_cli") or parts[-1] == "cli"))
+
+
+def _cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(v: str) -> list[str] | None:
+        state[v] = 1
+        stack.append(v)
+        for w in sorted(edges.get(v, ())):
+            if state.get(w) == 1:
+                return stack[stack.index(w):] + [w]
+            if w not in state and (found := visit(w)):
+                return found
+        stack.pop()
+        state[v] = 2
+        return None
+
+    for v in sorted(edges):
+        if v not in state and (found := visit(v)):
+            return found
+    return None
+
+
+def test_no_import_cycle():
+    edges, _, _ = _graph()
+    assert _cycle(edges) is None
+
+
+def test_stage_modules_do_not_import_the_registry():
+    edges, _, _ = _graph()
+    users = {m for m, deps in edges.items() if REGISTRY in deps and _is_stage(m)}
+    assert users <= STAGE_REGISTRY_LEFT, f"new registry import from a stage module: {sorted(users - STAGE_REGISTRY_LEFT)}"
+
+
+def test_no_new_function_level_import_of_the_project():
+    _, local, _ = _graph()
+    grown = {k: v for k, v in local.items() if v > LOCAL_IMPORTS_LEFT.get(k, 0)}
+    assert not grown, (f"new function-level imports of awaker_eval modules {grown}: import at the top of the module, "
+                       "or add a deliberately lazy heavy import to docs/architecture.md and LOCAL_IMPORTS_LEFT")
+
+
+def test_no_new_function_over_60_lines():
+    _, _, long_funcs = _graph()
+    assert long_funcs <= LONG_FUNCTIONS_LEFT, f"functions over 60 lines: {sorted(long_funcs - LONG_FUNCTIONS_LEFT)}"
