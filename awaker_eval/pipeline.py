@@ -172,7 +172,7 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None,
                 extra["data_warnings"] = data_warnings
                 extra["data"] = data_footprint(samples)
                 write_run_outputs(cfg, run_dir, result, model, protocol_fp, model_fp, timings, extra_meta=extra,
-                                  attempt=attempt, data_digest=digest)
+                                  attempt=attempt, data_digest=digest, samples=samples)
         except BaseException as exc:
             if dist.rank == 0:
                 record_failure(run_dir, attempt, exc, result)

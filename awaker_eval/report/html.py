@@ -18,6 +18,7 @@ import pandas as pd
 
 from awaker_eval.models.self_checks import SelfCheckRecord, failure_line
 from awaker_eval.redact import redact
+from awaker_eval.report.browser import Browser, browser_link_html, write_browser
 from awaker_eval.report.leaderboard import our_row, render_table, table_frame, table_spec
 from awaker_eval.report.plots import readable_group
 from awaker_eval.report.runs import Run
@@ -237,18 +238,21 @@ def _subtitle(run: Run) -> str:
 
 
 def render_report(run: Run, figures: list[Path], report_dir: Path, n_boot: int = 1000, seed: int = 0,
-                  plots_dir: Path | None = None) -> str:
-    """The report page of one run as one HTML string."""
+                  plots_dir: Path | None = None, browser: Browser | None = None) -> str:
+    """The report page of one run as one HTML string (``browser``: its sample browser, linked under the
+    headline)."""
     scores = run.scores_with_ci(n_boot=n_boot, seed=seed)
     title = f"{marked_label(run.label, scores)} on {table_spec(run.benchmark).title} ({run.benchmark.name})"
     body = [invalid_html(scores), warnings_html(run), self_checks_html(run.meta)]
     if run.scored:
         body += [headline_html([(marked_label(run.label, scores), run, scores)]),
+                 browser_link_html(browser, report_dir) if browser is not None else "",
                  leaderboard_html([(run.label, run, scores)], plots_dir, report_dir),
                  breakdowns_html(run, n_boot, seed)]
     else:
         body.append('<section id="headline"><p>No score: the answers are hidden (MMBench TEST); submit with '
                     "<code>awaker-eval export-submission</code>.</p></section>")
+        body.append(browser_link_html(browser, report_dir) if browser is not None else "")
     if figures:
         body += ["<h2>Figures</h2>"] + [_figure_html(png, report_dir) for png in figures]
     body.append(_data_warnings_html((run.meta or {}).get("data_warnings")))
@@ -258,14 +262,17 @@ def render_report(run: Run, figures: list[Path], report_dir: Path, n_boot: int =
     return page(title, _subtitle(run), body)
 
 
-def write_report(run: Run, out: Path | None = None, n_boot: int = 1000, seed: int = 0, plots: bool = True) -> Path:
-    """Write ``report.html`` (default: in the run directory) with its figures' CSVs under ``plots/``."""
+def write_report(run: Run, out: Path | None = None, n_boot: int = 1000, seed: int = 0, plots: bool = True,
+                 samples: list | None = None) -> Path:
+    """Write ``report.html`` (default: in the run directory) with its figures' CSVs under ``plots/`` and its
+    sample browser (``samples.html``; ``samples``: the run's samples in memory, for the thumbnails)."""
     from awaker_eval.report.plots_cli import write_plots
 
     out = Path(out) if out else run.path / "report.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     plots_dir = out.parent / "plots" if plots else None
     figures = write_plots([run], plots_dir, n_boot=n_boot, seed=seed) if plots else []
-    out.write_text(render_report(run, figures, out.parent, n_boot=n_boot, seed=seed, plots_dir=plots_dir),
-                   encoding="utf-8")
+    browser = write_browser(run, out.parent, samples)
+    out.write_text(render_report(run, figures, out.parent, n_boot=n_boot, seed=seed, plots_dir=plots_dir,
+                                 browser=browser), encoding="utf-8")
     return out
