@@ -29,13 +29,15 @@ from awaker_eval.types import Prediction
 NUMERIC = re.compile(r"^[\[\]\d.,+\- ]*\d[\[\]\d.,+\- ]*$")
 MAX_SAMPLE_ROWS = 1000
 MAX_OUTPUT_CHARS = 2000
-STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#222}
-h1{margin-bottom:.2em} p.sub{color:#555;margin-top:0} table{border-collapse:collapse;margin:.6em 0 1.2em}
-td,th{border:1px solid #ccc;padding:3px 8px;font-size:90%;vertical-align:top;text-align:left}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap} tr.ours{background:#fff3c4}
-table.headline td,table.headline th{font-size:120%;padding:6px 14px} .verdict{font-weight:bold;font-size:110%}
+STYLE = """body{font-family:system-ui,sans-serif;font-size:16px;margin:2em auto;max-width:72em;padding:0 1em;color:#222;
+overflow-wrap:anywhere}
+h1{margin-bottom:.2em} p.sub{color:#555;margin-top:0} table{border-collapse:collapse;margin:.6em 0 1.2em;max-width:100%}
+td,th{border:1px solid #ccc;padding:3px 8px;font-size:90%;vertical-align:top;text-align:left;overflow-wrap:anywhere}
+th{overflow-wrap:normal} td.num{text-align:right;font-variant-numeric:tabular-nums;overflow-wrap:normal}
+tr.ours{background:#fff3c4} table.dataframe td:last-child{min-width:16em}
+table.headline td,table.headline th{font-size:110%;padding:5px 10px} .verdict{font-weight:bold;font-size:110%}
 .fail{color:#b00020} .pass{color:#1b5e20} .inconclusive{color:#8a5a00}
-pre{white-space:pre-wrap;margin:0;font-size:85%}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;margin:0;font-size:14px}
 img{max-width:100%;height:auto} details{margin:1em 0} summary{cursor:pointer;font-weight:bold}"""
 
 
