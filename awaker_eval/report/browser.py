@@ -6,8 +6,9 @@ the report counts them) and, for Awaker, the expert routing. Filters: outcome an
 benchmark (MME-RealWorld task / subtask / category; MMBench L2 / L3 ability), plus a search over ids and text.
 
 Files: ``samples.html`` (page shell, stylesheet and script), ``samples_data.js`` (every sample as one JSON
-object, loaded by a ``<script>`` tag, so the page works from ``file://``), ``samples_routing.js`` (the routing
-records, loaded when a sample with routing is first opened) and the run's ``thumbs/``. Prompt lines that many
+object, loaded by a ``<script>`` tag, so the page works from ``file://``), ``samples_routing/NNNN.js`` (the routing
+records, ``ROUTING_CHUNK`` samples a file, loaded when a sample with routing is opened) and the run's
+``thumbs/``. Prompt lines that many
 samples share (the instruction, common option lines) are stored once (``lines``) and joined back exactly.
 """
 
@@ -33,7 +34,8 @@ from awaker_eval.types import Prediction, Sample
 
 BROWSER_FILE = "samples.html"
 DATA_FILE = "samples_data.js"
-ROUTING_FILE = "samples_routing.js"
+ROUTING_DIR = "samples_routing"
+ROUTING_CHUNK = 500  # routed samples per routing file
 STATUSES = ("correct", "wrong", "unparsable", "failed", "hidden")
 MAX_OUTPUT_CHARS = 20_000  # per sample in the page; longer outputs are cut (and say so)
 MIN_SHARED_LINE = 8  # prompt lines at least this long, met at least twice, are stored once
@@ -83,7 +85,8 @@ def sample_levels(run: Run, predictions: Sequence[Prediction]) -> tuple[list[dic
             labels = bench.level_labels(table, level.key)
         except (KeyError, AttributeError, TypeError):
             continue
-        values = [None if r is None else labels.iloc[r] for r in rows]
+        labels = labels.tolist()
+        values = [None if r is None else labels[r] for r in rows]
         values = [None if v is None or (isinstance(v, float) and v != v) or str(v) in ("", "None", "nan")
                   else str(v) for v in values]
         counts = Counter(v for v in values if v is not None)
@@ -116,17 +119,25 @@ def shared_lines(prompts: Sequence[str]) -> tuple[list[str], list[object]]:
 
 
 def compact_routing(record: dict | None) -> list | None:
-    """``[mode, routers, {phase: [experts per layer, probabilities per layer (3 decimals)]}]``, or None."""
+    """``[mode, routers, {phase: [experts, probabilities]}]`` with the per-layer, per-router values flattened
+    (layer-major): experts as a digit string when every expert is below 10, probabilities in whole percent; None
+    without a routing record."""
     if not isinstance(record, dict):
         return None
     phases = {}
     for phase in ("prefill", "decode"):
         part = record.get(phase)
-        if isinstance(part, dict) and part.get("expert") is not None:
-            probs = part.get("p")
-            if probs is not None:
-                probs = [[None if x is None else round(float(x), 3) for x in layer] for layer in probs]
-            phases[phase] = [part["expert"], probs]
+        if not isinstance(part, dict) or part.get("expert") is None:
+            continue
+        experts = [e for layer in part["expert"] for e in layer]
+        try:
+            small = not experts or (min(experts) >= 0 and max(experts) < 10 and all(type(e) is int for e in experts))
+        except TypeError:
+            small = False
+        probs = part.get("p")
+        if probs is not None:
+            probs = [None if x is None else int(100 * x + 0.5) for layer in probs for x in layer]
+        phases[phase] = ["".join(map(str, experts)) if small else experts, probs]
     if not phases:
         return None
     return [record.get("mode"), list(record.get("routers") or []), phases]
@@ -146,7 +157,8 @@ def browser_data(run: Run, predictions: Sequence[Prediction], media: SampleMedia
     """(the page's data, the routing records it loads on demand)."""
     bench = run.benchmark
     levels, level_rows = sample_levels(run, predictions)
-    prompts = [exact_prompt(p, run.kind, bench.language, bench.protocol, media) for p in predictions]
+    kind, language, protocol = run.kind, bench.language, bench.protocol
+    prompts = [exact_prompt(p, kind, language, protocol, media) for p in predictions]
     lines, encoded = shared_lines([text for text, _ in prompts])
     routing: list = []
     rows = []
@@ -169,7 +181,7 @@ def browser_data(run: Run, predictions: Sequence[Prediction], media: SampleMedia
             "protocol": bench.protocol, "page_size": PAGE_SIZE, "max_output": MAX_OUTPUT_CHARS,
             "statuses": list(STATUSES), "status_counts": {s: counts.get(s, 0) for s in STATUSES},
             "prompt_notes": PROMPT_NOTES, "levels": levels, "lines": lines, "rows": rows,
-            "routing_file": ROUTING_FILE if routing else None}
+            "routing_dir": ROUTING_DIR if routing else None, "routing_chunk": ROUTING_CHUNK}
     return data, routing
 
 
@@ -181,6 +193,23 @@ def _script(name: str, value: object) -> str:
 def _write(path: Path, text: str) -> None:
     # lone surrogates (undecodable model output) stay \\uXXXX escapes inside their JSON strings
     write_text_atomic(path, text.encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
+def write_routing(folder: Path, routing: list) -> None:
+    """``folder/NNNN.js``: routed samples ``NNNN * ROUTING_CHUNK`` on, each file adding itself to
+    ``window.SAMPLE_ROUTING``; files of an earlier, longer run are removed."""
+    wanted = set()
+    if routing:
+        folder.mkdir(parents=True, exist_ok=True)
+    for k, start in enumerate(range(0, len(routing), ROUTING_CHUNK)):
+        name = f"{k:04d}.js"
+        wanted.add(name)
+        chunk = json.dumps(routing[start:start + ROUTING_CHUNK], ensure_ascii=False, separators=(",", ":"))
+        _write(folder / name, f"(window.SAMPLE_ROUTING = window.SAMPLE_ROUTING || {{}})[{k}] = {chunk};\n")
+    if folder.is_dir():
+        for old in folder.glob("*.js"):
+            if old.name not in wanted:
+                old.unlink()
 
 
 def browser_page(run: Run, data: dict) -> str:
@@ -210,10 +239,7 @@ def write_browser(run: Run, page_dir: Path | None = None, samples: Sequence[Samp
     media = run_media(run.path, run.config, predictions, samples)
     data, routing = browser_data(run, predictions, media, page_dir)
     _write(page_dir / DATA_FILE, _script("SAMPLE_DATA", data))
-    if routing:
-        _write(page_dir / ROUTING_FILE, _script("SAMPLE_ROUTING", routing))
-    else:
-        (page_dir / ROUTING_FILE).unlink(missing_ok=True)
+    write_routing(page_dir / ROUTING_DIR, routing)
     page = page_dir / BROWSER_FILE
     write_text_atomic(page, browser_page(run, data))
     return Browser(page, len(predictions), dict(data["status_counts"]))

@@ -166,25 +166,29 @@ JS = r"""
   }
   function routingTable(rt) {
     const [mode, routers, phases] = rt;
+    const width = Math.max(1, routers.length);
     const t = el('table', {class: 'routing'});
     const head = el('tr', {}, el('th', {}, 'layer'));
     for (const ph of Object.keys(phases)) for (const name of routers) head.appendChild(el('th', {}, `${ph} ${name}`));
     t.appendChild(head);
-    const layers = Math.max(...Object.values(phases).map(p => p[0].length));
+    const layers = Math.max(...Object.values(phases).map(p => Math.ceil(p[0].length / width)));
     for (let l = 0; l < layers; l++) {
       const tr = el('tr', {}, el('td', {}, l));
       for (const [ex, pr] of Object.values(phases)) routers.forEach((_, k) => {
-        const e = ex[l] ? ex[l][k] : null, p = pr && pr[l] ? pr[l][k] : null;
-        tr.appendChild(el('td', {}, e === null || e === undefined ? '-' : p === null || p === undefined ? `${e}` : `${e} (${p.toFixed(3)})`));
+        const e = ex[l * width + k], p = pr ? pr[l * width + k] : null;
+        const cell = e === undefined || e === null ? '-' : p === undefined || p === null ? `${e}` : `${e} (${p}%)`;
+        tr.appendChild(el('td', {}, cell));
       });
       t.appendChild(tr);
     }
     return el('div', {}, el('p', {}, `routing mode ${mode}: chosen expert (its probability) per layer and router`), t);
   }
-  function withRouting(cb) {
-    if (window.SAMPLE_ROUTING || !D.routing_file) return cb();
-    const s = el('script', {src: D.routing_file});
-    s.onload = cb; s.onerror = cb;
+  function withRouting(k, cb) {
+    const have = () => window.SAMPLE_ROUTING && window.SAMPLE_ROUTING[Math.floor(k / D.routing_chunk)];
+    if (have() || !D.routing_dir) return cb(have());
+    const name = String(Math.floor(k / D.routing_chunk)).padStart(4, '0');
+    const s = el('script', {src: `${D.routing_dir}/${name}.js`});
+    s.onload = s.onerror = () => cb(have());
     document.head.appendChild(s);
   }
   function detail(i) {
@@ -205,10 +209,10 @@ JS = r"""
     if (r[R.ROUTING] >= 0) {
       const slot = el('div', {class: 'routing-box'}, el('h4', {}, 'Expert routing'), el('p', {}, 'loading…'));
       box.appendChild(slot);
-      withRouting(() => {
+      withRouting(r[R.ROUTING], chunk => {
         slot.lastChild.remove();
-        const rt = window.SAMPLE_ROUTING && window.SAMPLE_ROUTING[r[R.ROUTING]];
-        slot.appendChild(rt ? routingTable(rt) : el('p', {}, 'routing records not found (' + D.routing_file + ')'));
+        const rt = chunk && chunk[r[R.ROUTING] % D.routing_chunk];
+        slot.appendChild(rt ? routingTable(rt) : el('p', {}, `routing records not found (${D.routing_dir}/)`));
       });
     }
     return box;

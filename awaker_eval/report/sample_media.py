@@ -64,7 +64,7 @@ class SampleMedia:
 
     run_dir: Path
     images: dict[str, dict] = field(default_factory=dict)  # image key -> {"sha256", "thumb" (file name or None)}
-    multi: dict[str, list[str]] = field(default_factory=dict)  # sample id -> image keys, for 2+ images
+    multi: dict[str, list[str]] = field(default_factory=dict)  # sample id -> image keys, for none or 2+ images
 
     @property
     def thumbs_dir(self) -> Path:
@@ -83,7 +83,12 @@ class SampleMedia:
 
     def digests(self, p: Prediction) -> list[str] | None:
         """The byte digests of every image ``p`` was shown with ([] without images), None when unknown."""
-        keys = self.multi.get(p.id) or ([image_key(p)] if image_key(p) is not None else [])
+        if p.id in self.multi:
+            keys = self.multi[p.id]
+        elif image_key(p) is not None:
+            keys = [image_key(p)]
+        else:  # no image recorded: a sample without images, or a record older than image_key
+            return None
         entries = [self.images.get(k) for k in keys]
         if any(e is None or str(e.get("sha256", "")).startswith("unreadable:") for e in entries):
             return None
@@ -142,7 +147,7 @@ def build_media(run_dir: Path, samples: Sequence[Sample], workers: int = 4) -> S
             if entry.get("thumb") in made and not made[entry["thumb"]]:
                 entry["thumb"] = None
     for s in samples:
-        if len(s.images) > 1:
+        if len(s.images) != 1:
             media.multi[s.id] = [ref.key for ref in s.images]
     media.save()
     return media
