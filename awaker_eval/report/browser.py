@@ -32,9 +32,10 @@ from awaker_eval.report.sample_media import (PROMPT_NOTES, SampleMedia, exact_pr
 from awaker_eval.tasks.registry import get_benchmark
 from awaker_eval.types import Prediction, Sample
 
-BROWSER_FILE = "samples.html"
-DATA_FILE = "samples_data.js"
-ROUTING_DIR = "samples_routing"
+BROWSER_NAME = "samples"  # samples.html, samples_data.js, samples_routing/ (another report name: NAME_samples...)
+BROWSER_FILE = f"{BROWSER_NAME}.html"
+DATA_FILE = f"{BROWSER_NAME}_data.js"
+ROUTING_DIR = f"{BROWSER_NAME}_routing"
 ROUTING_CHUNK = 500  # routed samples per routing file
 STATUSES = ("correct", "wrong", "unparsable", "failed", "hidden")
 MAX_OUTPUT_CHARS = 20_000  # per sample in the page; longer outputs are cut (and say so)
@@ -152,8 +153,8 @@ class Browser:
     counts: dict[str, int]
 
 
-def browser_data(run: Run, predictions: Sequence[Prediction], media: SampleMedia,
-                 page_dir: Path) -> tuple[dict, list]:
+def browser_data(run: Run, predictions: Sequence[Prediction], media: SampleMedia, page_dir: Path,
+                 routing_dir: str = ROUTING_DIR) -> tuple[dict, list]:
     """(the page's data, the routing records it loads on demand)."""
     bench = run.benchmark
     levels, level_rows = sample_levels(run, predictions)
@@ -181,7 +182,7 @@ def browser_data(run: Run, predictions: Sequence[Prediction], media: SampleMedia
             "protocol": bench.protocol, "page_size": PAGE_SIZE, "max_output": MAX_OUTPUT_CHARS,
             "statuses": list(STATUSES), "status_counts": {s: counts.get(s, 0) for s in STATUSES},
             "prompt_notes": PROMPT_NOTES, "levels": levels, "lines": lines, "rows": rows,
-            "routing_dir": ROUTING_DIR if routing else None, "routing_chunk": ROUTING_CHUNK}
+            "routing_dir": routing_dir if routing else None, "routing_chunk": ROUTING_CHUNK}
     return data, routing
 
 
@@ -212,7 +213,7 @@ def write_routing(folder: Path, routing: list) -> None:
                 old.unlink()
 
 
-def browser_page(run: Run, data: dict) -> str:
+def browser_page(run: Run, data: dict, data_file: str = DATA_FILE, report_href: str = "report.html") -> str:
     title = f"Samples: {run.label} on {run.benchmark.name}"
     counts = ", ".join(f"{data['status_counts'][s]} {s}" for s in STATUSES if data["status_counts"][s])
     e = html.escape
@@ -220,28 +221,37 @@ def browser_page(run: Run, data: dict) -> str:
             f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{e(title)}</title>"
             f"<style>{CSS}</style></head><body><h1>{e(title)}</h1>"
             f"<p class='sub'>{e(str(run.path))} · {len(data['rows']):,} samples ({e(counts)}) · protocol "
-            f"{e(bench_protocol(run))} · <a href='report.html'>report</a></p>"
+            f"{e(bench_protocol(run))} · <a href='{e(report_href)}'>report</a></p>"
             "<noscript><p class='warn'>This page needs JavaScript to list the samples.</p></noscript>"
             "<div id='controls'></div><p id='summary'><span id='count'></span><span></span></p>"
-            f"<div id='list'></div><script src='{DATA_FILE}'></script><script>{JS}</script></body></html>")
+            f"<div id='list'></div><script src='{e(data_file)}'></script><script>{JS}</script></body></html>")
 
 
 def bench_protocol(run: Run) -> str:
     return f"{run.benchmark.protocol}, extractor {run.benchmark.extractor}"
 
 
-def write_browser(run: Run, page_dir: Path | None = None, samples: Sequence[Sample] | None = None) -> Browser:
-    """Write the browser into ``page_dir`` (default: the run directory); thumbnails go to the run's ``thumbs/``.
-    ``samples``: the run's samples in memory (the pipeline), for thumbnails without loading the data again."""
+def browser_name(report: Path) -> str:
+    """``samples`` beside ``report.html``; ``NAME_samples`` beside another report name (two reports written into
+    one folder with ``--out`` keep their own browsers)."""
+    return BROWSER_NAME if report.name == "report.html" else f"{report.stem}_{BROWSER_NAME}"
+
+
+def write_browser(run: Run, page_dir: Path | None = None, samples: Sequence[Sample] | None = None,
+                  name: str = BROWSER_NAME, report_href: str = "report.html") -> Browser:
+    """Write the browser (``NAME.html``, ``NAME_data.js``, ``NAME_routing/``) into ``page_dir`` (default: the run
+    directory); thumbnails go to the run's ``thumbs/``. ``samples``: the run's samples in memory (the pipeline),
+    for thumbnails without loading the data again."""
     page_dir = Path(page_dir or run.path)
     page_dir.mkdir(parents=True, exist_ok=True)
     predictions = run.predictions()
     media = run_media(run.path, run.config, predictions, samples)
-    data, routing = browser_data(run, predictions, media, page_dir)
-    _write(page_dir / DATA_FILE, _script("SAMPLE_DATA", data))
-    write_routing(page_dir / ROUTING_DIR, routing)
-    page = page_dir / BROWSER_FILE
-    write_text_atomic(page, browser_page(run, data))
+    data_file, routing_dir = f"{name}_data.js", f"{name}_routing"
+    data, routing = browser_data(run, predictions, media, page_dir, routing_dir)
+    _write(page_dir / data_file, _script("SAMPLE_DATA", data))
+    write_routing(page_dir / routing_dir, routing)
+    page = page_dir / f"{name}.html"
+    write_text_atomic(page, browser_page(run, data, data_file, report_href))
     return Browser(page, len(predictions), dict(data["status_counts"]))
 
 

@@ -162,6 +162,7 @@ JS = r"""
   }
   function method(r) {
     const m = r[R.METHOD];
+    if (r[R.STATUS] === 'failed') return 'nothing: the sample failed';
     return m === 'rule' ? `rule, extractor ${D.extractor}` : m === 'judge' ? 'LLM judge' : m === 'none' ? 'no rule matched' : m;
   }
   function routingTable(rt) {

@@ -18,7 +18,7 @@ import pandas as pd
 
 from awaker_eval.models.self_checks import SelfCheckRecord, failure_line
 from awaker_eval.redact import redact
-from awaker_eval.report.browser import Browser, browser_link_html, write_browser
+from awaker_eval.report.browser import Browser, browser_link_html, browser_name, write_browser
 from awaker_eval.report.leaderboard import our_row, render_table, table_frame, table_spec
 from awaker_eval.report.plots import readable_group
 from awaker_eval.report.runs import Run
@@ -274,7 +274,7 @@ def write_report(run: Run, out: Path | None = None, n_boot: int = 1000, seed: in
     out.parent.mkdir(parents=True, exist_ok=True)
     plots_dir = out.parent / "plots" if plots else None
     figures = write_plots([run], plots_dir, n_boot=n_boot, seed=seed) if plots else []
-    browser = write_browser(run, out.parent, samples)
+    browser = write_browser(run, out.parent, samples, name=browser_name(out), report_href=out.name)
     out.write_text(render_report(run, figures, out.parent, n_boot=n_boot, seed=seed, plots_dir=plots_dir,
                                  browser=browser), encoding="utf-8")
     return out
