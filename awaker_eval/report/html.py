@@ -36,7 +36,7 @@ td,th{border:1px solid #ccc;padding:3px 8px;font-size:90%;vertical-align:top;tex
 th{overflow-wrap:normal} td.num{text-align:right;font-variant-numeric:tabular-nums;overflow-wrap:normal}
 tr.ours{background:#fff3c4} table.dataframe td:last-child{min-width:16em}
 table.headline td,table.headline th{font-size:110%;padding:5px 10px} .verdict{font-weight:bold;font-size:110%}
-.fail{color:#b00020} .pass{color:#1b5e20} .inconclusive{color:#8a5a00}
+.fail{color:#b00020} .pass{color:#1b5e20} .inconclusive{color:#8a5a00} td span{overflow-wrap:normal}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;margin:0;font-size:14px}
 img{max-width:100%;height:auto} details{margin:1em 0} summary{cursor:pointer;font-weight:bold}"""
 
