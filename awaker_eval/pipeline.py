@@ -193,7 +193,7 @@ def _run_attempt(cfg: RunConfig, data: LoadedData, run_dir: Path, attempt, rank:
             extra["data_warnings"] = data.warnings
             extra["data"] = data_footprint(data.samples)
             write_run_outputs(cfg, run_dir, result, model, protocol_fp, model_fp, timings, extra_meta=extra,
-                              attempt=attempt, data_digest=data.digest)
+                              attempt=attempt, data_digest=data.digest, samples=data.samples)
     except BaseException as exc:
         if rank == 0:
             record_failure(run_dir, attempt, exc, result)

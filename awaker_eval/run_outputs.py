@@ -98,8 +98,9 @@ def fallbacks_of(records: list[dict] | None) -> list[str]:
 
 def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp: str, model_fp: str,
                       timings: dict[str, float], extra_meta: dict[str, Any] | None = None, attempt=None,
-                      data_digest: str | None = None) -> dict[str, Any]:
-    """scores.json, leaderboard.md, run.json (with this invocation appended to its ``attempts``), report.html."""
+                      data_digest: str | None = None, samples: list | None = None) -> dict[str, Any]:
+    """scores.json, leaderboard.md, run.json (with this invocation appended to its ``attempts``), report.html
+    and its sample browser (``samples``: the run's samples, for the thumbnails without loading the data again)."""
     from awaker_eval.data.warnings import summary_lines
     from awaker_eval.engine.metadata import collect_run_metadata
     from awaker_eval.report.html import write_report
@@ -129,7 +130,8 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
         meta[INVALID_KEY] = invalid
     attempt = attempt or Attempt(settings_diff={})
     write_run_json(run_dir, redact(meta), attempt.record("ok", result=result, timings=timings))
-    report = write_report(load_run(run_dir, catalogue(), predictions, scored), n_boot=cfg.runner.bootstrap_samples, seed=cfg.runner.seed)
+    report = write_report(load_run(run_dir, catalogue(), predictions, scored), n_boot=cfg.runner.bootstrap_samples,
+                          seed=cfg.runner.seed, samples=samples)
     print(table)
     if agreement is not None:
         print("\n" + agreement_line(agreement, cfg.model))

@@ -69,10 +69,15 @@ def sample_fields_text(sample: Sample) -> str:
                       ensure_ascii=False)
 
 
+def content_key(text: str, digests: Sequence[str]) -> str:
+    """The key of one prompt: its text and the byte digests of its images (``Prediction.prompt_hash``)."""
+    return _digest({"text": text, "images": list(digests)})
+
+
 def prompt_keys(samples: Sequence[Sample], prompt_text: Callable[[Sample], str]) -> dict[str, str]:
     """Sample id -> key of (prompt text, image byte digests)."""
     images = image_digests(ref for s in samples for ref in s.images)
-    return {s.id: _digest({"text": prompt_text(s), "images": [images[r] for r in s.images]}) for s in samples}
+    return {s.id: content_key(prompt_text(s), [images[r] for r in s.images]) for s in samples}
 
 
 def data_digest(samples: Sequence[Sample], keys: Mapping[str, str]) -> str:

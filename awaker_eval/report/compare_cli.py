@@ -24,6 +24,7 @@ import pandas as pd
 
 from awaker_eval.report.compare import (GATE_LEVELS, MismatchError, common_units, compare_table, flipped_units, gate,
                                         verdict_line)
+from awaker_eval.report.flips import flips_with_outputs
 from awaker_eval.report.options import MIN_N_BOOT, check_options
 from awaker_eval.report.runs import Run, find_runs
 from awaker_eval.tasks.registry import catalogue
@@ -43,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--n-boot", type=int, default=1000, help=f"bootstrap resamples, >= {MIN_N_BOOT} (default 1000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--show-flips", type=int, default=20, help="flipped unit ids to print per direction")
-    p.add_argument("--out", type=Path, help="directory for compare.csv and flips.csv")
+    p.add_argument("--out", type=Path, help="directory for compare.csv and flips.csv (each flipped unit with both "
+                                            "runs' letters and raw outputs)")
     return p
 
 
@@ -116,7 +118,7 @@ def main(argv: list[str]) -> int:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out / "compare.csv", index=False)
-        flips.to_csv(args.out / "flips.csv", index=False)
+        flips_with_outputs(flips, base, new).to_csv(args.out / "flips.csv", index=False)
     print("\n" + verdict_line(result, args.max_drop, args.alpha, args.gate_level))
     if result.verdict == "FAILED":
         print("significant drops: " + "; ".join(f"{r.group} {100 * r.diff:+.2f}"

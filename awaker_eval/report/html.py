@@ -18,6 +18,7 @@ import pandas as pd
 
 from awaker_eval.models.self_checks import SelfCheckRecord, failure_line
 from awaker_eval.redact import redact
+from awaker_eval.report.browser import Browser, browser_link_html, browser_name, write_browser
 from awaker_eval.report.leaderboard import our_row, render_table, table_frame, table_spec
 from awaker_eval.report.plots import readable_group
 from awaker_eval.report.runs import Run
@@ -28,13 +29,15 @@ from awaker_eval.types import Prediction
 NUMERIC = re.compile(r"^[\[\]\d.,+\- ]*\d[\[\]\d.,+\- ]*$")
 MAX_SAMPLE_ROWS = 1000
 MAX_OUTPUT_CHARS = 2000
-STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#222}
-h1{margin-bottom:.2em} p.sub{color:#555;margin-top:0} table{border-collapse:collapse;margin:.6em 0 1.2em}
-td,th{border:1px solid #ccc;padding:3px 8px;font-size:90%;vertical-align:top;text-align:left}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap} tr.ours{background:#fff3c4}
-table.headline td,table.headline th{font-size:120%;padding:6px 14px} .verdict{font-weight:bold;font-size:110%}
-.fail{color:#b00020} .pass{color:#1b5e20} .inconclusive{color:#8a5a00}
-pre{white-space:pre-wrap;margin:0;font-size:85%}
+STYLE = """body{font-family:system-ui,sans-serif;font-size:16px;margin:2em auto;max-width:72em;padding:0 1em;color:#222;
+overflow-wrap:anywhere}
+h1{margin-bottom:.2em} p.sub{color:#555;margin-top:0} table{border-collapse:collapse;margin:.6em 0 1.2em;max-width:100%}
+td,th{border:1px solid #ccc;padding:3px 8px;font-size:90%;vertical-align:top;text-align:left;overflow-wrap:anywhere}
+th{overflow-wrap:normal} td.num{text-align:right;font-variant-numeric:tabular-nums;overflow-wrap:normal}
+tr.ours{background:#fff3c4} table.dataframe td:last-child{min-width:16em}
+table.headline td,table.headline th{font-size:110%;padding:5px 10px} .verdict{font-weight:bold;font-size:110%}
+.fail{color:#b00020} .pass{color:#1b5e20} .inconclusive{color:#8a5a00} td span{overflow-wrap:normal}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;margin:0;font-size:14px}
 img{max-width:100%;height:auto} details{margin:1em 0} summary{cursor:pointer;font-weight:bold}"""
 
 
@@ -237,18 +240,21 @@ def _subtitle(run: Run) -> str:
 
 
 def render_report(run: Run, figures: list[Path], report_dir: Path, n_boot: int = 1000, seed: int = 0,
-                  plots_dir: Path | None = None) -> str:
-    """The report page of one run as one HTML string."""
+                  plots_dir: Path | None = None, browser: Browser | None = None) -> str:
+    """The report page of one run as one HTML string (``browser``: its sample browser, linked under the
+    headline)."""
     scores = run.scores_with_ci(n_boot=n_boot, seed=seed)
     title = f"{marked_label(run.label, scores)} on {table_spec(run.benchmark).title} ({run.benchmark.name})"
     body = [invalid_html(scores), warnings_html(run), self_checks_html(run.meta)]
     if run.scored:
         body += [headline_html([(marked_label(run.label, scores), run, scores)]),
+                 browser_link_html(browser, report_dir) if browser is not None else "",
                  leaderboard_html([(run.label, run, scores)], plots_dir, report_dir),
                  breakdowns_html(run, n_boot, seed)]
     else:
         body.append('<section id="headline"><p>No score: the answers are hidden (MMBench TEST); submit with '
                     "<code>awaker-eval export-submission</code>.</p></section>")
+        body.append(browser_link_html(browser, report_dir) if browser is not None else "")
     if figures:
         body += ["<h2>Figures</h2>"] + [_figure_html(png, report_dir) for png in figures]
     body.append(_data_warnings_html((run.meta or {}).get("data_warnings")))
@@ -258,14 +264,17 @@ def render_report(run: Run, figures: list[Path], report_dir: Path, n_boot: int =
     return page(title, _subtitle(run), body)
 
 
-def write_report(run: Run, out: Path | None = None, n_boot: int = 1000, seed: int = 0, plots: bool = True) -> Path:
-    """Write ``report.html`` (default: in the run directory) with its figures' CSVs under ``plots/``."""
+def write_report(run: Run, out: Path | None = None, n_boot: int = 1000, seed: int = 0, plots: bool = True,
+                 samples: list | None = None) -> Path:
+    """Write ``report.html`` (default: in the run directory) with its figures' CSVs under ``plots/`` and its
+    sample browser (``samples.html``; ``samples``: the run's samples in memory, for the thumbnails)."""
     from awaker_eval.report.plots_cli import write_plots
 
     out = Path(out) if out else run.path / "report.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     plots_dir = out.parent / "plots" if plots else None
     figures = write_plots([run], plots_dir, n_boot=n_boot, seed=seed) if plots else []
-    out.write_text(render_report(run, figures, out.parent, n_boot=n_boot, seed=seed, plots_dir=plots_dir),
-                   encoding="utf-8")
+    browser = write_browser(run, out.parent, samples, name=browser_name(out), report_href=out.name)
+    out.write_text(render_report(run, figures, out.parent, n_boot=n_boot, seed=seed, plots_dir=plots_dir,
+                                 browser=browser), encoding="utf-8")
     return out

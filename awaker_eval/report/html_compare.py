@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from awaker_eval.report.compare import MismatchError, common_units, compare_table, gate, verdict_line
+from awaker_eval.report.compare import MismatchError, common_units, compare_table, flipped_units, gate, verdict_line
+from awaker_eval.report.flips import flips_html
 from awaker_eval.report.html import (esc, table_html, headline_html, leaderboard_html, page, problem_samples,
                                      settings_html)
 from awaker_eval.report.plots import readable_group
@@ -23,9 +24,10 @@ VERDICT_CLASS = {"FAILED": "fail", "INCONCLUSIVE": "inconclusive", "PASSED": "pa
 
 
 def _row_verdict(i, failing: pd.Index, blind: pd.Index) -> str:
+    """The gate cell, as ``compare`` prints it: FAIL, inconclusive or ok."""
     if i in failing:
         return '<span class="fail">FAIL</span>'
-    return '<span class="inconclusive">inconclusive</span>' if i in blind else ""
+    return '<span class="inconclusive">inconclusive</span>' if i in blind else '<span class="pass">ok</span>'
 
 
 def _diff_rows(table: pd.DataFrame, failing: pd.Index, kind: str, blind: pd.Index) -> list[list[str]]:
@@ -41,8 +43,9 @@ def _diff_rows(table: pd.DataFrame, failing: pd.Index, kind: str, blind: pd.Inde
 
 
 def pair_html(base: tuple[str, Run], new: tuple[str, Run], max_drop: float, alpha: float, gate_level: str,
-              n_boot: int, seed: int) -> str:
-    """Paired differences of ``new`` against ``base`` and the gate verdict, or why they are not comparable."""
+              n_boot: int, seed: int, report_dir: Path | None = None) -> str:
+    """Paired differences of ``new`` against ``base``, the gate verdict and the flipped units side by side
+    (thumbnails linked from ``report_dir``), or why the runs are not comparable."""
     (base_label, base_run), (new_label, new_run) = base, new
     head = f"<h3>{esc(new_label)} vs {esc(base_label)} (base)</h3>"
     try:
@@ -58,7 +61,8 @@ def pair_html(base: tuple[str, Run], new: tuple[str, Run], max_drop: float, alph
               "fixed", "gate"]
     return (head + verdict + f"<p>{len(merged):,} units matched; Δ = new - base, paired clustered bootstrap; "
             "detectable drop: the smallest drop (pts) the gate can call significant at that n.</p>"
-            + table_html(header, _diff_rows(table, result.failed.index, base_run.kind, result.blind.index)))
+            + table_html(header, _diff_rows(table, result.failed.index, base_run.kind, result.blind.index))
+            + flips_html(flipped_units(merged), base, new, report_dir or base_run.path))
 
 
 def render_comparison(runs: list[Run], report_dir: Path, plots_dir: Path | None, n_boot: int = 1000,
@@ -70,7 +74,8 @@ def render_comparison(runs: list[Run], report_dir: Path, plots_dir: Path | None,
     with_scores = [(label, run, run.scores_with_ci(n_boot=n_boot, seed=seed)) for label, run in labelled]
     body = [headline_html(with_scores), leaderboard_html(with_scores, plots_dir, report_dir),
             f"<h2>Paired differences against {esc(labelled[0][0])}</h2>"]
-    body += [pair_html(labelled[0], other, max_drop, alpha, gate_level, n_boot, seed) for other in labelled[1:]]
+    body += [pair_html(labelled[0], other, max_drop, alpha, gate_level, n_boot, seed, report_dir)
+             for other in labelled[1:]]
     counts = [[esc(label), *(f"{len(f):,}" for f in problem_samples(run.predictions()))] for label, run in labelled]
     body += ["<h2>Failed and unparsable samples</h2>", table_html(["run", "failed", "unparsable"], counts),
              "<p>Each run's own report.html lists them with their raw outputs.</p>", "<h2>Settings</h2>",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from awaker_eval.report.groups import levels_for
 from awaker_eval.report.options import MIN_N_BOOT, check_options
+from awaker_eval.report.out_paths import default_plots
 from awaker_eval.report.plots import (LEVEL_TITLES, plot_routing_heatmap, plot_score_bars, routing_counts,
                                       score_bars_data)
 from awaker_eval.report.runs import Run, find_runs, unique_labels
@@ -66,7 +67,8 @@ def write_plots(runs: list[Run], out: Path, levels: list[str] | None = None, n_b
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="awaker-eval plot", description=__doc__.split("\n\n")[1])
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
-    p.add_argument("--out", type=Path, help="output folder (default: RUN_DIR/plots for one run, else ./plots)")
+    p.add_argument("--out", type=Path, help="output folder (default: RUN_DIR/plots for one run; for several, plots/ "
+                                            "beside them: the sweep directory or their common folder)")
     p.add_argument("--level", action="append", help="split, subtask, category, l2_category (repeatable)")
     p.add_argument("--heatmap-by", help="Prediction field that names the task rows of the expert heatmap")
     p.add_argument("--phase", choices=("prefill", "decode"), default="prefill")
@@ -76,7 +78,7 @@ def main(argv: list[str]) -> int:
     try:
         check_options(n_boot=args.n_boot)
         runs = find_runs(args.runs, catalogue())
-        out = args.out or (runs[0].path / "plots" if len(runs) == 1 else Path("plots"))
+        out = args.out or default_plots(runs)
         written = write_plots(runs, out, args.level, args.n_boot, args.seed, args.heatmap_by, args.phase)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
