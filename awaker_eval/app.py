@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from awaker_eval.config.paths import CONF_DIR
+from awaker_eval.result_logging.errors import LoggerFailed
 from awaker_eval.user_errors import run_reported
 
 
@@ -49,8 +50,8 @@ def _hydra_task(dict_cfg, secrets: dict[str, str]) -> None:
     def run() -> int | None:
         try:
             evaluate(cfg, hydra_output_dir=sweep_dir, on_run_dir=run_dirs.append)
-        except (JudgeFailuresExceeded, TooManyFailedSamples) as exc:  # every output is written (marked invalid);
-            print(f"error: {exc}", file=sys.stderr)  # the failed samples / passes are retried on rerun
+        except (JudgeFailuresExceeded, TooManyFailedSamples, LoggerFailed) as exc:  # every output is written
+            print(f"error: {exc}", file=sys.stderr)  # (marked invalid; failed samples / passes retried on rerun)
             return 1
         return None
 

@@ -28,6 +28,9 @@ from awaker_eval.models.loading import fingerprint_hash
 from awaker_eval.models.self_checks import run_self_checks
 from awaker_eval.preflight import check_samples, preflight
 from awaker_eval.prompts import protocol_fingerprint
+from awaker_eval.result_logging.checks import check_logger
+from awaker_eval.result_logging.errors import LoggerFailed
+from awaker_eval.result_logging.publish import log_results
 from awaker_eval.run_lock import RunDirBusy, run_dir_lock
 from awaker_eval.run_outputs import write_run_outputs
 from awaker_eval.run_validity import check_failed_samples
@@ -128,6 +131,7 @@ class LoadedData:
 def load_data(cfg: RunConfig) -> LoadedData:
     """Preflight, the samples and each prompt built once; nothing is written before they are known usable."""
     preflight(cfg)
+    check_logger(cfg.logger)  # logger=wandb without the package: one line now, not after inference
     loaded = load_benchmark(cfg.benchmark)
     samples, data_warnings = loaded.samples, loaded.warnings.as_dict()
     check_samples(cfg, samples)  # nothing is written before the config and the data are known to be usable
@@ -156,10 +160,14 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None,
         attempt = Attempt(settings_diff(run_dir, cfg))
         check_same_results(run_dir, attempt.settings_diff)  # before anything is loaded or written
         result, judge = _run_attempt(cfg, data, run_dir, attempt, dist.rank, (t0, t_data))
+        logger_failed = log_results(cfg, run_dir) if dist.rank == 0 else None  # outputs written: send them
     distributed.barrier()
+    logger_failed = distributed.broadcast_str(str(logger_failed or ""))  # every rank exits alike
     if judge is not None:  # past benchmark.judge.max_failures: exit 1, after every output is written
         check_judge_failures(result.predictions, cfg.benchmark.judge.max_failures)
     check_failed_samples(result.predictions, cfg.runner.max_failed_fraction)  # likewise past max_failed_fraction
+    if logger_failed:  # logger.required: the upload failed, every result is on disk; exit 1
+        raise LoggerFailed(logger_failed)
     return run_dir
 
 

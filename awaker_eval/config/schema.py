@@ -12,6 +12,8 @@ from typing import Any, List, Mapping, Optional
 
 
 SELF_CHECK_POLICIES = ("fallback", "strict", "off")  # runner.self_check (models/self_checks.py)
+LOGGER_KINDS = ("none", "wandb")  # logger.kind (awaker_eval/result_logging/)
+LOGGER_MODES = ("online", "offline", "disabled")  # logger.mode: W&B's own modes
 
 
 @dataclass
@@ -126,12 +128,30 @@ class RunnerConfig:
 
 
 @dataclass
+class LoggerConfig:
+    """Where a finished run's results are also sent (``logger=wandb``: Weights & Biases); off by default.
+
+    Sent after every output is on disk, from rank 0, redacted like config.yaml. The W&B key is read by the wandb
+    library itself (its login or environment), never by this config."""
+
+    kind: str = "none"  # none | wandb
+    project: Optional[str] = None
+    entity: Optional[str] = None  # W&B team or user; None: the key's default entity
+    name: Optional[str] = None  # W&B run name; None: <model.name>/<benchmark.name>/<run directory name>
+    mode: Optional[str] = None  # online | offline | disabled; None: W&B's own default (online, or `wandb offline`)
+    dir: Optional[str] = None  # where W&B writes its files (<dir>/wandb/); None: the run directory
+    tags: List[str] = field(default_factory=list)
+    required: bool = True  # a failed upload exits 1 (after every output is written); false: one warning, exit 0
+
+
+@dataclass
 class RunConfig:
     """The top-level config of ``python -m awaker_eval``."""
 
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     runner: RunnerConfig = field(default_factory=RunnerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)  # optional results logging (conf/logger/)
     preset: Optional[str] = None  # name of the settings preset applied (conf/preset/), recorded with the run
     results_root: str = "results"
     run_id: Optional[str] = None  # default: a timestamp

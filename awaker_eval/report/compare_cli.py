@@ -22,13 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from awaker_eval.report.compare import (GATE_LEVELS, MismatchError, common_units, compare_table, flipped_units, gate,
-                                        verdict_line)
+from awaker_eval.report.compare import GATE_LEVELS, MismatchError
+from awaker_eval.report.comparison import compare_runs, resolve_pair
 from awaker_eval.report.flips import flips_with_outputs
 from awaker_eval.report.options import MIN_N_BOOT, check_options
-from awaker_eval.report.runs import Run, find_runs
 from awaker_eval.tasks.registry import catalogue
-from awaker_eval.run_validity import INVALID_KEY, invalid_line
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,31 +45,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="directory for compare.csv and flips.csv (each flipped unit with both "
                                             "runs' letters and raw outputs)")
     return p
-
-
-def _resolve(base: str, new: str | None) -> tuple[Run, Run]:
-    pair = _find_pair(base, new)
-    for run in pair:
-        if not run.scored:
-            raise ValueError(f"{run.path}: has no score (hidden answers, e.g. MMBench TEST): nothing to compare")
-        if run.scores.get(INVALID_KEY):  # a gate over numbers that do not stand would pass or fail on failures
-            raise ValueError(f"{run.path}: {invalid_line(run.scores[INVALID_KEY])}; rerun it before comparing")
-    return pair
-
-
-def _find_pair(base: str, new: str | None) -> tuple[Run, Run]:
-    if new is None:
-        runs = find_runs([base], catalogue())
-        if len(runs) != 2:
-            raise ValueError(f"{base}: expected a sweep with exactly 2 runs, found {len(runs)}")
-        return runs[0], runs[1]
-    pair = []
-    for path in (base, new):
-        runs = find_runs([path], catalogue())
-        if len(runs) != 1:
-            raise ValueError(f"{path}: holds {len(runs)} runs; name one run directory")
-        pair.append(runs[0])
-    return pair[0], pair[1]
 
 
 def format_table(table: pd.DataFrame, failing: pd.Index, alpha: float, blind: pd.Index | None = None) -> str:
@@ -104,22 +77,21 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
         check_options(n_boot=args.n_boot, alpha=args.alpha, max_drop=args.max_drop)
-        base, new = _resolve(args.base, args.new)
-        merged = common_units(base, new, allow_mismatch=args.allow_mismatch)
+        base, new = resolve_pair(args.base, args.new, catalogue())
+        cmp = compare_runs(base, new, max_drop=args.max_drop, alpha=args.alpha, gate_level=args.gate_level,
+                           n_boot=args.n_boot, seed=args.seed, allow_mismatch=args.allow_mismatch)
     except (MismatchError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    table = compare_table(merged, base.kind, n_boot=args.n_boot, seed=args.seed, alpha=args.alpha)
-    result = gate(table, args.max_drop, args.alpha, args.gate_level)
-    flips = flipped_units(merged)
-    print(f"base: {base.path} ({base.label})\nnew:  {new.path} ({new.label})\nunits matched: {len(merged)}\n")
-    print(format_table(table, result.failed.index, args.alpha, result.blind.index))
-    print("\nflipped units:\n" + "\n".join(_flip_lines(flips, args.show_flips)))
+    result = cmp.result
+    print(f"base: {base.path} ({base.label})\nnew:  {new.path} ({new.label})\nunits matched: {cmp.units_matched}\n")
+    print(format_table(cmp.table, result.failed.index, args.alpha, result.blind.index))
+    print("\nflipped units:\n" + "\n".join(_flip_lines(cmp.flips, args.show_flips)))
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.out / "compare.csv", index=False)
-        flips_with_outputs(flips, base, new).to_csv(args.out / "flips.csv", index=False)
-    print("\n" + verdict_line(result, args.max_drop, args.alpha, args.gate_level))
+        cmp.table.to_csv(args.out / "compare.csv", index=False)
+        flips_with_outputs(cmp.flips, base, new).to_csv(args.out / "flips.csv", index=False)
+    print("\n" + cmp.verdict_line)
     if result.verdict == "FAILED":
         print("significant drops: " + "; ".join(f"{r.group} {100 * r.diff:+.2f}"
                                                 for r in result.significant_drops.itertuples()))

@@ -1,0 +1,79 @@
+"""The Python API: ``awaker_eval.evaluate(overrides=[...])`` and ``awaker_eval.compare(base, new, ...)``.
+
+Why these two and why this way: lm-eval users call ``simple_evaluate``, inspect_ai users ``eval``; a notebook or a
+training script wants the run directory and the numbers back, not a process exit. ``evaluate`` composes the config
+with the same code as the command line (``overrides.compose_run_config``: the same checks, one line per problem,
+secrets masked the same way) and runs the same ``pipeline.evaluate``; user errors are raised as exceptions (never
+``SystemExit``). ``compare`` is the CI gate's computation (``report.comparison``) without its printing.
+
+Exceptions: ``awaker_eval.preflight.ConfigError`` (and its ``OverrideError``) for a bad setting or override,
+``awaker_eval.data.errors.DataError`` for unusable data, ``FileNotFoundError`` for a missing file or run; after
+every output is written, ``run_validity.TooManyFailedSamples``, ``extract.llm_judge.JudgeFailuresExceeded`` or
+``result_logging.errors.LoggerFailed`` (the command line's exit 1). ``compare`` raises ``ValueError`` (bad option,
+runs not comparable: ``report.compare.MismatchError``) and ``FileNotFoundError``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from awaker_eval.config.schema import RunConfig
+from awaker_eval.overrides import compose_run_config, mask_secrets, split_command_line
+from awaker_eval.pipeline import evaluate as run_pipeline
+from awaker_eval.redact import install_log_redaction
+from awaker_eval.report.comparison import Comparison, compare_runs, resolve_pair
+from awaker_eval.report.options import check_options
+from awaker_eval.report.runs import SCORES_FILE
+from awaker_eval.tasks.registry import catalogue
+
+__all__ = ["Evaluation", "Comparison", "evaluate", "compare"]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One finished run: its directory (every file the command line writes) and its ``scores.json``."""
+
+    run_dir: Path
+    scores: dict[str, Any]  # e.g. scores["overall"], scores["ci"]["overall"] == [lo, hi] (fractions)
+    config: RunConfig  # the settings it ran with (secrets included: keep it in memory)
+
+
+def _override_list(overrides: Sequence[str]) -> list[str]:
+    """The overrides as a list of ``key=value`` strings (a lone string is a common slip: refused, not split)."""
+    if isinstance(overrides, (str, bytes)) or not all(isinstance(o, str) for o in overrides):
+        raise TypeError(f"overrides must be a list of 'key=value' strings, e.g. ['benchmark.limit=8'] "
+                        f"(got {overrides!r})")
+    return list(overrides)
+
+
+def evaluate(overrides: Sequence[str] = ()) -> Evaluation:
+    """Run one benchmark as ``python -m awaker_eval OVERRIDES...`` would, and return its directory and scores.
+
+    ``overrides`` are the command line's ``key=value`` / ``group=option`` items (no ``-m`` sweeps, no Hydra
+    options). The run prints what the command prints; rerunning the same overrides resumes the same run."""
+    argv = _override_list(overrides)
+    cfg = compose_run_config(argv, command="evaluate")
+    # the literal secrets in the overrides are masked from here on, as the command line masks them
+    mask_secrets(split_command_line(argv, options=False), list(cfg.model.secret_patterns))
+    install_log_redaction()
+    run_dir = Path(run_pipeline(cfg))
+    scores = json.loads((run_dir / SCORES_FILE).read_text(encoding="utf-8"))
+    return Evaluation(run_dir, scores, cfg)
+
+
+def compare(base: str | Path, new: str | Path | None = None, max_drop: float = 1.0, alpha: float = 0.05,
+            gate_level: str = "split", n_boot: int = 1000, seed: int = 0,
+            allow_mismatch: bool = False) -> Comparison:
+    """The paired comparison of two runs (``awaker-eval compare BASE NEW``), printing nothing.
+
+    ``base`` / ``new``: run directories (or ``Evaluation.run_dir``); ``new`` None: ``base`` is a sweep holding two
+    runs. The result has ``verdict`` (PASSED / FAILED / INCONCLUSIVE), ``exit_status`` (0 / 1 / 3), ``table``
+    (one row per aggregate, fractions), ``gate_status``, ``flips`` and ``verdict_line``."""
+    max_drop, alpha = float(max_drop), float(alpha)  # as the command line parses them (same verdict line)
+    check_options(n_boot=n_boot, alpha=alpha, max_drop=max_drop)
+    base_run, new_run = resolve_pair(str(base), None if new is None else str(new), catalogue())
+    return compare_runs(base_run, new_run, max_drop=max_drop, alpha=alpha, gate_level=gate_level, n_boot=n_boot,
+                        seed=seed, allow_mismatch=allow_mismatch)
