@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from awaker_eval.config.schema import BenchmarkConfig
+from awaker_eval.data.subsets import describe_subset
 from awaker_eval.report.published import TableSpec, ours_only
 from awaker_eval.report.runs import benchmark_config
 from awaker_eval.run_validity import INVALID_KEY, invalid_line, marked_label
@@ -54,6 +55,9 @@ def _protocol_notes(spec: TableSpec, label: str, bench: BenchmarkConfig, scores:
     benchmark's official prompt and its default, official extractor)."""
     task = get_benchmark(bench.kind)
     notes = [_describe(label, bench, scores), *task.leaderboard_notes(label, bench, scores)]
+    subset = describe_subset(bench.limit, bench.subset, bench.subset_seed)
+    if subset:
+        notes.append(f"{label}: a subset run ({subset}): not comparable to the published rows.")
     if not spec.published:
         notes.append(f"{label}: {bench.name} has no published leaderboard rows: the table lists our runs only.")
     elif bench.protocol != "official" or not _official_extractor(task, bench.extractor):
