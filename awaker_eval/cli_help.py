@@ -17,6 +17,7 @@ from awaker_eval.engine.metadata import git_state
 
 COMMON_OVERRIDES = (
     ("benchmark.limit=N", "score the first N items only (a quick look; never comparable to published rows)"),
+    ("benchmark.subset=stratified", "which N: first (default) | random | stratified (each category's share)"),
     ("benchmark.protocol=NAME", "prompt protocol (official, lmms_eval, ...); aliases resolve to one protocol"),
     ("benchmark.extractor=NAME", "answer extractor (MME-RealWorld official | vlmevalkit_2024 | fixed)"),
     ("benchmark.min_pixels=N benchmark.max_pixels=N", "image resolution bounds"),

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from awaker_eval.config.schema import (SELF_CHECK_POLICIES, BenchmarkConfig, JudgeConfig, ModelConfig, RunConfig,
                                        RunnerConfig)
 from awaker_eval.data.sources import check_benchmark_source
+from awaker_eval.data.subsets import SUBSETS
 from awaker_eval.models.factory import check_model_config
 from awaker_eval.models.loading import looks_like_local_path, resolve_checkpoint
 from awaker_eval.redact import redact_url
@@ -80,6 +81,7 @@ def check_benchmark(b: BenchmarkConfig) -> None:
     except BenchmarkError as exc:
         raise ConfigError(str(exc)) from exc
     _at_least("benchmark.limit", b.limit, 1, optional=True)
+    check_subset(b)
     _at_least("benchmark.max_new_tokens", b.max_new_tokens, 1)
     _at_least("benchmark.sample_size", b.sample_size, 1)
     _at_least("benchmark.min_pixels", b.min_pixels, 1, optional=True)
@@ -92,6 +94,17 @@ def check_benchmark(b: BenchmarkConfig) -> None:
     check_benchmark_source(b)  # the layout's default source, or a source that matches the layout
     if b.judge.enabled:
         check_judge(b.judge)
+
+
+def check_subset(b: BenchmarkConfig) -> None:
+    """``benchmark.subset`` one of first / random / stratified with a seed every run can record; a random or
+    stratified choice needs the ``limit`` it chooses for (without one every unit runs and the setting would only
+    move the run to another directory)."""
+    _one_of("benchmark.subset", b.subset, SUBSETS)
+    _seed("benchmark.subset_seed", b.subset_seed)
+    if b.subset != "first" and b.limit is None:
+        raise ConfigError(f"benchmark.subset={b.subset} chooses which benchmark.limit units run, but no limit is "
+                          "set: add benchmark.limit=N, or leave benchmark.subset at first")
 
 
 def check_release(bench, b: BenchmarkConfig) -> None:

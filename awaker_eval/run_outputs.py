@@ -39,7 +39,8 @@ def score_run_parts(cfg: RunConfig, predictions: list) -> Scored:
         "name": cfg.benchmark.name, "kind": kind, "variant": cfg.benchmark.variant,
         "language": cfg.benchmark.language, "version": cfg.benchmark.version, "split": cfg.benchmark.split,
         "protocol": cfg.benchmark.protocol, "extractor": cfg.benchmark.extractor, "min_pixels": cfg.benchmark.min_pixels,
-        "max_pixels": cfg.benchmark.max_pixels,
+        "max_pixels": cfg.benchmark.max_pixels, "limit": cfg.benchmark.limit, "subset": cfg.benchmark.subset,
+        "subset_seed": cfg.benchmark.subset_seed,
     }
     scores["model"] = cfg.model.name
     scores["mode"] = cfg.runner.mode

@@ -35,6 +35,8 @@ _MODE_ONLY_MODEL_FIELDS = {"choice_padding": "choice", "generate_padding": "gene
 # Model settings added after runs were stored: at the value that reproduces the earlier behaviour they are left out
 # of the run id too, so those runs keep their ids (and directories).
 _EARLIER_MODEL_VALUES = {"choice_padding": "left", "generate_padding": "left"}
+# Benchmark settings added after runs were stored, left out of the run id at their earlier values likewise.
+_EARLIER_BENCHMARK_VALUES = {"subset": "first", "subset_seed": 0}
 # Model settings that change what is written down, never a prediction: outside the run id and the settings check.
 _NON_RESULT_MODEL_FIELDS = ("secret_patterns",)
 
@@ -47,7 +49,8 @@ def default_run_id(cfg: RunConfig, data_digest: str | None = None) -> str:
              and not (k in _EARLIER_MODEL_VALUES and v == _EARLIER_MODEL_VALUES[k])
              and k not in _NON_RESULT_MODEL_FIELDS}
     payload = {
-        "benchmark": dataclasses.asdict(cfg.benchmark),
+        "benchmark": {k: v for k, v in dataclasses.asdict(cfg.benchmark).items()
+                      if not (k in _EARLIER_BENCHMARK_VALUES and v == _EARLIER_BENCHMARK_VALUES[k])},
         "model": model,
         "runner": runner,
     }

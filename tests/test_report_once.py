@@ -93,12 +93,12 @@ def test_other_resamples_are_bootstrapped_once_per_command(counted_demo, monkeyp
 
 def test_table_equals_a_fresh_bootstrap_of_each_group():
     """Stored intervals are reused only as the number a fresh bootstrap of that group gives (exact floats)."""
-    preds = mme_predictions(n_per_subtask=6, n_reasoning=6)
+    preds = mme_predictions(n_per_subtask=90, n_reasoning=90)  # >= 30 images per group: bootstrap, not small_n
     units = score_units(get_benchmark("mme_realworld"), preds)
     scores = mme_score.metrics(mme_score.item_frame(preds))
     with_ci, fresh = run_intervals(scores, units, "mme_realworld", n_boot=80, seed=5)
     _, reused = run_intervals(with_ci, units, "mme_realworld", n_boot=80, seed=5)
-    assert reused.table.equals(fresh.table)
+    assert reused.table.equals(fresh.table) and set(fresh.table["method"]) == {"bootstrap"}
     for row, mask in zip(fresh.table.itertuples(), fresh.masks):
         one = bootstrap_intervals(units["correct"].to_numpy(), units["cluster"].to_numpy(), {"g": mask},
                                   n_boot=80, seed=5).iloc[0]
@@ -141,7 +141,7 @@ def test_one_strict_reader_for_predictions_jsonl(tmp_path, capsys):
 def test_stored_intervals_of_other_units_with_the_same_scores_are_not_reused():
     """Units that give every stored score, unit count and cluster count but are resampled differently (here two
     units of different images and verdicts trade images) must not get the stored intervals."""
-    preds = mme_predictions(n_per_subtask=6, n_reasoning=6)
+    preds = mme_predictions(n_per_subtask=90, n_reasoning=90)  # >= 30 images per group: bootstrap, not small_n
     units = score_units(get_benchmark("mme_realworld"), preds)
     scores = mme_score.metrics(mme_score.item_frame(preds))
     with_ci, _ = run_intervals(scores, units, "mme_realworld", n_boot=80, seed=5)

@@ -9,6 +9,7 @@ import pytest
 
 from awaker_eval.report import html_cli, plots_cli
 from awaker_eval.report.plots import routing_counts, score_bars_data
+from awaker_eval.report.small_n import clopper_pearson
 from awaker_eval.types import Prediction
 from test_report_support import mme_predictions, write_run
 
@@ -26,12 +27,17 @@ def _units() -> pd.DataFrame:
 
 def test_score_bars_data_values():
     data = score_bars_data([("run1", _units(), "mme_realworld")], "split", n_boot=200, seed=0)
-    assert list(data.columns) == ["run", "level", "group", "n", "score", "lo", "hi", "chance"]
+    assert list(data.columns) == ["run", "level", "group", "n", "score", "lo", "hi", "method", "clusters", "chance"]
     assert set(data["chance"]) == {20.0}  # five options A-E
     rows = data.set_index("group")
     assert rows.loc["Perception", "score"] == pytest.approx(75.0) and rows.loc["Perception", "n"] == 4
     assert rows.loc["Reasoning", "score"] == pytest.approx(25.0)
     assert (data["lo"] <= data["score"]).all() and (data["score"] <= data["hi"]).all()
+    # 4 units in 3 images: too few clusters for a bootstrap, the exact interval of 0.75 x 3 clusters
+    assert list(rows["method"]) == ["exact", "exact"] and rows.loc["Perception", "clusters"] == 3
+    lo, hi = clopper_pearson(2.25, 3)
+    assert rows.loc["Perception", ["lo", "hi"]].tolist() == pytest.approx([100 * lo, 100 * hi])
+    assert 0 < rows.loc["Perception", "lo"] < rows.loc["Perception", "hi"] < 100
 
 
 def test_routing_counts_from_records():

@@ -123,5 +123,7 @@ def test_units_table_contract_is_enough():
                           "split": ["Perception"] * 3 + ["Reasoning"], "subtask": ["S"] * 4,
                           "category": ["c"] * 4, "l2_category": [None] * 4, "failed": [False] * 4})
     out = add_intervals({"overall": 0.75, "perception": 2 / 3, "reasoning": 1.0}, units, "mme_realworld", n_boot=100)
-    assert out["ci"]["reasoning"] == [1.0, 1.0]
+    # one correct unit: the exact interval [(alpha/2)^(1/1), 1] of 1/1, never the bootstrap's [1.0, 1.0]
+    assert out["ci"]["reasoning"] == pytest.approx([0.025, 1.0], abs=1e-12)
+    assert out["ci"]["exact"] == ["overall", "perception", "reasoning"]  # 3 clusters, 2 and 1: all below 30
     assert out["ci"]["n_clusters"] == 3

@@ -63,7 +63,9 @@ class BenchmarkConfig:
     min_pixels: Optional[int] = None  # resolution policy, part of every prediction's fingerprint
     max_pixels: Optional[int] = None
     max_new_tokens: int = 16
-    limit: Optional[int] = None  # smoke runs: the first N items (MMBench: N questions with all circular passes)
+    limit: Optional[int] = None  # smoke runs: N items (MMBench: N questions with all circular passes)
+    subset: str = "first"  # which `limit` units: first | random | stratified (each category's share); data/subsets.py
+    subset_seed: int = 0  # the random / stratified draw (same seed, same units)
     sample_size: int = 40  # size of the embedded synthetic sample
     cache_dir: Optional[str] = None  # where generated / downloaded data is cached
     strict: bool = False  # refuse rows that upstream toolkits accept (counted as data_warnings otherwise)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from awaker_eval.config.schema import BenchmarkConfig
 from awaker_eval.data.errors import DataError
+from awaker_eval.data.subsets import choose_units
 from awaker_eval.data.warnings import DataWarnings, summary_lines
 from awaker_eval.tasks.base import BenchmarkError
 from awaker_eval.tasks.registry import get_benchmark, registered
@@ -25,7 +26,8 @@ class LoadedBenchmark:
 
 
 def load_benchmark(cfg: BenchmarkConfig) -> LoadedBenchmark:
-    """All samples of the configured benchmark split (first ``cfg.limit`` units when set), images undecoded,
+    """All samples of the configured benchmark split (``cfg.limit`` units when set, the ones ``cfg.subset``
+    picks: ``data/subsets.py``), images undecoded,
     loaded by the benchmark object of ``cfg.kind``, with the oddities upstream accepts counted by kind (a
     ``DataError`` for the first one under ``strict``)."""
     try:
@@ -38,7 +40,7 @@ def load_benchmark(cfg: BenchmarkConfig) -> LoadedBenchmark:
     if cfg.language not in ("en", "cn"):
         raise DataError(f"benchmark.language must be 'en' or 'cn', got {cfg.language!r}")
     warnings = DataWarnings(strict=cfg.strict)
-    samples = limited(bench.load(cfg, warnings), cfg.limit)
+    samples = choose_units(bench.load(cfg, warnings), cfg.limit, cfg.subset, cfg.subset_seed)
     if cfg.limit is not None:
         warnings = warnings.restricted({s.id for s in samples} | {s.group for s in samples if s.group})
     for line in summary_lines(warnings.as_dict()):
@@ -49,13 +51,3 @@ def load_benchmark(cfg: BenchmarkConfig) -> LoadedBenchmark:
 def load_samples(cfg: BenchmarkConfig) -> list[Sample]:
     """``load_benchmark(cfg).samples``."""
     return load_benchmark(cfg).samples
-
-
-def limited(samples: list[Sample], limit: int | None) -> list[Sample]:
-    """The first ``limit`` scoring units (``Sample.group``): for MMBench whole questions (every circular pass
-    of the first ``limit`` groups), so that a smoke run's CircularEval never scores a question on a subset of
-    passes; one item each where every sample is its own group."""
-    if limit is None:
-        return samples
-    keep = set(list(dict.fromkeys(s.group for s in samples))[:limit])
-    return [s for s in samples if s.group in keep]

@@ -19,7 +19,8 @@ from awaker_eval.report.differences import describe_difference
 from awaker_eval.report.groups import breakdown_masks
 from awaker_eval.report.power import detectable_drop, underpowered, units_needed
 from awaker_eval.report.runs import Run
-from awaker_eval.report.stats import bootstrap_means, mcnemar, paired_flips, percentile_interval
+from awaker_eval.report.small_n import interval_text, paired_interval
+from awaker_eval.report.stats import bootstrap_means, cluster_codes, mcnemar, paired_flips, percentile_interval
 
 PROTOCOL_KEYS = ("name", "kind", "language", "version", "split", "protocol", "extractor", "min_pixels", "max_pixels")
 GATE_LEVELS = {
@@ -106,30 +107,37 @@ class GateResult:
 
 def compare_table(merged: pd.DataFrame, kind: str, n_boot: int = 1000, seed: int = 0,
                   alpha: float = 0.05) -> pd.DataFrame:
-    """One row per aggregate: level, group, n, base, new, diff, lo, hi (fractions), p_mcnemar, broken, fixed,
-    detectable (the smallest drop, as a fraction, the gate could call significant here; inf: none)."""
+    """One row per aggregate: level, group, n, clusters, base, new, diff, lo, hi (fractions; the interval shown,
+    NaN with ``interval`` "n too small": ``small_n.paired_interval``), p_mcnemar, broken, fixed, detectable (the
+    smallest drop, as a fraction, the gate could call significant here; inf: none), boot_lo, boot_hi (the
+    percentile bootstrap interval the gate tests, whatever its n: McNemar guards the small groups)."""
     base = merged["correct_base"].astype(float).to_numpy()
     new = merged["correct_new"].astype(float).to_numpy()
     masks = breakdown_masks(merged.rename(columns={"correct_base": "correct"}), kind)
     groups = {f"{level}\x1f{name}": mask for level, name, mask in masks}
     _, dists = bootstrap_means(new - base, merged["cluster"].to_numpy(), groups, n_boot=n_boot, seed=seed)
     broken, fixed = paired_flips(base, new)
+    codes, _ = cluster_codes(merged["cluster"].to_numpy())
     rows = []
     for level, name, mask in masks:
-        lo, hi = percentile_interval(dists[f"{level}\x1f{name}"], alpha)
+        dist = dists[f"{level}\x1f{name}"]
+        boot_lo, boot_hi = percentile_interval(dist, alpha)
         test = mcnemar(int(broken[mask].sum()), int(fixed[mask].sum()))
+        clusters = int(np.unique(codes[mask]).size)
+        lo, hi, note = paired_interval(dist, float(broken[mask].mean()), float(fixed[mask].mean()), clusters, alpha)
         rows.append({
-            "level": level, "group": name, "n": int(mask.sum()),
+            "level": level, "group": name, "n": int(mask.sum()), "clusters": clusters,
             "base": float(base[mask].mean()), "new": float(new[mask].mean()),
-            "diff": float(new[mask].mean() - base[mask].mean()), "lo": lo, "hi": hi,
+            "diff": float(new[mask].mean() - base[mask].mean()), "lo": lo, "hi": hi, "interval": note,
             "p_mcnemar": test.p_exact, "broken": test.b, "fixed": test.c,
-            "detectable": detectable_drop(int(mask.sum()), test.b, test.c, lo, hi, alpha),
+            "detectable": detectable_drop(int(mask.sum()), test.b, test.c, boot_lo, boot_hi, alpha),
+            "boot_lo": boot_lo, "boot_hi": boot_hi,
         })
     return pd.DataFrame(rows)
 
 
 def significant_drop(table: pd.DataFrame, alpha: float) -> pd.Series:
-    return (table["diff"] < 0) & (table["hi"] < 0) & (table["p_mcnemar"] < alpha)
+    return (table["diff"] < 0) & (table["boot_hi"] < 0) & (table["p_mcnemar"] < alpha)
 
 
 def gate(table: pd.DataFrame, max_drop: float, alpha: float = 0.05, level: str = "split") -> GateResult:
@@ -140,7 +148,7 @@ def gate(table: pd.DataFrame, max_drop: float, alpha: float = 0.05, level: str =
     failing = gated & sig & (-100 * table["diff"] > max_drop)
     blind_mask = gated & (100 * table["detectable"]).map(lambda d: underpowered(d, max_drop)).astype(bool)
     blind = table[blind_mask].copy()
-    blind["n_needed"] = [units_needed(r.n, r.broken, r.fixed, r.lo, r.hi, alpha, max_drop)
+    blind["n_needed"] = [units_needed(r.n, r.broken, r.fixed, r.boot_lo, r.boot_hi, alpha, max_drop)
                          for r in blind.itertuples()]
     return GateResult(table[failing], table[sig & (table["level"] != "overall")], blind)
 
@@ -162,7 +170,7 @@ def verdict_line(result: GateResult, max_drop: float, alpha: float, level: str) 
     """The gate's one-line verdict, shared by ``compare`` and the HTML comparison page."""
     settings = f"(max drop {max_drop} pts, alpha {alpha})"
     if result.verdict == "FAILED":
-        named = "; ".join(f"{r.group} {100 * r.diff:+.2f} pts (CI [{100 * r.lo:+.2f}, {100 * r.hi:+.2f}], "
+        named = "; ".join(f"{r.group} {100 * r.diff:+.2f} pts (CI {interval_text(r.lo, r.hi, r.interval, True)}, "
                           f"McNemar p={r.p_mcnemar:.3g})" for r in result.failed.itertuples())
         return f"GATE FAILED {settings}: {named}"
     drops = "; ".join(f"{r.group} {100 * r.diff:+.2f}" for r in result.significant_drops.itertuples())

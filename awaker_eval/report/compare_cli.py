@@ -26,6 +26,7 @@ from awaker_eval.report.compare import GATE_LEVELS, MismatchError
 from awaker_eval.report.comparison import compare_runs, resolve_pair
 from awaker_eval.report.flips import flips_with_outputs
 from awaker_eval.report.options import MIN_N_BOOT, check_options
+from awaker_eval.report.small_n import interval_text
 from awaker_eval.tasks.registry import catalogue
 
 
@@ -55,7 +56,8 @@ def format_table(table: pd.DataFrame, failing: pd.Index, alpha: float, blind: pd
         "level": table["level"], "group": table["group"], "n": table["n"],
         "base": (100 * table["base"]).map("{:.2f}".format), "new": (100 * table["new"]).map("{:.2f}".format),
         "Δ pts": (100 * table["diff"]).map("{:+.2f}".format),
-        f"{level}% CI Δ": [f"[{100 * lo:+.2f}, {100 * hi:+.2f}]" for lo, hi in zip(table["lo"], table["hi"])],
+        f"{level}% CI Δ": [interval_text(lo, hi, note, signed=True)
+                           for lo, hi, note in zip(table["lo"], table["hi"], table["interval"])],
         "McNemar p": table["p_mcnemar"].map("{:.3g}".format),
         "detectable": (100 * table["detectable"]).map(lambda d: f"{d:.2f}" if math.isfinite(d) else "none"),
         "broken": table["broken"], "fixed": table["fixed"],

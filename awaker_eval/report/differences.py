@@ -11,7 +11,10 @@ from typing import Any
 
 MODE_WORDS = {"generate": "greedy generation", "choice": "scoring each option's likelihood"}
 BENCHMARK_SETTINGS = (("protocol", "prompt protocol"), ("extractor", "answer extractor"),
-                      ("max_new_tokens", "generation length (max_new_tokens)"), ("limit", "item limit"))
+                      ("max_new_tokens", "generation length (max_new_tokens)"), ("limit", "item limit"),
+                      ("subset", "subset choice (benchmark.subset)"), ("subset_seed", "subset draw (subset_seed)"))
+# Settings added later: a config saved before them holds none, which means this value.
+BENCHMARK_DEFAULTS = {"subset": "first", "subset_seed": 0}
 MODEL_SETTINGS = (("kind", "model backend"), ("path", "model weights (model.path)"),
                   ("checkpoint", "Awaker checkpoint"), ("adapter", "PEFT adapter"),
                   ("adapter_revision", "adapter revision"), ("dtype", "dtype"), ("routing_mode", "routing mode"))
@@ -34,7 +37,8 @@ def describe_difference(a_meta: dict[str, Any], b_meta: dict[str, Any]) -> list[
         out.append(f"inference mode differs: base uses {MODE_WORDS.get(mode_a, mode_a)} ({mode_a}), new uses "
                    f"{MODE_WORDS.get(mode_b, mode_b)} ({mode_b})")
     for key, words in BENCHMARK_SETTINGS:
-        a, b = _get(a_meta, "benchmark", key), _get(b_meta, "benchmark", key)
+        a, b = (_get(meta, "benchmark", key) for meta in (a_meta, b_meta))
+        a, b = (BENCHMARK_DEFAULTS.get(key) if v is None else v for v in (a, b))
         if a != b:
             out.append(f"{words} differs: base {a!r}, new {b!r}")
     if _pixels(a_meta) != _pixels(b_meta):

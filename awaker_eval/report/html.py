@@ -22,6 +22,7 @@ from awaker_eval.report.browser import Browser, browser_link_html, browser_name,
 from awaker_eval.report.leaderboard import our_row, render_table, table_frame, table_spec
 from awaker_eval.report.plots import readable_group
 from awaker_eval.report.runs import Run
+from awaker_eval.report.small_n import MIN_CLUSTERS
 from awaker_eval.run_validity import INVALID_KEY, MARK, invalid_line, marked_label
 from awaker_eval.tasks.registry import get_benchmark
 from awaker_eval.types import Prediction
@@ -86,8 +87,9 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}"
 
 
-def _interval(ci: list | tuple | None) -> str:
-    return "-" if not ci else f"[{100 * ci[0]:.2f}, {100 * ci[1]:.2f}]"
+def _interval(ci: list | tuple | None, exact: bool = False) -> str:
+    """A stored interval in percent; ``exact`` marks the small-n fallback (``report/small_n.py``)."""
+    return "-" if not ci else f"[{100 * ci[0]:.2f}, {100 * ci[1]:.2f}]" + (" exact" if exact else "")
 
 
 def headline_html(runs: list[tuple[str, Run, dict]]) -> str:
@@ -103,7 +105,8 @@ def headline_html(runs: list[tuple[str, Run, dict]]) -> str:
             n = scores.get(n_key)
             empty = n == 0 or not isinstance(scores.get(key), (int, float))
             ci = None if empty else (scores.get("ci") or {}).get(key)
-            row += ["-" if empty else _pct(scores[key]), _interval(ci), esc("-" if n is None else f"{n:,}")]
+            exact = key in ((scores.get("ci") or {}).get("exact") or [])
+            row += ["-" if empty else _pct(scores[key]), _interval(ci, exact), esc("-" if n is None else f"{n:,}")]
         rows.append(row)
     return '<section id="headline">' + table_html(header, rows, "headline") + "</section>"
 
@@ -142,15 +145,23 @@ def leaderboard_html(runs: list[tuple[str, Run, dict]], plots_dir: Path | None, 
 def breakdowns_html(run: Run, n_boot: int, seed: int) -> str:
     """Per level, groups sorted by score (best first), readable names, n and interval."""
     table = breakdown_frame(run, n_boot=n_boot, seed=seed)
+    noun = run.bench.cluster_meaning
     parts = ["<h2>Breakdowns</h2><p>All aggregates (%, 95% clustered bootstrap interval), each level sorted by "
-             "score.</p>"]
+             f"score. Aggregates of fewer than {MIN_CLUSTERS} {noun}s, or whose resamples are all equal, show the "
+             f"exact (Clopper-Pearson) interval with n = their {noun}s instead: never a zero-width interval.</p>"]
     for level, part in table[table["level"] != "overall"].groupby("level", sort=False):
         part = part.sort_values(["score", "group"], ascending=[False, True], kind="stable")
-        rows = [[esc(readable_group(level, g, run.kind)), esc(g), f"{int(n):,}", f"{s:.2f}", f"[{lo:.2f}, {hi:.2f}]"]
-                for g, n, s, lo, hi in zip(part["group"], part["n"], part["score"], part["lo"], part["hi"])]
+        rows = [[esc(readable_group(level, r.group, run.kind)), esc(r.group), f"{int(r.n):,}", f"{r.score:.2f}",
+                 f"[{r.lo:.2f}, {r.hi:.2f}]", esc(_method_cell(r.method, r.clusters, noun))]
+                for r in part.itertuples()]
         parts.append(f"<h3>{esc(level.replace('_', ' '))}</h3>"
-                     + table_html(["group", "key", "n", "score %", "95% CI"], rows))
+                     + table_html(["group", "key", "n", "score %", "95% CI", "interval"], rows))
     return "\n".join(parts)
+
+
+def _method_cell(method: str, clusters: int, noun: str) -> str:
+    """How a breakdown row's interval was made: ``bootstrap`` or ``exact, n=3 images``."""
+    return f"exact, n={clusters:,} {noun}{'s' if clusters != 1 else ''}" if method == "exact" else method
 
 
 def samples_html(title: str, frame: pd.DataFrame) -> str:

@@ -18,6 +18,7 @@ from awaker_eval.report.html import (esc, table_html, headline_html, leaderboard
                                      settings_html)
 from awaker_eval.report.plots import readable_group
 from awaker_eval.report.runs import Run, unique_labels
+from awaker_eval.report.small_n import interval_text
 
 
 VERDICT_CLASS = {"FAILED": "fail", "INCONCLUSIVE": "inconclusive", "PASSED": "pass"}
@@ -37,7 +38,7 @@ def _diff_rows(table: pd.DataFrame, failing: pd.Index, kind: str, blind: pd.Inde
         detectable = f"{100 * r['detectable']:.2f}" if math.isfinite(r["detectable"]) else "none"
         rows.append([esc(readable_group(r["level"], r["group"], kind)), f"{int(r['n']):,}",
                      f"{100 * r['base']:.2f}", f"{100 * r['new']:.2f}", f"{100 * r['diff']:+.2f}",
-                     f"[{100 * r['lo']:+.2f}, {100 * r['hi']:+.2f}]", f"{r['p_mcnemar']:.3g}", detectable,
+                     interval_text(r["lo"], r["hi"], r["interval"], signed=True), f"{r['p_mcnemar']:.3g}", detectable,
                      f"{int(r['broken'])}", f"{int(r['fixed'])}", _row_verdict(i, failing, blind)])
     return rows
 

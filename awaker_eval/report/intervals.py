@@ -25,12 +25,17 @@ import pandas as pd
 
 from awaker_eval.data.taxonomy import l2_abbreviation
 from awaker_eval.report.groups import breakdown_masks
-from awaker_eval.report.stats import bootstrap_means, cluster_codes, group_stats, percentile_interval
+from awaker_eval.report.small_n import MIN_CLUSTERS, GroupInterval, group_interval
+from awaker_eval.report.stats import GroupStats, bootstrap_means, cluster_codes, group_stats
 from awaker_eval.tasks.registry import get_benchmark
 
 MAPPINGS = ("subtask", "category", "l2_category")  # flat {name: fraction} breakdowns
 SPLIT_KEYS = {"perception": "Perception", "reasoning": "Reasoning"}
 TOLERANCE = 1e-9
+TABLE_COLUMNS = ("level", "group", "n", "score", "lo", "hi", "method", "clusters")  # IntervalTable.table
+# The small-n rule (report/small_n.py), stored with the intervals: a ``ci`` made under another rule is not reused.
+SMALL_N_RULE = (f"Clopper-Pearson exact interval, n = clusters, for aggregates of fewer than {MIN_CLUSTERS} "
+                "clusters or with a degenerate bootstrap (fewer than 2 distinct resample values)")
 
 
 def _is_num(value: Any) -> bool:
@@ -75,8 +80,9 @@ def _put(tree: dict, path: tuple[str, ...], value: Any) -> None:
 
 @dataclass(frozen=True)
 class IntervalTable:
-    """Every group of a run (``breakdown_masks`` order): ``table`` has ``level, group, n, score, lo, hi``
-    (fractions; ``score`` the pooled mean), ``masks`` the units of each row; ``key`` the resamples behind it."""
+    """Every group of a run (``breakdown_masks`` order): ``table`` has ``level, group, n, score, lo, hi, method,
+    clusters`` (fractions; ``score`` the pooled mean; ``method`` bootstrap | exact, see ``small_n``), ``masks`` the
+    units of each row; ``key`` the resamples behind it."""
 
     key: tuple[int, int, float]
     table: pd.DataFrame
@@ -104,7 +110,8 @@ def _stored_matches(ci: Any, digest: str, n_boot: int, seed: int, alpha: float) 
         return False
     try:
         return (int(ci.get("n_boot", -1)) == int(n_boot) and int(ci.get("seed", -1)) == int(seed)
-                and abs(float(ci.get("level", -1)) - (1 - alpha)) < TOLERANCE and ci.get("units_digest") == digest)
+                and abs(float(ci.get("level", -1)) - (1 - alpha)) < TOLERANCE and ci.get("units_digest") == digest
+                and ci.get("small_n") == SMALL_N_RULE)
     except (TypeError, ValueError):
         return False
 
@@ -121,6 +128,12 @@ def _interval(value: Any) -> tuple[float, float] | None:
     return None
 
 
+def _reused(stored: dict, path: tuple[str, ...], interval: tuple[float, float], stats: GroupStats) -> GroupInterval:
+    """A stored aggregate's interval with its method (``ci["exact"]`` lists the exact ones)."""
+    method = "exact" if "/".join(path) in (stored.get("exact") or []) else "bootstrap"
+    return GroupInterval(interval[0], interval[1], method, len(stats.clusters))
+
+
 def run_intervals(scores: dict, units: pd.DataFrame, kind: str, n_boot: int = 1000, seed: int = 0,
                   alpha: float = 0.05) -> tuple[dict, IntervalTable]:
     """``(scores with ci, per-group table)`` of one run from at most one bootstrap call.
@@ -132,7 +145,8 @@ def run_intervals(scores: dict, units: pd.DataFrame, kind: str, n_boot: int = 10
     stored = scores.get("ci")
     digest = units_digest(values, clusters)
     reuse = _stored_matches(stored, digest, n_boot, seed, alpha)
-    known: dict[bytes, tuple[float, float]] = {}  # mask -> interval
+    codes, n_clusters = cluster_codes(clusters)
+    known: dict[bytes, GroupInterval] = {}  # mask -> interval
     wanted: dict[str, np.ndarray] = {}  # one entry per distinct mask still to resample
     ci_paths: dict[tuple[str, ...], tuple[bytes, np.ndarray]] = {}
     no_interval: list[str] = []
@@ -144,7 +158,7 @@ def run_intervals(scores: dict, units: pd.DataFrame, kind: str, n_boot: int = 10
         ci_paths[path] = key, mask
         old = _interval(_get(stored, path)) if reuse else None
         if old is not None:
-            known.setdefault(key, old)
+            known.setdefault(key, _reused(stored, path, old, group_stats(values, codes, n_clusters, mask)))
     masks = breakdown_masks(units, kind)
     needs_ci = "ci" not in scores
     for _, _, mask in masks:
@@ -156,22 +170,24 @@ def run_intervals(scores: dict, units: pd.DataFrame, kind: str, n_boot: int = 10
     if pending:
         _, dists = bootstrap_means(values, clusters, pending, n_boot=n_boot, seed=seed)
         for name, dist in dists.items():
-            known[bytes.fromhex(name)] = percentile_interval(dist, alpha)
-    codes, n_clusters = cluster_codes(clusters)
+            stats = group_stats(values, codes, n_clusters, np.asarray(pending[name], bool))
+            known[bytes.fromhex(name)] = group_interval(dist, stats, alpha)
     rows = []
     for level, name, mask in masks:
-        lo, hi = known[np.packbits(mask).tobytes()]
+        iv = known[np.packbits(mask).tobytes()]
         point = group_stats(values, codes, n_clusters, np.asarray(mask, bool)).point
-        rows.append({"level": level, "group": name, "n": int(mask.sum()), "score": point, "lo": lo, "hi": hi})
+        rows.append({"level": level, "group": name, "n": int(mask.sum()), "score": point, "lo": iv.lo, "hi": iv.hi,
+                     "method": iv.method, "clusters": iv.clusters})
     table = IntervalTable((int(n_boot), int(seed), float(alpha)),
-                          pd.DataFrame(rows, columns=["level", "group", "n", "score", "lo", "hi"]),
+                          pd.DataFrame(rows, columns=list(TABLE_COLUMNS)),
                           tuple(mask for _, _, mask in masks))
     if not needs_ci:
         return scores, table
     out = copy.deepcopy(scores)
     ci: dict[str, Any] = {
         "level": 1 - alpha,
-        "method": "percentile bootstrap; clusters resampled with replacement",
+        "method": "percentile bootstrap; clusters resampled with replacement (the aggregates in exact: small_n)",
+        "small_n": SMALL_N_RULE,
         "cluster": get_benchmark(kind).cluster_meaning,
         "n_boot": int(n_boot),
         "seed": int(seed),
@@ -180,7 +196,8 @@ def run_intervals(scores: dict, units: pd.DataFrame, kind: str, n_boot: int = 10
         "units_digest": digest,
     }
     for path, (key, _) in ci_paths.items():
-        _put(ci, path, list(known[key]))
+        _put(ci, path, [known[key].lo, known[key].hi])
+    ci["exact"] = sorted("/".join(path) for path, (key, _) in ci_paths.items() if known[key].method == "exact")
     ci["no_interval"] = sorted(no_interval)
     out["ci"] = ci
     return out, table

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from awaker_eval.config.schema import BenchmarkConfig
+from awaker_eval.data.subsets import describe_subset
 from awaker_eval.report.published import TableSpec, ours_only
 from awaker_eval.report.runs import benchmark_config
 from awaker_eval.run_validity import INVALID_KEY, invalid_line, marked_label
@@ -54,6 +55,9 @@ def _protocol_notes(spec: TableSpec, label: str, bench: BenchmarkConfig, scores:
     benchmark's official prompt and its default, official extractor)."""
     task = get_benchmark(bench.kind)
     notes = [_describe(label, bench, scores), *task.leaderboard_notes(label, bench, scores)]
+    subset = describe_subset(bench.limit, bench.subset, bench.subset_seed)
+    if subset:
+        notes.append(f"{label}: a subset run ({subset}): not comparable to the published rows.")
     if not spec.published:
         notes.append(f"{label}: {bench.name} has no published leaderboard rows: the table lists our runs only.")
     elif bench.protocol != "official" or not _official_extractor(task, bench.extractor):
@@ -96,15 +100,25 @@ def _single_row(spec: TableSpec, label: str, part: tuple[BenchmarkConfig, dict])
                   if isinstance(scores.get(c.key), (int, float)) and scores.get(f"n_{c.key}") != 0}
     ci = (scores.get("ci") or {}).get("overall")
     row.ci = tuple(ci) if ci else None
-    row.notes = _protocol_notes(spec, label, bench, scores)
+    row.notes = _protocol_notes(spec, label, bench, scores) + _exact_note(label, bench, scores)
     return row
 
 
+def _exact_note(label: str, bench: BenchmarkConfig, scores: dict) -> list[str]:
+    """Says so when the run's Overall interval is the exact small-n one (``report/small_n.py``), not a bootstrap."""
+    if "overall" not in ((scores.get("ci") or {}).get("exact") or []):
+        return []
+    what = f"{bench.name} {bench.version}" if get_benchmark(bench.kind).version_columns else bench.name
+    return [f"{label}: the {what} Overall interval is exact (Clopper-Pearson, n = clusters): too few clusters, or "
+            "no spread, for a bootstrap."]
+
+
 def _versions_row(spec: TableSpec, label: str, parts: list[tuple[BenchmarkConfig, dict]]) -> OurRow:
-    """Version columns filled from one run each; Overall = their mean, the interval combined as independent."""
+    """Version columns filled from one run each; Overall = their mean, the interval combined as independent, each
+    side on its own (an exact small-n interval is asymmetric: symmetric halves would cross 0 or 100)."""
     row = OurRow(label, {})
     columns = get_benchmark(spec.kind).version_columns
-    halves: list[float] = []
+    halves: list[tuple[float, float]] = []  # (score - lo, hi - score) per version
     for bench, scores in parts:
         column = columns.get(bench.version)
         if column is None or not isinstance(scores.get("overall"), (int, float)):
@@ -112,13 +126,13 @@ def _versions_row(spec: TableSpec, label: str, parts: list[tuple[BenchmarkConfig
                              f"or without an overall score")
         row.values[column] = scores["overall"]
         ci = (scores.get("ci") or {}).get("overall")
-        halves.append((ci[1] - ci[0]) / 2 if ci else math.nan)
-        row.notes += _protocol_notes(spec, label, bench, scores)
+        halves.append((scores["overall"] - ci[0], ci[1] - scores["overall"]) if ci else (math.nan, math.nan))
+        row.notes += _protocol_notes(spec, label, bench, scores) + _exact_note(label, bench, scores)
     present = [row.values[c] for c in columns.values() if c in row.values]
     row.values["overall"] = sum(present) / len(present)
-    if all(math.isfinite(h) for h in halves):
-        half = math.sqrt(sum(h * h for h in halves)) / len(halves)
-        row.ci = (row.values["overall"] - half, row.values["overall"] + half)
+    if all(math.isfinite(h) for pair in halves for h in pair):
+        below, above = (math.sqrt(sum(pair[i] ** 2 for pair in halves)) / len(halves) for i in (0, 1))
+        row.ci = (row.values["overall"] - below, row.values["overall"] + above)
     if len(present) == 1:
         only = "v1.1" if "v1_1" in row.values else "v1.0"
         row.notes.append(f"{label}: Overall = {only} only (published Overall = mean of v1.1 and v1.0).")

@@ -46,7 +46,7 @@ def _save(plt, fig, png: Path, data: pd.DataFrame) -> Path:
 
 def score_bars_data(runs: list[tuple], level: str, n_boot: int = 1000, seed: int = 0,
                     alpha: float = 0.05, overall: bool = False) -> pd.DataFrame:
-    """``run, level, group, n, score, lo, hi`` (×100) for every group at ``level`` of each run.
+    """``run, level, group, n, score, lo, hi, method, clusters`` (×100) for every group at ``level`` of each run.
 
     Each run is ``(label, units, kind)`` or ``(label, units, kind, intervals)`` with the run's
     ``IntervalTable`` (``Run.intervals``: the bootstrap done once for all levels); without one it is computed
@@ -61,7 +61,8 @@ def score_bars_data(runs: list[tuple], level: str, n_boot: int = 1000, seed: int
         for i, lvl in enumerate(intervals.table["level"]):
             if lvl in wanted:
                 picked[intervals.table["group"].iat[i]] = i
-        table = intervals.table.iloc[list(picked.values())][["group", "n", "score", "lo", "hi"]].reset_index(drop=True)
+        columns = ["group", "n", "score", "lo", "hi", "method", "clusters"]  # method: bootstrap | exact (small_n)
+        table = intervals.table.iloc[list(picked.values())][columns].reset_index(drop=True)
         table[["score", "lo", "hi"]] *= 100
         table.insert(0, "level", [("overall" if g == "Overall" and overall else level) for g in table["group"]])
         table.insert(0, "run", label)
@@ -111,7 +112,7 @@ def plot_score_bars(data: pd.DataFrame, png: Path, title: str = "", *, kind: str
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(y + height * (len(runs) - 1) / 2, [labels[g] for g in groups], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("accuracy (%), whiskers: 95% clustered bootstrap interval")
+    ax.set_xlabel("accuracy (%), whiskers: 95% clustered bootstrap interval (exact for small groups)")
     ax.set_xlim(-2, 118)  # room for caps at 100 and the value labels: intervals are never clipped
     ax.set_xticks(range(0, 101, 20))
     ax.set_title(title)
