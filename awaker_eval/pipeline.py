@@ -27,6 +27,7 @@ from awaker_eval.models.factory import build_model
 from awaker_eval.models.loading import fingerprint_hash
 from awaker_eval.models.self_checks import run_self_checks
 from awaker_eval.preflight import check_samples, preflight
+from awaker_eval.progress import library_progress_bars
 from awaker_eval.prompts import protocol_fingerprint
 from awaker_eval.run_lock import RunDirBusy, run_dir_lock
 from awaker_eval.run_outputs import write_run_outputs
@@ -141,21 +142,23 @@ def load_data(cfg: RunConfig) -> LoadedData:
 def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None,
              on_run_dir: Callable[[Path], None] | None = None) -> Path:
     """Run one benchmark on one model; returns the run directory (on every rank). ``on_run_dir`` is told the
-    directory as soon as it is known (the app names it when a run is interrupted)."""
+    directory as soon as it is known (the app names it when a run is interrupted). ``runner.progress=false``
+    silences the libraries' progress bars too, for this run only."""
     t0 = time.perf_counter()
-    data = load_data(cfg)
-    t_data = time.perf_counter()
-    dist = distributed.init_distributed()
-    if dist.rank == 0:
-        for line in summary_lines(data.warnings):
-            print(line)
-    run_dir = Path(distributed.broadcast_str(str(resolve_run_dir(cfg, hydra_output_dir, data.digest))))
-    if on_run_dir is not None:
-        on_run_dir(run_dir)
-    with hold_run_dir(run_dir, dist.rank):
-        attempt = Attempt(settings_diff(run_dir, cfg))
-        check_same_results(run_dir, attempt.settings_diff)  # before anything is loaded or written
-        result, judge = _run_attempt(cfg, data, run_dir, attempt, dist.rank, (t0, t_data))
+    with library_progress_bars(cfg.runner.progress):
+        data = load_data(cfg)
+        t_data = time.perf_counter()
+        dist = distributed.init_distributed()
+        if dist.rank == 0:
+            for line in summary_lines(data.warnings):
+                print(line)
+        run_dir = Path(distributed.broadcast_str(str(resolve_run_dir(cfg, hydra_output_dir, data.digest))))
+        if on_run_dir is not None:
+            on_run_dir(run_dir)
+        with hold_run_dir(run_dir, dist.rank):
+            attempt = Attempt(settings_diff(run_dir, cfg))
+            check_same_results(run_dir, attempt.settings_diff)  # before anything is loaded or written
+            result, judge = _run_attempt(cfg, data, run_dir, attempt, dist.rank, (t0, t_data))
     distributed.barrier()
     if judge is not None:  # past benchmark.judge.max_failures: exit 1, after every output is written
         check_judge_failures(result.predictions, cfg.benchmark.judge.max_failures)
