@@ -9,12 +9,16 @@ putting the real values back into the config that runs.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
-from awaker_eval.config.paths import CONF_DIR
-from awaker_eval.user_errors import run_reported
+import torch
 
+from awaker_eval.config.paths import CONF_DIR
+from awaker_eval.config.schema import RunConfig
+from awaker_eval.engine.loader import available_cores
+from awaker_eval.user_errors import run_reported
 
 
 def predictions_saved(run_dir: Path | None) -> str:
@@ -25,6 +29,26 @@ def predictions_saved(run_dir: Path | None) -> str:
         return "0 predictions saved"
     n = len(load_predictions(run_dir)) if (run_dir / SHARD_DIR).is_dir() else 0
     return f"{n} predictions saved" + (f" in {run_dir}" if n else "")
+
+
+def fit_gpu_runner(cfg: RunConfig, runner: str | None, gpus: int, cores: int) -> RunConfig:
+    """``runner=gpu`` (its DataLoader workers sized for a GPU host) on a machine without a GPU: the model computes
+    on the CPU, where those workers would take the cores it needs (8 workers on 2 cores, unannounced). So one
+    warning line, and at most half the cores prepare batches, the rest left to the model's threads
+    (engine/loader.main_process_threads). A model served over HTTP needs no local GPU, and ``model.device=cuda``
+    is refused by the preflight with its own line: both left alone."""
+    if runner != "gpu" or gpus or cfg.model.kind == "openai_api" or cfg.model.device.startswith("cuda"):
+        return cfg
+    requested = cfg.runner.num_workers
+    workers = min(requested, cores // 2)
+    lowered = f", so runner.num_workers={requested} is lowered to {workers} for its {cores} cores" \
+        if workers < requested else ""
+    print(f"warning: runner=gpu but no GPU is visible: the model runs on the CPU{lowered}", file=sys.stderr)
+    return dataclasses.replace(cfg, runner=dataclasses.replace(cfg.runner, num_workers=workers))
+
+
+def _visible_gpus() -> int:
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def _hydra_task(dict_cfg, secrets: dict[str, str]) -> None:
@@ -41,6 +65,7 @@ def _hydra_task(dict_cfg, secrets: dict[str, str]) -> None:
     # The RunConfig dataclass, no DictConfig past this point; Hydra composed it from the masked command line.
     cfg = unmask(OmegaConf.to_object(dict_cfg), secrets)
     hydra_cfg = HydraConfig.get()
+    cfg = fit_gpu_runner(cfg, hydra_cfg.runtime.choices.get("runner"), _visible_gpus(), available_cores())
     sweep_dir = hydra_cfg.runtime.output_dir if hydra_cfg.mode == RunMode.MULTIRUN else None
     install_log_redaction()
 
