@@ -143,7 +143,8 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None,
              on_run_dir: Callable[[Path], None] | None = None) -> Path:
     """Run one benchmark on one model; returns the run directory (on every rank). ``on_run_dir`` is told the
     directory as soon as it is known (the app names it when a run is interrupted). ``runner.progress=false``
-    silences the libraries' progress bars too, for this run only."""
+    silences the libraries' progress bars too, for this run only. ``hydra_output_dir`` (a multirun job's folder)
+    makes the run a sweep job: it prints one result line, the sweep one table at its end."""
     t0 = time.perf_counter()
     with library_progress_bars(cfg.runner.progress):
         data = load_data(cfg)
@@ -158,7 +159,8 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None,
         with hold_run_dir(run_dir, dist.rank):
             attempt = Attempt(settings_diff(run_dir, cfg))
             check_same_results(run_dir, attempt.settings_diff)  # before anything is loaded or written
-            result, judge = _run_attempt(cfg, data, run_dir, attempt, dist.rank, (t0, t_data))
+            result, judge = _run_attempt(cfg, data, run_dir, attempt, dist.rank, (t0, t_data),
+                                         sweep_job=hydra_output_dir is not None)
     distributed.barrier()
     if judge is not None:  # past benchmark.judge.max_failures: exit 1, after every output is written
         check_judge_failures(result.predictions, cfg.benchmark.judge.max_failures)
@@ -166,7 +168,8 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None,
     return run_dir
 
 
-def _run_attempt(cfg: RunConfig, data: LoadedData, run_dir: Path, attempt, rank: int, times: tuple[float, float]):
+def _run_attempt(cfg: RunConfig, data: LoadedData, run_dir: Path, attempt, rank: int, times: tuple[float, float],
+                 sweep_job: bool = False):
     """One attempt in the held run directory: the model, its self-checks, inference and (rank 0) every output;
     a failure is recorded in run.json before it propagates. Returns ``(result, judge)``."""
     t0, t_data = times
@@ -196,7 +199,7 @@ def _run_attempt(cfg: RunConfig, data: LoadedData, run_dir: Path, attempt, rank:
             extra["data_warnings"] = data.warnings
             extra["data"] = data_footprint(data.samples)
             write_run_outputs(cfg, run_dir, result, model, protocol_fp, model_fp, timings, extra_meta=extra,
-                              attempt=attempt, data_digest=data.digest, samples=data.samples)
+                              attempt=attempt, data_digest=data.digest, samples=data.samples, sweep_job=sweep_job)
     except BaseException as exc:
         if rank == 0:
             record_failure(run_dir, attempt, exc, result)

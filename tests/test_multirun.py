@@ -27,6 +27,14 @@ def test_sweep_over_models_then_table_and_compare(tmp_path, tiny_cache_dir, caps
         seeds.append(json.loads((job / "run.json").read_text())["config"]["model"]["seed"])
         assert len((job / "predictions.jsonl").read_text().splitlines()) == 6
     assert seeds == [0, 1]
+    lines = out.stdout.splitlines()  # one result line per job, one leaderboard at the sweep's end
+    scores = [json.loads((job / "scores.json").read_text()) for job in jobs]
+    assert [line for line in lines if line.startswith("tiny (model.seed=")][:2] == [
+        f"tiny (model.seed={i}): Overall {100 * s['overall']:.1f} [{100 * s['ci']['overall'][0]:.1f}, "
+        f"{100 * s['ci']['overall'][1]:.1f}], n=6" for i, s in enumerate(scores)]
+    assert lines.count("### MME-RealWorld") == 1 and lines.index("### MME-RealWorld") > 1
+    assert sum(line.startswith("| tiny (model.seed=") for line in lines) == 2
+    assert lines[-1] == f"sweep directory: {sweeps[0]}" and "run directory:" not in out.stdout
 
     assert table_cli.main([str(sweeps[0]), "--format", "csv"]) == 0
     table = capsys.readouterr().out
