@@ -32,7 +32,7 @@ from awaker_eval.prompts import protocol_fingerprint
 from awaker_eval.run_lock import RunDirBusy, run_dir_lock
 from awaker_eval.run_outputs import write_run_outputs
 from awaker_eval.run_validity import check_failed_samples
-from awaker_eval.rundir import check_same_results, resolve_run_dir, settings_diff, write_config
+from awaker_eval.rundir import check_same_results, labelled, resolve_run_dir, settings_diff, write_config
 from awaker_eval.sample_io import PredictionBuilder, SampleEncoder
 from awaker_eval.tasks.registry import get_benchmark
 
@@ -146,6 +146,7 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None,
     silences the libraries' progress bars too, for this run only. ``hydra_output_dir`` (a multirun job's folder)
     makes the run a sweep job: it prints one result line, the sweep one table at its end."""
     t0 = time.perf_counter()
+    cfg = labelled(cfg, hydra_output_dir)  # model.name unset: api_model@host (a served model) or the kind
     with library_progress_bars(cfg.runner.progress):
         data = load_data(cfg)
         t_data = time.perf_counter()

@@ -243,7 +243,8 @@ def check_folder_name(key: str, value: str | None) -> None:
 
 def check_run_location(cfg: RunConfig) -> None:
     check_folder_name("benchmark.name", cfg.benchmark.name)
-    check_folder_name("model.name", cfg.model.name)
+    if cfg.model.name is not None:  # unset: labelled from the model (rundir.labelled), a folder name by design
+        check_folder_name("model.name", cfg.model.name)
     if cfg.run_id:  # unset or empty: the default run id
         check_folder_name("run_id", cfg.run_id)
 
