@@ -104,7 +104,8 @@ def result_line(label: str, scores: dict[str, Any]) -> str:
     if not isinstance(overall, (int, float)) or isinstance(overall, bool):
         return f"{label}: no score (hidden answers)"
     ci = (scores.get("ci") or {}).get("overall")
-    interval = f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else ""
+    numeric = isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(v, (int, float)) for v in ci)
+    interval = f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if numeric else ""
     n = scores.get("n", scores.get("n_questions"))
     count = f", n={n}" if isinstance(n, int) else ""
     return f"{label}: Overall {100 * overall:.1f}{interval}{count}"

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from awaker_eval.report import compare_cli, table_cli
+from awaker_eval.run_outputs import result_line
 from awaker_eval.sweep_dirs import job_key, sweep_job_overrides, sweep_key
 
 
@@ -57,3 +58,10 @@ def test_sweep_folders_are_keyed_by_overrides_not_the_clock():
     assert sweep_job_overrides("run-3f2a") is None and sweep_job_overrides("12") is None
     long = sweep_key(["x=" + "a" * 200])
     assert len(long) == 96 and long != sweep_key(["x=" + "a" * 199 + "b"])  # cut, but still unique
+
+
+def test_a_sweep_jobs_result_line():
+    scores = {"overall": 0.25, "ci": {"overall": [0.0, 1.0]}, "n": 4}
+    assert result_line("tiny (model.seed=1)", scores) == "tiny (model.seed=1): Overall 25.0 [0.0, 100.0], n=4"
+    assert result_line("m", {"overall": 0.5, "n_questions": 10}) == "m: Overall 50.0, n=10"
+    assert result_line("m", {"overall": None}) == "m: no score (hidden answers)"
