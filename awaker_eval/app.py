@@ -9,13 +9,19 @@ putting the real values back into the config that runs.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
+import torch
+
 from awaker_eval.config.paths import CONF_DIR
+from awaker_eval.config.schema import RunConfig
+from awaker_eval.engine import distributed
+from awaker_eval.engine.loader import available_cores
+from awaker_eval.report import table_cli
 from awaker_eval.result_logging.errors import LoggerFailed
 from awaker_eval.user_errors import run_reported
-
 
 
 def predictions_saved(run_dir: Path | None) -> str:
@@ -28,7 +34,46 @@ def predictions_saved(run_dir: Path | None) -> str:
     return f"{n} predictions saved" + (f" in {run_dir}" if n else "")
 
 
-def _hydra_task(dict_cfg, secrets: dict[str, str]) -> None:
+def fit_gpu_runner(cfg: RunConfig, runner: str | None, gpus: int, cores: int) -> RunConfig:
+    """``runner=gpu`` (its DataLoader workers sized for a GPU host) on a machine without a GPU: the model computes
+    on the CPU, where those workers would take the cores it needs (8 workers on 2 cores, unannounced). So one
+    warning line, and at most half the cores prepare batches, the rest left to the model's threads
+    (engine/loader.main_process_threads). A model served over HTTP needs no local GPU, and ``model.device=cuda``
+    is refused by the preflight with its own line: both left alone."""
+    if runner != "gpu" or gpus or cfg.model.kind == "openai_api" or cfg.model.device.startswith("cuda"):
+        return cfg
+    requested = cfg.runner.num_workers
+    workers = min(requested, cores // 2)
+    lowered = f", so runner.num_workers={requested} is lowered to {workers} for its {cores} cores" \
+        if workers < requested else ""
+    print(f"warning: runner=gpu but no GPU is visible: the model runs on the CPU{lowered}", file=sys.stderr)
+    return dataclasses.replace(cfg, runner=dataclasses.replace(cfg.runner, num_workers=workers))
+
+
+def _visible_gpus() -> int:
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+@dataclasses.dataclass
+class SweepRuns:
+    """A multirun's finished jobs (their run directories, rank 0 only) and its folder: each job prints one
+    result line, and the sweep's end one table of them all (``print_sweep_table``)."""
+
+    directory: str | None = None
+    runs: list[Path] = dataclasses.field(default_factory=list)
+
+
+def print_sweep_table(sweep: SweepRuns) -> None:
+    """The sweep's one leaderboard, at its end: its jobs among the published rows, as ``awaker-eval table SWEEP``
+    prints them (rows named after each job's overrides), rather than the whole leaderboard after every job."""
+    if not sweep.runs:
+        return
+    print()
+    table_cli.main([str(run) for run in dict.fromkeys(sweep.runs)])
+    print(f"\nsweep directory: {sweep.directory}")
+
+
+def _hydra_task(dict_cfg, secrets: dict[str, str], sweep: SweepRuns) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
     from omegaconf import OmegaConf
@@ -42,6 +87,7 @@ def _hydra_task(dict_cfg, secrets: dict[str, str]) -> None:
     # The RunConfig dataclass, no DictConfig past this point; Hydra composed it from the masked command line.
     cfg = unmask(OmegaConf.to_object(dict_cfg), secrets)
     hydra_cfg = HydraConfig.get()
+    cfg = fit_gpu_runner(cfg, hydra_cfg.runtime.choices.get("runner"), _visible_gpus(), available_cores())
     sweep_dir = hydra_cfg.runtime.output_dir if hydra_cfg.mode == RunMode.MULTIRUN else None
     install_log_redaction()
 
@@ -58,13 +104,16 @@ def _hydra_task(dict_cfg, secrets: dict[str, str]) -> None:
     code = run_reported(run, saved=lambda: predictions_saved(run_dirs[-1] if run_dirs else None))
     if code:  # bad config / path / data / weights, full disk, Ctrl-C: one line printed, no traceback
         sys.exit(code)
+    if sweep_dir is not None and distributed.is_main():
+        sweep.directory = hydra_cfg.sweep.dir
+        sweep.runs.append(run_dirs[-1])
 
 
-def _task_for(secrets: dict[str, str]):
-    """The function Hydra runs per job, holding the real values of the masked secrets."""
+def _task_for(secrets: dict[str, str], sweep: SweepRuns):
+    """The function Hydra runs per job, holding the real values of the masked secrets and the sweep's runs."""
 
     def awaker_eval_task(dict_cfg) -> None:
-        _hydra_task(dict_cfg, secrets)
+        _hydra_task(dict_cfg, secrets, sweep)
 
     return awaker_eval_task
 
@@ -82,11 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     checked = hydra_args(list(sys.argv[1:] if argv is None else argv))  # OverrideError: one line, exit 2
     register_configs()
     register_resolvers()  # sweep folders named after the overrides (conf/config.yaml hydra.sweep)
-    task = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(_task_for(checked.secrets))
+    sweep = SweepRuns()
+    task = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(
+        _task_for(checked.secrets, sweep))
     saved = sys.argv
     sys.argv = [saved[0] if saved else "awaker-eval"] + checked.argv  # secrets as ***: what Hydra writes and logs
     try:
         task()
     finally:
         sys.argv = saved
+    print_sweep_table(sweep)
     return 0

@@ -27,6 +27,7 @@ from awaker_eval.models.factory import build_model
 from awaker_eval.models.loading import fingerprint_hash
 from awaker_eval.models.self_checks import run_self_checks
 from awaker_eval.preflight import check_samples, preflight
+from awaker_eval.progress import library_progress_bars
 from awaker_eval.prompts import protocol_fingerprint
 from awaker_eval.result_logging.checks import check_logger
 from awaker_eval.result_logging.errors import LoggerFailed
@@ -34,7 +35,7 @@ from awaker_eval.result_logging.publish import log_results
 from awaker_eval.run_lock import RunDirBusy, run_dir_lock
 from awaker_eval.run_outputs import write_run_outputs
 from awaker_eval.run_validity import check_failed_samples
-from awaker_eval.rundir import check_same_results, resolve_run_dir, settings_diff, write_config
+from awaker_eval.rundir import check_same_results, labelled, resolve_run_dir, settings_diff, write_config
 from awaker_eval.sample_io import PredictionBuilder, SampleEncoder
 from awaker_eval.tasks.registry import get_benchmark
 
@@ -145,22 +146,27 @@ def load_data(cfg: RunConfig) -> LoadedData:
 def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None,
              on_run_dir: Callable[[Path], None] | None = None) -> Path:
     """Run one benchmark on one model; returns the run directory (on every rank). ``on_run_dir`` is told the
-    directory as soon as it is known (the app names it when a run is interrupted)."""
+    directory as soon as it is known (the app names it when a run is interrupted). ``runner.progress=false``
+    silences the libraries' progress bars too, for this run only. ``hydra_output_dir`` (a multirun job's folder)
+    makes the run a sweep job: it prints one result line, the sweep one table at its end."""
     t0 = time.perf_counter()
-    data = load_data(cfg)
-    t_data = time.perf_counter()
-    dist = distributed.init_distributed()
-    if dist.rank == 0:
-        for line in summary_lines(data.warnings):
-            print(line)
-    run_dir = Path(distributed.broadcast_str(str(resolve_run_dir(cfg, hydra_output_dir, data.digest))))
-    if on_run_dir is not None:
-        on_run_dir(run_dir)
-    with hold_run_dir(run_dir, dist.rank):
-        attempt = Attempt(settings_diff(run_dir, cfg))
-        check_same_results(run_dir, attempt.settings_diff)  # before anything is loaded or written
-        result, judge = _run_attempt(cfg, data, run_dir, attempt, dist.rank, (t0, t_data))
-        logger_failed = log_results(cfg, run_dir) if dist.rank == 0 else None  # outputs written: send them
+    cfg = labelled(cfg, hydra_output_dir)  # model.name unset: api_model@host (a served model) or the kind
+    with library_progress_bars(cfg.runner.progress):
+        data = load_data(cfg)
+        t_data = time.perf_counter()
+        dist = distributed.init_distributed()
+        if dist.rank == 0:
+            for line in summary_lines(data.warnings):
+                print(line)
+        run_dir = Path(distributed.broadcast_str(str(resolve_run_dir(cfg, hydra_output_dir, data.digest))))
+        if on_run_dir is not None:
+            on_run_dir(run_dir)
+        with hold_run_dir(run_dir, dist.rank):
+            attempt = Attempt(settings_diff(run_dir, cfg))
+            check_same_results(run_dir, attempt.settings_diff)  # before anything is loaded or written
+            result, judge = _run_attempt(cfg, data, run_dir, attempt, dist.rank, (t0, t_data),
+                                         sweep_job=hydra_output_dir is not None)
+            logger_failed = log_results(cfg, run_dir) if dist.rank == 0 else None  # outputs written: send them
     distributed.barrier()
     logger_failed = distributed.broadcast_str(str(logger_failed or ""))  # every rank exits alike
     if judge is not None:  # past benchmark.judge.max_failures: exit 1, after every output is written
@@ -171,7 +177,8 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None,
     return run_dir
 
 
-def _run_attempt(cfg: RunConfig, data: LoadedData, run_dir: Path, attempt, rank: int, times: tuple[float, float]):
+def _run_attempt(cfg: RunConfig, data: LoadedData, run_dir: Path, attempt, rank: int, times: tuple[float, float],
+                 sweep_job: bool = False):
     """One attempt in the held run directory: the model, its self-checks, inference and (rank 0) every output;
     a failure is recorded in run.json before it propagates. Returns ``(result, judge)``."""
     t0, t_data = times
@@ -201,7 +208,7 @@ def _run_attempt(cfg: RunConfig, data: LoadedData, run_dir: Path, attempt, rank:
             extra["data_warnings"] = data.warnings
             extra["data"] = data_footprint(data.samples)
             write_run_outputs(cfg, run_dir, result, model, protocol_fp, model_fp, timings, extra_meta=extra,
-                              attempt=attempt, data_digest=data.digest, samples=data.samples)
+                              attempt=attempt, data_digest=data.digest, samples=data.samples, sweep_job=sweep_job)
     except BaseException as exc:
         if rank == 0:
             record_failure(run_dir, attempt, exc, result)

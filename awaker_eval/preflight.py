@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from awaker_eval.config.schema import (SELF_CHECK_POLICIES, BenchmarkConfig, JudgeConfig, ModelConfig, RunConfig,
                                        RunnerConfig)
-from awaker_eval.data.sources import check_benchmark_source
+from awaker_eval.data.sources import check_benchmark_source, names_a_file
 from awaker_eval.data.subsets import SUBSETS
 from awaker_eval.models.factory import check_model_config
 from awaker_eval.models.loading import looks_like_local_path, resolve_checkpoint
@@ -89,6 +89,9 @@ def check_benchmark(b: BenchmarkConfig) -> None:
     if b.min_pixels is not None and b.max_pixels is not None and b.min_pixels > b.max_pixels:
         raise ConfigError(f"benchmark.min_pixels={b.min_pixels} is larger than benchmark.max_pixels={b.max_pixels}: "
                           "lower min_pixels or raise max_pixels")
+    if b.source and names_a_file(b.source) and not Path(b.source).expanduser().exists():
+        raise ConfigError(f"benchmark.source={b.source!r}: no such file (a name ending in {Path(b.source).suffix} "
+                          "is a local file, not a hub id): pass the file's path")
     if b.source and looks_like_local_path(b.source) and not Path(b.source).expanduser().exists():
         raise ConfigError(f"benchmark.source={b.source!r} does not exist: pass an existing file/dir or a hub id")
     check_benchmark_source(b)  # the layout's default source, or a source that matches the layout
@@ -253,7 +256,8 @@ def check_folder_name(key: str, value: str | None) -> None:
 
 def check_run_location(cfg: RunConfig) -> None:
     check_folder_name("benchmark.name", cfg.benchmark.name)
-    check_folder_name("model.name", cfg.model.name)
+    if cfg.model.name is not None:  # unset: labelled from the model (rundir.labelled), a folder name by design
+        check_folder_name("model.name", cfg.model.name)
     if cfg.run_id:  # unset or empty: the default run id
         check_folder_name("run_id", cfg.run_id)
 

@@ -21,6 +21,7 @@ from awaker_eval.report.intervals import run_intervals
 from awaker_eval.report.runs import SCORES_FILE, Scored, load_run
 from awaker_eval.run_validity import INVALID_KEY, invalid_line, invalid_mark
 from awaker_eval.score.readers import read_jsonl
+from awaker_eval.sweep_dirs import sweep_job_overrides
 from awaker_eval.tasks.registry import catalogue, get_benchmark
 
 log = logging.getLogger(__name__)
@@ -97,11 +98,27 @@ def fallbacks_of(records: list[dict] | None) -> list[str]:
     return fallbacks([SelfCheckRecord(**r) for r in records or []])
 
 
+def result_line(label: str, scores: dict[str, Any]) -> str:
+    """A sweep job's one line in place of the whole leaderboard, which its sweep prints once, at its end, with
+    every job in it: the Overall with its interval and item count."""
+    overall = scores.get("overall")
+    if not isinstance(overall, (int, float)) or isinstance(overall, bool):
+        return f"{label}: no score (hidden answers)"
+    ci = (scores.get("ci") or {}).get("overall")
+    numeric = isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(v, (int, float)) for v in ci)
+    interval = f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if numeric else ""
+    n = scores.get("n", scores.get("n_questions"))
+    count = f", n={n}" if isinstance(n, int) else ""
+    return f"{label}: Overall {100 * overall:.1f}{interval}{count}"
+
+
 def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp: str, model_fp: str,
                       timings: dict[str, float], extra_meta: dict[str, Any] | None = None, attempt=None,
-                      data_digest: str | None = None, samples: list | None = None) -> dict[str, Any]:
+                      data_digest: str | None = None, samples: list | None = None,
+                      sweep_job: bool = False) -> dict[str, Any]:
     """scores.json, leaderboard.md, run.json (with this invocation appended to its ``attempts``), report.html
-    and its sample browser (``samples``: the run's samples, for the thumbnails without loading the data again)."""
+    and its sample browser (``samples``: the run's samples, for the thumbnails without loading the data again).
+    Prints the leaderboard, or for a job of a sweep (``sweep_job``) its one result line."""
     from awaker_eval.data.warnings import summary_lines
     from awaker_eval.engine.metadata import collect_run_metadata
     from awaker_eval.report.html import write_report
@@ -133,7 +150,11 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
     write_run_json(run_dir, redact(meta), attempt.record("ok", result=result, timings=timings))
     report = write_report(load_run(run_dir, catalogue(), predictions, scored), n_boot=cfg.runner.bootstrap_samples,
                           seed=cfg.runner.seed, samples=samples)
-    print(table)
+    if sweep_job:
+        overrides = sweep_job_overrides(run_dir.name)
+        print(result_line(f"{cfg.model.name} ({overrides})" if overrides else cfg.model.name, scores))
+    else:
+        print(table)
     if agreement is not None:
         print("\n" + agreement_line(agreement, cfg.model))
     for line in summary_lines(data_warnings):
@@ -147,5 +168,6 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
         print(f"\n{failed} sample(s) failed and count as wrong; see {report}")
     if invalid is not None:
         print(f"\n{invalid_line(invalid)}")
-    print(f"\nrun directory: {run_dir}\nreport: {report}")
+    if not sweep_job:
+        print(f"\nrun directory: {run_dir}\nreport: {report}")
     return scores

@@ -11,17 +11,21 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from awaker_eval.atomic_io import write_text_atomic
-from awaker_eval.config.schema import RunConfig
-from awaker_eval.redact import redact
+from awaker_eval.config.schema import ModelConfig, RunConfig
+from awaker_eval.redact import redact, redact_text
 from awaker_eval.preflight import ConfigError, check_run_location
 
 CONFIG_FILE = "config.yaml"
+# Characters a label keeps in a folder name (on every OS): the others, ':' '/' '*' among them, become '_'.
+_UNSAFE_IN_FOLDER = re.compile(r"[^A-Za-z0-9._@+-]")
 
 
 class RunDirMismatch(ConfigError):
@@ -58,6 +62,36 @@ def default_run_id(cfg: RunConfig, data_digest: str | None = None) -> str:
         payload["data"] = data_digest
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return f"run-{digest}"
+
+
+def api_label(m: ModelConfig) -> str:
+    """``<api_model>@<host>[_<port>]`` of a served model (``Qwen2-VL-7B@127.0.0.1_8000``), one folder name. Why:
+    every served model would otherwise be ``openai_api``, and two vLLM models would share rows and folders. Only
+    the host and port of ``base_url`` are used, never its userinfo, path or query (where credentials live), and
+    the result is redacted like any written setting (``model.secret_patterns``) before it is made folder-safe."""
+    try:
+        parts = urlsplit(m.base_url or "")
+        where = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    except ValueError:  # a malformed port: the preflight reports the URL; the label names the model alone
+        where = ""
+    text = redact_text(f"{m.api_model or m.kind}@{where}" if where else str(m.api_model or m.kind))
+    return _UNSAFE_IN_FOLDER.sub("_", text).strip("._") or m.kind
+
+
+def labelled(cfg: RunConfig, hydra_output_dir: str | None = None) -> RunConfig:
+    """``cfg`` with ``model.name`` filled when it is unset (conf/model/openai_api.yaml): a served model is
+    labelled ``api_label``, another model by its kind; an explicit ``model.name`` always wins. A directory the
+    run resumes (``output_dir`` or the sweep job's folder) keeps the name its config.yaml holds, so runs made
+    before labels existed (``openai_api``) resume rather than being refused as made with other settings."""
+    if cfg.model.name is not None:
+        return cfg
+    name = api_label(cfg.model) if cfg.model.kind == "openai_api" else cfg.model.kind
+    explicit = cfg.output_dir or hydra_output_dir
+    stored = read_config(Path(explicit)) if explicit else None
+    stored_model = stored.get("model") if isinstance(stored, dict) else None
+    if isinstance(stored_model, dict) and isinstance(stored_model.get("name"), str) and stored_model["name"]:
+        name = stored_model["name"]
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=name))
 
 
 def resolve_run_dir(cfg: RunConfig, hydra_output_dir: str | None = None, data_digest: str | None = None) -> Path:

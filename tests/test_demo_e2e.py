@@ -74,10 +74,12 @@ def test_leaderboard_has_our_row_among_published(demo_run):
     assert "| Awaker2.5-VL | 10.8B | Metabrain AGI | **60.8** | **63.14** | 43.74 |" in table
 
 
-def test_rerun_resumes_without_recomputing(demo_run, tmp_path, tiny_cache_dir):
+def test_rerun_resumes_without_recomputing(demo_run, tmp_path, tiny_cache_dir, capsys):
     cfg, run_dir = demo_run
     before = (run_dir / "predictions.jsonl").read_text()
+    capsys.readouterr()
     again = evaluate(cfg)
+    assert "\nreusing 40 stored predictions, computing 0\n" in "\n" + capsys.readouterr().out
     assert again == run_dir
     assert (run_dir / "predictions.jsonl").read_text() == before
     meta = json.loads((run_dir / "run.json").read_text())

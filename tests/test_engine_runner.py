@@ -69,6 +69,18 @@ def test_rerun_skips_and_changed_fingerprints_recompute(tmp_path, images):
     assert (more.counts.done, more.counts.skipped) == (3, N)
 
 
+def test_a_resumed_run_says_what_it_reuses_and_shows_no_empty_bar(tmp_path, images, capsys):
+    run_fake(tmp_path, images, N)
+    assert capsys.readouterr().out == ""  # nothing stored: nothing to say
+    run_fake(tmp_path, images, N + 3)
+    assert capsys.readouterr().out == f"reusing {N} stored predictions, computing 3\n"
+    samples = make_samples(images, N + 3)
+    settings = EngineSettings(batch_size=4, progress=True)
+    run_inference(samples, encode, FakeModel(), finalize, tmp_path, "p1", "m1", settings)
+    out = capsys.readouterr()
+    assert (out.out, out.err) == (f"reusing {N + 3} stored predictions, computing 0\n", "")  # no 0-sample bar
+
+
 def test_corrupt_image_is_recorded_as_failed_and_retried_on_rerun(tmp_path, images, reference):
     samples = make_samples(tmp_path / "img", N, corrupt=(4,))
     settings = EngineSettings(batch_size=4, progress=False)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from awaker_eval.report import compare_cli, table_cli
+from awaker_eval.run_outputs import result_line
 from awaker_eval.sweep_dirs import job_key, sweep_job_overrides, sweep_key
 
 
@@ -27,6 +28,14 @@ def test_sweep_over_models_then_table_and_compare(tmp_path, tiny_cache_dir, caps
         seeds.append(json.loads((job / "run.json").read_text())["config"]["model"]["seed"])
         assert len((job / "predictions.jsonl").read_text().splitlines()) == 6
     assert seeds == [0, 1]
+    lines = out.stdout.splitlines()  # one result line per job, one leaderboard at the sweep's end
+    scores = [json.loads((job / "scores.json").read_text()) for job in jobs]
+    assert [line for line in lines if line.startswith("tiny (model.seed=")][:2] == [
+        f"tiny (model.seed={i}): Overall {100 * s['overall']:.1f} [{100 * s['ci']['overall'][0]:.1f}, "
+        f"{100 * s['ci']['overall'][1]:.1f}], n=6" for i, s in enumerate(scores)]
+    assert lines.count("### MME-RealWorld") == 1 and lines.index("### MME-RealWorld") > 1
+    assert sum(line.startswith("| tiny (model.seed=") for line in lines) == 2
+    assert lines[-1] == f"sweep directory: {sweeps[0]}" and "run directory:" not in out.stdout
 
     assert table_cli.main([str(sweeps[0]), "--format", "csv"]) == 0
     table = capsys.readouterr().out
@@ -49,3 +58,10 @@ def test_sweep_folders_are_keyed_by_overrides_not_the_clock():
     assert sweep_job_overrides("run-3f2a") is None and sweep_job_overrides("12") is None
     long = sweep_key(["x=" + "a" * 200])
     assert len(long) == 96 and long != sweep_key(["x=" + "a" * 199 + "b"])  # cut, but still unique
+
+
+def test_a_sweep_jobs_result_line():
+    scores = {"overall": 0.25, "ci": {"overall": [0.0, 1.0]}, "n": 4}
+    assert result_line("tiny (model.seed=1)", scores) == "tiny (model.seed=1): Overall 25.0 [0.0, 100.0], n=4"
+    assert result_line("m", {"overall": 0.5, "n_questions": 10}) == "m: Overall 50.0, n=10"
+    assert result_line("m", {"overall": None}) == "m: no score (hidden answers)"

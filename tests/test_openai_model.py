@@ -195,7 +195,7 @@ def test_conf_model_openai_api_yaml_matches_schema():
     cfg = OmegaConf.merge(OmegaConf.structured(ModelConfig), OmegaConf.load(REPO / "conf/model/openai_api.yaml"))
     cfg = OmegaConf.to_object(cfg)
     assert (cfg.name, cfg.kind, cfg.base_url, cfg.api_key_env, cfg.max_concurrency) == (
-        "openai_api", "openai_api", "http://localhost:8000/v1", "OPENAI_API_KEY", 16)
+        None, "openai_api", "http://localhost:8000/v1", "OPENAI_API_KEY", 16)  # unnamed: labelled api_model@host
     model = OpenAIChatModel(cfg)
     assert model.client.url == "http://localhost:8000/v1/chat/completions" and model.client.max_retries == 3
 

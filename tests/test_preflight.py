@@ -225,3 +225,16 @@ def test_every_shipped_benchmark_config_passes_the_release_check():
         b = _compose([f"benchmark={name}"]).benchmark
         check_release(get_benchmark(b.kind), b)
     assert (RunConfig().benchmark.split, RunConfig().benchmark.version) == ("test", "v10")  # the default benchmark's
+
+
+@pytest.mark.parametrize("name", ["MMStar.tsv", "data/mmbench.json", "rows.jsonl", "MMStar.parquet", "MMStar.xlsx"])
+def test_a_missing_data_file_name_is_no_such_file_not_a_hub_lookup(capsys, tmp_path, name):
+    """A name ending in a data file's suffix is never a hub id: one line at once, not ~27 s of hub retries."""
+    suffix = name.rsplit(".", 1)[1]
+    line = (f"benchmark.source={name!r}: no such file (a name ending in .{suffix} is a local file, not a hub id): "
+            "pass the file's path\n")
+    assert cli.main(["prompts", "benchmark=mmstar", f"benchmark.source={name}"]) == 2
+    assert capsys.readouterr().err == "awaker-eval prompts: error: " + line
+    code, err = _run(capsys, tmp_path, "benchmark=mmstar", f"benchmark.source={name}")
+    assert (code, err) == (2, "error: " + line)
+    assert not (tmp_path / "results").exists()

@@ -76,7 +76,7 @@ class BenchmarkConfig:
 class ModelConfig:
     """Which model and how to load it. One schema for every backend; unused fields stay at defaults."""
 
-    name: str = "tiny"
+    name: Optional[str] = "tiny"  # label in tables and the results folder; null: openai_api's api_model@host
     kind: str = "tiny"  # tiny | qwen2_vl | awaker2_5_vl | openai_api
     path: Optional[str] = None  # local directory or hub id of a Qwen2-VL checkpoint / base repo
     revision: Optional[str] = None

@@ -31,6 +31,15 @@ LAYOUT_SUFFIXES = {
     "hf": (".parquet",), "hf_m4": (".parquet",),
 }
 TABLE_SUFFIXES = (".json", ".jsonl", ".tsv", ".csv", ".parquet")
+# Names ending in these are data files, never hub ids (a dataset repo is ``owner/name``).
+FILE_SUFFIXES = (*TABLE_SUFFIXES, ".xlsx")
+
+
+def names_a_file(source: str) -> bool:
+    """Whether ``source`` can only mean a local file (``MMStar.tsv``): a URL aside, a name ending in a data file's
+    suffix is no hub id. Why: asked of the hub, such a name is retried for ~27 s before it fails."""
+    return "://" not in source and source.lower().endswith(FILE_SUFFIXES)
+
 
 def _repo_layouts() -> dict[str, set[str]]:
     """Known hub repo (lower case) -> the layouts whose files it holds, over every registered benchmark."""

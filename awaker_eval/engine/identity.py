@@ -161,6 +161,12 @@ def stale_line(invalidated: Mapping[str, int]) -> str | None:
     return f"{sum(invalidated.values())} stored prediction(s) were stale and are recomputed ({why})"
 
 
+def resume_line(reused: int, computing: int) -> str:
+    """What a resumed run takes from the store and what it still computes: a rerun says what it reused, rather
+    than a bar counting only the rest (or an empty bar when nothing is left)."""
+    return f"reusing {reused} stored predictions, computing {computing}"
+
+
 def relabel_line(relabelled: int) -> str | None:
     """One line about the stored predictions reused under the labels the data now gives them (None when none)."""
     if not relabelled:

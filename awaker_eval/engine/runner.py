@@ -30,7 +30,8 @@ from awaker_eval.engine.batching import (
 from awaker_eval.engine.execute import BatchExecutor
 from awaker_eval.engine.host_memory import HostMemoryPlan, batch_bytes, plan_host_memory, probe_host
 from awaker_eval.engine.identity import (
-    StoreView, current_predictions, prompt_keys as content_prompt_keys, relabel_line, sample_fields_text, stale_line,
+    StoreView, current_predictions, prompt_keys as content_prompt_keys, relabel_line, resume_line, sample_fields_text,
+    stale_line,
 )
 from awaker_eval.engine.loader import (
     BatchBuilder, EncodedSamples, describe_error, main_process_threads, make_loader, prepare_positions,
@@ -244,6 +245,8 @@ def run_inference(
     if dist.is_main:
         for line in filter(None, (stale_line(invalidated), relabel_line(len(relabelled)))):
             log.warning("%s", line)
+        if len(pending) < len(samples):  # a resumed run: one line, stdout like the run's other results
+            print(resume_line(len(samples) - len(pending), len(pending)), flush=True)
     D.barrier()  # every rank has read the store before anyone appends to it: identical pending lists
 
     share, plan = _plan_rank(samples, pending, model, settings, dist)
@@ -262,7 +265,7 @@ def run_inference(
                          host.transport)
     bar = tqdm(
         total=len(share.positions), unit="sample", dynamic_ncols=True, desc=f"{settings.mode}",
-        disable=not (settings.progress and dist.is_main),
+        disable=not (settings.progress and dist.is_main and share.positions),  # no empty bar when all are reused
         unit_scale=dist.world_size if dist.world_size > 1 else False,
     )
     done_here = failed_here = model_ok_here = 0
