@@ -11,14 +11,12 @@ Record again (only when a change of behaviour is intended): ``python tests/test_
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import os
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
@@ -30,6 +28,7 @@ from awaker_eval.app import CONF_DIR  # noqa: E402
 from awaker_eval.config.schema import register_configs  # noqa: E402
 from awaker_eval.pipeline import evaluate  # noqa: E402
 from awaker_eval.rundir import default_run_id  # noqa: E402
+from test_mmbench_e2e import _circular_tsv as write_circular_tsv
 from test_openai_fakeserver import FakeChatServer, chat_reply, prompt_text  # noqa: E402
 
 GOLDEN = HERE / "data" / "arch_golden"
@@ -46,22 +45,8 @@ def _cfg(*overrides: str):
 
 
 def _circular_tsv(path: Path, n_questions: int = 3) -> None:
-    """The same circular MMBench TSV as tests/test_mmbench_e2e.py."""
-    fixtures = SHARED / "benchmark_fixtures" / "mmbench_samples"
-    items = json.loads((fixtures / "mmbench_samples.json").read_text())["items"]
-    rows = []
-    for i, item in enumerate(items[:n_questions], start=1):
-        letters = sorted(item["options_en"])
-        texts = [item["options_en"][L] for L in letters]
-        image = base64.b64encode((fixtures / item["image"]).read_bytes()).decode()
-        for k in range(len(letters)):
-            rotated = texts[k:] + texts[:k]
-            answer = letters[rotated.index(item["options_en"][item["answer_en"]])]
-            rows.append({"index": i + k * 1_000_000, "question": item["question_en"], "hint": float("nan"),
-                         **dict(zip(letters, rotated)), "answer": answer,
-                         "category": "image_style", "l2-category": "coarse_perception",
-                         "image": image if k == 0 else str(i), "split": "dev", "source": "fixture"})
-    pd.DataFrame(rows).to_csv(path, sep="\t", index=False)
+    """The same circular MMBench TSV as tests/test_mmbench_e2e.py (its writer, on ../shared's fixtures)."""
+    write_circular_tsv(SHARED / "benchmark_fixtures", path, n_questions)
 
 
 def _mmbench_run_id(cfg, run_dir: Path) -> str:
