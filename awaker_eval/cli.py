@@ -15,7 +15,7 @@ from awaker_eval.cli_help import quiet_broken_pipe, run_help, version_line
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("awaker_eval.app", "run benchmark inference + scoring (Hydra overrides follow)"),
-    "score": ("awaker_eval.score.cli", "score a predictions file made here or elsewhere"),
+    "score": ("awaker_eval.score_cli", "score a predictions file made here or elsewhere"),
     "export-submission": ("awaker_eval.export_submission", "write a run's test-server submission file (benchmarks that have one)"),
     "convert-checkpoint": ("awaker_eval.models.awaker.convert", "convert the released Awaker .bin to safetensors"),
     "verify-golden": ("awaker_eval.models.awaker.verify_golden", "check the Awaker port against golden fixtures"),

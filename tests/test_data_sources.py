@@ -82,7 +82,7 @@ def test_lite_note_is_about_its_own_1919_items():
 
 def test_score_reads_the_official_jsonl_submission(fixtures_dir, tmp_path, capsys):
     """``eval_your_results.py`` reads the submission as .jsonl too and gives the same scores (Overall 2/5)."""
-    from awaker_eval.score.cli import main
+    from awaker_eval.score_cli import main
 
     items = json.loads((fixtures_dir / "mme_realworld_output_test_template.json").read_text(encoding="utf-8"))
     jsonl = tmp_path / "results.jsonl"

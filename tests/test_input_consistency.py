@@ -13,7 +13,7 @@ from awaker_eval.engine.store import prediction_to_json
 from awaker_eval.report import compare_cli, table_cli
 from awaker_eval.report.runs import find_runs
 from awaker_eval.tasks.registry import catalogue
-from awaker_eval.score.cli import main as score_main
+from awaker_eval.score_cli import main as score_main
 
 
 def _write(path, preds):

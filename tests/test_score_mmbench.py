@@ -11,7 +11,7 @@ import pytest
 from awaker_eval.extract import extract_answer
 from awaker_eval.score import UNIT_COLUMNS, score_predictions, score_units
 from awaker_eval.tasks.mmbench.score import seed_overall
-from awaker_eval.score.cli import main as score_main
+from awaker_eval.score_cli import main as score_main
 from awaker_eval.export_submission import main as export_main
 from awaker_eval.types import Prediction
 from awaker_eval.tasks.registry import get_benchmark

@@ -10,7 +10,7 @@ import pytest
 
 from awaker_eval.cli import main as cli_main
 from awaker_eval.score import UNIT_COLUMNS, score_predictions, score_units
-from awaker_eval.score.cli import main as score_main
+from awaker_eval.score_cli import main as score_main
 from awaker_eval.score.readers import reextract
 from awaker_eval.tasks.mme_realworld.results import read_predictions
 from awaker_eval.types import Prediction

@@ -120,7 +120,7 @@ def test_toy_plugin_end_to_end_without_published_rows(toy_plugin, tmp_path, tiny
     from awaker_eval.engine.store import read_jsonl_predictions
     from awaker_eval.pipeline import evaluate
     from awaker_eval.report import compare_cli, html_cli, table_cli
-    from awaker_eval.score.cli import main as score_main
+    from awaker_eval.score_cli import main as score_main
 
     data = toy_data(tmp_path)
     common = ["benchmark=mcq", "benchmark.kind=toy", "benchmark.name=toy", "benchmark.layout=json",
