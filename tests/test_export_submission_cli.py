@@ -68,7 +68,7 @@ def test_help_lists_the_benchmarks_with_a_submission(capsys):
 
 def test_perf_asks_the_benchmark_for_its_workload(capsys, tmp_path):
     """``perf`` names no benchmark: a kind without a synthetic workload is refused before torch / the model."""
-    from awaker_eval.engine import perf
+    from awaker_eval import perf
 
     assert perf.main(["--benchmark", "mcq", "--cache-dir", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip() == ("awaker-eval perf: error: benchmark 'mcq' has no synthetic workload "

@@ -16,8 +16,9 @@ from awaker_eval.tasks.registry import BUILTIN, get_benchmark
 
 PACKAGE = Path(__file__).resolve().parents[1] / "awaker_eval"
 CORE = [*(PACKAGE / d for d in ("data", "prompts", "extract", "score", "report")), PACKAGE / "prepare.py",
-        PACKAGE / "preflight.py", PACKAGE / "pipeline.py", PACKAGE / "engine" / "perf.py", PACKAGE / "run_outputs.py",
-        PACKAGE / "export_submission.py", PACKAGE / "cli.py", PACKAGE / "sample_io.py"]
+        PACKAGE / "preflight.py", PACKAGE / "pipeline.py", PACKAGE / "perf.py", PACKAGE / "run_outputs.py",
+        PACKAGE / "export_submission.py", PACKAGE / "cli.py", PACKAGE / "sample_io.py",
+        PACKAGE / "score_cli.py"]
 
 
 def _core_files() -> list[Path]:
