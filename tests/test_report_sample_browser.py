@@ -28,6 +28,7 @@ from awaker_eval.report.runs import find_runs
 from awaker_eval.report.sample_media import THUMBS_DIR
 from awaker_eval.score.readers import read_jsonl
 from awaker_eval.types import Prediction
+from awaker_eval.tasks.registry import catalogue
 from test_report_browser import FLAGS, _chromium
 from test_report_support import flip, mmbench_predictions, mme_predictions, write_run
 
@@ -220,7 +221,7 @@ def test_flips_csv_and_page_carry_both_outputs(tmp_path, capsys):
 def test_browser_of_mmbench_groups_by_ability_and_keeps_circular_passes(tmp_path):
     run = write_run(tmp_path / "mmb", mmbench_predictions(n_questions=12), kind="mmbench", name="mmbench",
                     version="v11", split="dev", n_boot=20)
-    browser = write_browser(find_runs([run])[0])
+    browser = write_browser(find_runs([run], catalogue())[0])
     data = page_data(run)
     assert browser.n == len(data["rows"]) == 36
     levels = {lv["key"]: lv for lv in data["levels"]}
@@ -248,7 +249,7 @@ def test_browser_of_30k_samples_pages_and_filters(tmp_path):
     preds = [Prediction(**{**p.__dict__, "question": f"How many circles are there in image {i}?",
                            "choices": options}) for i, p in enumerate(preds)]
     run = write_run(tmp_path / "big", preds, n_boot=20)
-    write_browser(find_runs([run])[0])
+    write_browser(find_runs([run], catalogue())[0])
     size = (run / DATA_FILE).stat().st_size
     assert size < 12_000_000, size
     wrong_reasoning = sum(1 for p in preds if p.task == "Reasoning" and not p.correct and "777" in p.id)
@@ -285,7 +286,7 @@ def test_several_runs_write_beside_them_not_into_the_current_directory(tmp_path,
 def test_awaker_routing_is_shown_when_a_sample_is_opened(tmp_path):
     preds = mme_predictions(n_per_subtask=3, n_reasoning=3, routing=True)
     run = write_run(tmp_path / "awaker", preds, n_boot=20)
-    write_browser(find_runs([run])[0])
+    write_browser(find_runs([run], catalogue())[0])
     assert sorted(p.name for p in (run / "samples_routing").iterdir()) == ["0000.js"]
     target = preds[4]  # Perception, Remote Sensing: expert 1 on o_proj in every layer (test_report_support)
     seen = probe(run / "samples.html", _write_probe("""window.addEventListener('load', () => setTimeout(() => {
