@@ -30,10 +30,11 @@ def score_run_parts(cfg: RunConfig, predictions: list) -> Scored:
     """Official aggregates + bootstrap intervals for one run's predictions, with the item table and the
     per-group intervals behind them (each computed once; the report reuses them)."""
     kind = cfg.benchmark.kind
-    scores, units = get_benchmark(kind).score(predictions)
+    bench = get_benchmark(kind)
+    scores, units = bench.score(predictions)
     intervals = None
     if units is not None:  # None: hidden answers (MMBench test), nothing to interval
-        scores, intervals = run_intervals(scores, units, kind, n_boot=cfg.runner.bootstrap_samples,
+        scores, intervals = run_intervals(scores, units, bench, n_boot=cfg.runner.bootstrap_samples,
                                           seed=cfg.runner.seed)
     scores["benchmark"] = {
         "name": cfg.benchmark.name, "kind": kind, "variant": cfg.benchmark.variant,

@@ -20,6 +20,7 @@ from awaker_eval.report.groups import breakdown_masks
 from awaker_eval.report.power import detectable_drop, underpowered, units_needed
 from awaker_eval.report.runs import Run
 from awaker_eval.report.stats import bootstrap_means, mcnemar, paired_flips, percentile_interval
+from awaker_eval.tasks.base import Benchmark
 
 PROTOCOL_KEYS = ("name", "kind", "language", "version", "split", "protocol", "extractor", "min_pixels", "max_pixels")
 GATE_LEVELS = {
@@ -104,13 +105,13 @@ class GateResult:
         return EXIT_STATUS[self.verdict]
 
 
-def compare_table(merged: pd.DataFrame, kind: str, n_boot: int = 1000, seed: int = 0,
+def compare_table(merged: pd.DataFrame, bench: Benchmark, n_boot: int = 1000, seed: int = 0,
                   alpha: float = 0.05) -> pd.DataFrame:
     """One row per aggregate: level, group, n, base, new, diff, lo, hi (fractions), p_mcnemar, broken, fixed,
     detectable (the smallest drop, as a fraction, the gate could call significant here; inf: none)."""
     base = merged["correct_base"].astype(float).to_numpy()
     new = merged["correct_new"].astype(float).to_numpy()
-    masks = breakdown_masks(merged.rename(columns={"correct_base": "correct"}), kind)
+    masks = breakdown_masks(merged.rename(columns={"correct_base": "correct"}), bench)
     groups = {f"{level}\x1f{name}": mask for level, name, mask in masks}
     _, dists = bootstrap_means(new - base, merged["cluster"].to_numpy(), groups, n_boot=n_boot, seed=seed)
     broken, fixed = paired_flips(base, new)

@@ -109,7 +109,7 @@ def main(argv: list[str]) -> int:
     except (MismatchError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    table = compare_table(merged, base.kind, n_boot=args.n_boot, seed=args.seed, alpha=args.alpha)
+    table = compare_table(merged, base.bench, n_boot=args.n_boot, seed=args.seed, alpha=args.alpha)
     result = gate(table, args.max_drop, args.alpha, args.gate_level)
     flips = flipped_units(merged)
     print(f"base: {base.path} ({base.label})\nnew:  {new.path} ({new.label})\nunits matched: {len(merged)}\n")

@@ -23,7 +23,6 @@ from awaker_eval.report.leaderboard import our_row, render_table, table_frame, t
 from awaker_eval.report.plots import readable_group
 from awaker_eval.report.runs import Run
 from awaker_eval.run_validity import INVALID_KEY, MARK, invalid_line, marked_label
-from awaker_eval.tasks.registry import get_benchmark
 from awaker_eval.types import Prediction
 
 NUMERIC = re.compile(r"^[\[\]\d.,+\- ]*\d[\[\]\d.,+\- ]*$")
@@ -93,7 +92,7 @@ def _interval(ci: list | tuple | None) -> str:
 def headline_html(runs: list[tuple[str, Run, dict]]) -> str:
     """One row per run: every official aggregate with its 95% interval and n (``-`` for an empty group)."""
     kinds = {run.kind for _, run, _ in runs}
-    heads = get_benchmark(runs[0][1].kind).headline
+    heads = runs[0][1].bench.headline
     spec = heads if len(kinds) == 1 else (("Overall", "overall", "n"),)
     header = ["run"] + [h for name, _, _ in spec for h in (f"{name} %", "95% CI", "n")]
     rows = []
@@ -146,7 +145,7 @@ def breakdowns_html(run: Run, n_boot: int, seed: int) -> str:
              "score.</p>"]
     for level, part in table[table["level"] != "overall"].groupby("level", sort=False):
         part = part.sort_values(["score", "group"], ascending=[False, True], kind="stable")
-        rows = [[esc(readable_group(level, g, run.kind)), esc(g), f"{int(n):,}", f"{s:.2f}", f"[{lo:.2f}, {hi:.2f}]"]
+        rows = [[esc(readable_group(level, g, run.bench)), esc(g), f"{int(n):,}", f"{s:.2f}", f"[{lo:.2f}, {hi:.2f}]"]
                 for g, n, s, lo, hi in zip(part["group"], part["n"], part["score"], part["lo"], part["hi"])]
         parts.append(f"<h3>{esc(level.replace('_', ' '))}</h3>"
                      + table_html(["group", "key", "n", "score %", "95% CI"], rows))

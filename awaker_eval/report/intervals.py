@@ -26,7 +26,7 @@ import pandas as pd
 from awaker_eval.data.taxonomy import l2_abbreviation
 from awaker_eval.report.groups import breakdown_masks
 from awaker_eval.report.stats import bootstrap_means, cluster_codes, group_stats, percentile_interval
-from awaker_eval.tasks.registry import get_benchmark
+from awaker_eval.tasks.base import Benchmark
 
 MAPPINGS = ("subtask", "category", "l2_category")  # flat {name: fraction} breakdowns
 SPLIT_KEYS = {"perception": "Perception", "reasoning": "Reasoning"}
@@ -121,7 +121,7 @@ def _interval(value: Any) -> tuple[float, float] | None:
     return None
 
 
-def run_intervals(scores: dict, units: pd.DataFrame, kind: str, n_boot: int = 1000, seed: int = 0,
+def run_intervals(scores: dict, units: pd.DataFrame, bench: Benchmark, n_boot: int = 1000, seed: int = 0,
                   alpha: float = 0.05) -> tuple[dict, IntervalTable]:
     """``(scores with ci, per-group table)`` of one run from at most one bootstrap call.
 
@@ -145,7 +145,7 @@ def run_intervals(scores: dict, units: pd.DataFrame, kind: str, n_boot: int = 10
         old = _interval(_get(stored, path)) if reuse else None
         if old is not None:
             known.setdefault(key, old)
-    masks = breakdown_masks(units, kind)
+    masks = breakdown_masks(units, bench)
     needs_ci = "ci" not in scores
     for _, _, mask in masks:
         wanted.setdefault(np.packbits(mask).tobytes(), mask)
@@ -172,7 +172,7 @@ def run_intervals(scores: dict, units: pd.DataFrame, kind: str, n_boot: int = 10
     ci: dict[str, Any] = {
         "level": 1 - alpha,
         "method": "percentile bootstrap; clusters resampled with replacement",
-        "cluster": get_benchmark(kind).cluster_meaning,
+        "cluster": bench.cluster_meaning,
         "n_boot": int(n_boot),
         "seed": int(seed),
         "n_units": int(len(units)),
@@ -187,7 +187,7 @@ def run_intervals(scores: dict, units: pd.DataFrame, kind: str, n_boot: int = 10
 
 
 def add_intervals(
-    scores: dict, units: pd.DataFrame, kind: str, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05
+    scores: dict, units: pd.DataFrame, bench: Benchmark, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05
 ) -> dict:
     """A copy of ``scores`` with ``ci``: a (1 - alpha) clustered-bootstrap interval for every aggregate.
 
@@ -197,4 +197,4 @@ def add_intervals(
     MME-RealWorld images, MMBench circular questions. Same seed, same intervals. An existing ``ci`` is replaced.
     """
     fresh = {k: v for k, v in scores.items() if k != "ci"}
-    return run_intervals(fresh, units, kind, n_boot=n_boot, seed=seed, alpha=alpha)[0]
+    return run_intervals(fresh, units, bench, n_boot=n_boot, seed=seed, alpha=alpha)[0]
