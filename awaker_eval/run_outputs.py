@@ -120,7 +120,8 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
     if invalid is not None:  # the numbers do not stand: marked wherever they are shown (run_validity.py)
         scores[INVALID_KEY] = invalid
     write_text_atomic(run_dir / SCORES_FILE, json.dumps(scores, indent=2, sort_keys=True))
-    table = render_leaderboard(scores, run_label=cfg.model.name, benchmark=cfg.benchmark)
+    table = render_leaderboard(scores, run_label=cfg.model.name, benchmark=cfg.benchmark,
+                               task=get_benchmark(cfg.benchmark.kind))
     write_text_atomic(run_dir / "leaderboard.md", table)
     meta = collect_run_metadata(
         cfg=cfg, result=result, model=model, protocol_fp=protocol_fp, model_fp=model_fp, timings=timings,

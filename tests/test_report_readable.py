@@ -48,9 +48,9 @@ def test_plots_have_overall_bar_chance_and_svg(tmp_path, capsys):
 
 
 def test_leaderboard_figure_data(tmp_path):
-    spec = table_for("mme_realworld", "en")
+    spec = table_for(get_benchmark("mme_realworld"), "en")
     scores = {"overall": 0.5, "perception": 0.5, "reasoning": 0.5, "n": 15, "ci": {"overall": [0.3, 0.7]}}
-    row = our_row(spec, "ours", [(_bench(), scores)])
+    row = our_row(get_benchmark("mme_realworld"), spec, "ours", [(_bench(), scores)])
     png = plot_leaderboard(table_frame(spec, [row]), tmp_path / "lb.png")
     data = pd.read_csv(png.with_suffix(".csv"))
     ours = data[data["ours"]].iloc[0]

@@ -121,10 +121,10 @@ def leaderboard_html(runs: list[tuple[str, Run, dict]], plots_dir: Path | None, 
     from awaker_eval.report.plots import plot_leaderboard
 
     first = runs[0][1]
-    spec = table_spec(first.benchmark)
+    spec = table_spec(first.bench, first.benchmark)
     same = [(label, run, s) for label, run, s in runs
             if (run.kind, run.benchmark.language) == (spec.kind, spec.language)]
-    rows = [our_row(spec, label, [(run.benchmark, scores)]) for label, run, scores in same]
+    rows = [our_row(run.bench, spec, label, [(run.benchmark, scores)]) for label, run, scores in same]
     if not spec.published:
         return (f"<h2>Leaderboard</h2><p>{esc(first.benchmark.name)} has no published leaderboard rows: our runs "
                 "alone.</p>" + render_table(spec, rows, fmt="html"))
@@ -243,7 +243,7 @@ def render_report(run: Run, figures: list[Path], report_dir: Path, n_boot: int =
     """The report page of one run as one HTML string (``browser``: its sample browser, linked under the
     headline)."""
     scores = run.scores_with_ci(n_boot=n_boot, seed=seed)
-    title = f"{marked_label(run.label, scores)} on {table_spec(run.benchmark).title} ({run.benchmark.name})"
+    title = f"{marked_label(run.label, scores)} on {table_spec(run.bench, run.benchmark).title} ({run.benchmark.name})"
     body = [invalid_html(scores), warnings_html(run), self_checks_html(run.meta)]
     if run.scored:
         body += [headline_html([(marked_label(run.label, scores), run, scores)]),
