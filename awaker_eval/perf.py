@@ -128,6 +128,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def _engine_run(args: argparse.Namespace, samples: list, encode: SampleEncoder, model: VisionLanguageModel,
+                finalize: PredictionBuilder, gen: GenerationSettings, mode: str):
+    """One engine run over the workload in ``mode``, in a throwaway run directory (nothing resumed)."""
+    from awaker_eval.engine.runner import EngineSettings, run_inference
+
+    settings = EngineSettings(
+        mode=mode, batch_size=args.batch_size, max_batch_visual_tokens=args.max_batch_visual_tokens,
+        num_workers=args.workers, resume=False, progress=False, generation=gen, max_pixels=args.max_pixels,
+    )
+    with tempfile.TemporaryDirectory(prefix="awaker-perf-") as tmp:
+        return run_inference(samples, encode, model, finalize, Path(tmp), mode, "perf", settings)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(list(argv or []))
     cache = args.cache_dir or default_cache_dir()
@@ -140,7 +153,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import torch  # heavy: only once the workload exists
 
-    from awaker_eval.engine.runner import EngineSettings, run_inference
     from awaker_eval.models.qwen2_vl import Qwen2VLModel
 
     if args.threads:
@@ -161,12 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     loop = PerfRow("per-sample loop (README quickstart)", len(samples), loop_s, "processor + generate per sample")
 
     def engine(mdl: VisionLanguageModel, mode: str):
-        settings = EngineSettings(
-            mode=mode, batch_size=args.batch_size, max_batch_visual_tokens=args.max_batch_visual_tokens,
-            num_workers=args.workers, resume=False, progress=False, generation=gen, max_pixels=args.max_pixels,
-        )
-        with tempfile.TemporaryDirectory(prefix="awaker-perf-") as tmp:
-            return run_inference(samples, encode, mdl, finalize, Path(tmp), mode, "perf", settings)
+        return _engine_run(args, samples, encode, mdl, finalize, gen, mode)
 
     gen_result = engine(model, "generate")
     same = sum(p.raw_output == t for p, t in zip(gen_result.predictions, loop_texts))
