@@ -169,6 +169,17 @@ def run_intervals(scores: dict, units: pd.DataFrame, bench: Benchmark, n_boot: i
     if not needs_ci:
         return scores, table
     out = copy.deepcopy(scores)
+    out["ci"] = _ci_block(bench, units, clusters, digest, (n_boot, seed, alpha),
+                          {path: known[key] for path, (key, _) in ci_paths.items()}, no_interval)
+    return out, table
+
+
+def _ci_block(bench: Benchmark, units: pd.DataFrame, clusters: np.ndarray, digest: str,
+              settings: tuple[int, int, float], intervals: dict[tuple[str, ...], tuple[float, float]],
+              no_interval: list[str]) -> dict[str, Any]:
+    """The ``ci`` block stored in ``scores``: how the intervals were made, then each aggregate's ``[lo, hi]`` at
+    its own path, and the aggregates without one."""
+    n_boot, seed, alpha = settings
     ci: dict[str, Any] = {
         "level": 1 - alpha,
         "method": "percentile bootstrap; clusters resampled with replacement",
@@ -179,11 +190,10 @@ def run_intervals(scores: dict, units: pd.DataFrame, bench: Benchmark, n_boot: i
         "n_clusters": int(pd.Series(clusters).nunique()),
         "units_digest": digest,
     }
-    for path, (key, _) in ci_paths.items():
-        _put(ci, path, list(known[key]))
+    for path, interval in intervals.items():
+        _put(ci, path, list(interval))
     ci["no_interval"] = sorted(no_interval)
-    out["ci"] = ci
-    return out, table
+    return ci
 
 
 def add_intervals(
