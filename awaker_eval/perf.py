@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         local_path=str(ensure_tiny_checkpoint(cache)),
     )
     encode = SampleEncoder(protocol, None, args.max_pixels, kind=bench.kind)
-    finalize = PredictionBuilder(bench.kind, protocol, bench.default_extractor)
+    finalize = PredictionBuilder(bench, protocol, bench.default_extractor)
     gen = GenerationSettings(max_new_tokens=args.max_new_tokens)
     print(f"perf: {len(samples)} items, images {args.min_size}-{args.max_size} px, max_pixels={args.max_pixels}, "
           f"device={model.device}, dtype={args.dtype}, workers={args.workers}, batch_size={args.batch_size}, "
