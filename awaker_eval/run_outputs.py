@@ -22,6 +22,14 @@ from awaker_eval.report.runs import SCORES_FILE, Scored, load_run
 from awaker_eval.run_validity import INVALID_KEY, invalid_line, invalid_mark
 from awaker_eval.score.readers import read_jsonl
 from awaker_eval.tasks.registry import catalogue, get_benchmark
+from awaker_eval.engine.store import MERGED_FILE
+from awaker_eval.rundir import resolve_run_dir
+from awaker_eval.engine.choice import choice_agreement
+from awaker_eval.models.awaker.tiny import TINY_CHECKPOINT
+from awaker_eval.data.warnings import summary_lines
+from awaker_eval.engine.metadata import collect_run_metadata
+from awaker_eval.report.html import write_report
+from awaker_eval.report.leaderboard import render_leaderboard
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +63,6 @@ def score_run(cfg: RunConfig, predictions: list) -> dict[str, Any]:
 def sibling_mode_run(cfg: RunConfig, run_dir: Path, data_digest: str | None = None) -> Path | None:
     """The same benchmark + model run on the same data in the other mode (generate <-> choice), when it exists
     beside this one."""
-    from awaker_eval.engine.store import MERGED_FILE
-    from awaker_eval.rundir import resolve_run_dir
-
     if cfg.output_dir or cfg.run_id:
         return None
     other = "choice" if cfg.runner.mode == "generate" else "generate"
@@ -69,9 +74,6 @@ def sibling_mode_run(cfg: RunConfig, run_dir: Path, data_digest: str | None = No
 def choice_vs_generate(cfg: RunConfig, run_dir: Path, predictions: list,
                        data_digest: str | None = None) -> dict[str, Any] | None:
     """How often choice-by-scoring agrees with generation, when both runs of this benchmark + model exist."""
-    from awaker_eval.engine.choice import choice_agreement
-    from awaker_eval.engine.store import MERGED_FILE
-
     twin = sibling_mode_run(cfg, run_dir, data_digest)
     if twin is None:
         return None
@@ -82,8 +84,6 @@ def choice_vs_generate(cfg: RunConfig, run_dir: Path, predictions: list,
 
 def agreement_line(agreement: dict[str, Any], model: ModelConfig) -> str:
     """What the choice-vs-generate number measures, and why it means nothing for a random tiny model."""
-    from awaker_eval.models.awaker.tiny import TINY_CHECKPOINT
-
     line = (f"choice vs generate: {agreement['agree']}/{agreement['compared']} samples get the same letter from "
             f"greedy generation and from scoring each option's likelihood (other run: {agreement['other_run']})")
     if model.kind == "tiny" or model.checkpoint == TINY_CHECKPOINT:
@@ -102,11 +102,6 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
                       data_digest: str | None = None, samples: list | None = None) -> dict[str, Any]:
     """scores.json, leaderboard.md, run.json (with this invocation appended to its ``attempts``), report.html
     and its sample browser (``samples``: the run's samples, for the thumbnails without loading the data again)."""
-    from awaker_eval.data.warnings import summary_lines
-    from awaker_eval.engine.metadata import collect_run_metadata
-    from awaker_eval.report.html import write_report
-    from awaker_eval.report.leaderboard import render_leaderboard
-
     predictions = list(result.predictions)
     scored = score_run_parts(cfg, predictions)
     scores = scored.scores

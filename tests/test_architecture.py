@@ -34,7 +34,6 @@ LOCAL_IMPORTS_LEFT = {
     "awaker_eval/prompts/dry_run.py": 5,
     "awaker_eval/report/compare.py": 1,
     "awaker_eval/report/html.py": 2,
-    "awaker_eval/run_outputs.py": 9,
     "awaker_eval/sample_io.py": 5,
     "awaker_eval/tasks/base.py": 6,
 }
