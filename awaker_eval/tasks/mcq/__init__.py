@@ -17,8 +17,6 @@ from awaker_eval.tasks.base import OVERALL, Benchmark, BenchmarkError, Level
 from awaker_eval.tasks.mcq.loader import KIND, PINNED_MD5
 from awaker_eval.tasks.vlmevalkit_mcq import prompts as vlmevalkit_prompts
 from awaker_eval.tasks.vlmevalkit_mcq.extract import EXTRACTOR_ALIASES, extract_can_infer
-from awaker_eval.tasks.mcq.loader import load_mcq
-from awaker_eval.tasks.mcq.results import read_result_table
 
 class MCQBenchmark(Benchmark):
     kind = KIND
@@ -38,6 +36,7 @@ class MCQBenchmark(Benchmark):
 
     def load(self, cfg, warnings=None):
         warnings = self.warnings_for(cfg, warnings)
+        from awaker_eval.tasks.mcq.loader import load_mcq  # datasets / pyarrow off the prompt and score paths
 
         return load_mcq(cfg, warnings)
 
@@ -68,6 +67,8 @@ class MCQBenchmark(Benchmark):
         if path.suffix.lower() in TABLE_SUFFIXES:
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: no such prediction file")
+            from awaker_eval.tasks.mcq.results import read_result_table
+
             return read_result_table(path)
         if path.suffix.lower() != ".jsonl":
             raise BenchmarkError(f"{path}: expected predictions.jsonl or a VLMEvalKit result table {TABLE_SUFFIXES}")

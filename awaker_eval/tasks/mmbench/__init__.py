@@ -20,19 +20,15 @@ from awaker_eval.tasks.base import OVERALL, Benchmark, Level, frame_scores, read
 from awaker_eval.tasks.mmbench import sources
 from awaker_eval.tasks.vlmevalkit_mcq import prompts
 from awaker_eval.tasks.vlmevalkit_mcq.extract import EXTRACTOR_ALIASES, extract_can_infer
-from awaker_eval.tasks.mmbench.submission import main as submission_main
-from awaker_eval.tasks.mmbench.layouts import LAYOUTS
-from awaker_eval.tasks.mmbench import score as mmbench
-from awaker_eval.tasks.mmbench.published import TABLES
-from awaker_eval.tasks.mmbench.results import read_predictions
-from awaker_eval.tasks.mmbench.render import render
 
 KIND = "mmbench"
 L2_BY_ABBREV = {abbrev: full for full, abbrev in MMBENCH_L2_ABBREV.items()}
 
 
 def _export_submission(bench: Benchmark, argv: list[str], known: Sequence[Benchmark]) -> int:
-    return submission_main(argv, bench, known)
+    from awaker_eval.tasks.mmbench.submission import main
+
+    return main(argv, bench, known)
 
 
 class MMBench(Benchmark):
@@ -78,6 +74,8 @@ class MMBench(Benchmark):
 
     def load(self, cfg, warnings=None):
         warnings = self.warnings_for(cfg, warnings)
+        from awaker_eval.tasks.mmbench.layouts import LAYOUTS  # pyarrow / datasets off the prompt and score paths
+
         return LAYOUTS[cfg.layout](cfg, warnings)
 
     def template_text(self, protocol: str) -> tuple[str, ...]:
@@ -87,16 +85,22 @@ class MMBench(Benchmark):
         return extract_can_infer(raw_output, item, self.resolve_extractor(extractor), judge)
 
     def units(self, predictions) -> pd.DataFrame:
+        from awaker_eval.tasks.mmbench import score as mmbench
+
         return mmbench.units(self._frame(predictions))
 
     def metrics(self, predictions) -> dict[str, Any]:
         """CircularEval; TEST (every answer hidden) gives ``{"answers_hidden": True, "overall": None, ...}``."""
+        from awaker_eval.tasks.mmbench import score as mmbench
+
         predictions = list(predictions)
         if predictions and not any(p.answer for p in predictions):
             return mmbench.hidden_metrics(predictions)
         return mmbench.metrics(self._frame(predictions))
 
     def score(self, predictions):
+        from awaker_eval.tasks.mmbench import score as mmbench
+
         predictions = list(predictions)
         if predictions and not any(p.answer for p in predictions):
             return mmbench.hidden_metrics(predictions), None
@@ -104,6 +108,8 @@ class MMBench(Benchmark):
 
     @staticmethod
     def _frame(predictions) -> pd.DataFrame:
+        from awaker_eval.tasks.mmbench import score as mmbench
+
         return scorable(mmbench.row_frame(predictions), KIND)
 
     def level_labels(self, units: pd.DataFrame, level: str) -> pd.Series:
@@ -123,6 +129,8 @@ class MMBench(Benchmark):
         return None
 
     def published_tables(self):
+        from awaker_eval.tasks.mmbench.published import TABLES
+
         return TABLES
 
     def leaderboard_notes(self, label: str, cfg, scores: dict[str, Any]) -> list[str]:
@@ -133,7 +141,11 @@ class MMBench(Benchmark):
                 "not directly comparable."]
 
     def read_predictions(self, path: str | Path):
+        from awaker_eval.tasks.mmbench.results import read_predictions
+
         return read_predictions(path)
 
     def render(self, name: str, metrics: dict[str, Any]) -> str:
+        from awaker_eval.tasks.mmbench.render import render
+
         return render(name, metrics)
