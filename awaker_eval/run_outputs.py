@@ -14,12 +14,20 @@ from typing import Any
 from awaker_eval.atomic_io import write_text_atomic
 from awaker_eval.attempts import Attempt, write_run_json
 from awaker_eval.config.schema import ModelConfig, RunConfig
-from awaker_eval.redact import redact
+from awaker_eval.data.warnings import summary_lines
+from awaker_eval.engine.choice import choice_agreement
 from awaker_eval.engine.identity import relabel_line, stale_line
+from awaker_eval.engine.metadata import collect_run_metadata
+from awaker_eval.engine.store import MERGED_FILE
+from awaker_eval.models.awaker.tiny import TINY_CHECKPOINT
 from awaker_eval.models.self_checks import SelfCheckRecord, fallbacks
+from awaker_eval.redact import redact
+from awaker_eval.report.html import write_report
 from awaker_eval.report.intervals import run_intervals
+from awaker_eval.report.leaderboard import render_leaderboard
 from awaker_eval.report.runs import SCORES_FILE, Scored, load_run
 from awaker_eval.run_validity import INVALID_KEY, invalid_line, invalid_mark
+from awaker_eval.rundir import resolve_run_dir
 from awaker_eval.score.readers import read_jsonl
 from awaker_eval.sweep_dirs import sweep_job_overrides
 from awaker_eval.tasks.registry import catalogue, get_benchmark
@@ -31,10 +39,11 @@ def score_run_parts(cfg: RunConfig, predictions: list) -> Scored:
     """Official aggregates + bootstrap intervals for one run's predictions, with the item table and the
     per-group intervals behind them (each computed once; the report reuses them)."""
     kind = cfg.benchmark.kind
-    scores, units = get_benchmark(kind).score(predictions)
+    bench = get_benchmark(kind)
+    scores, units = bench.score(predictions)
     intervals = None
     if units is not None:  # None: hidden answers (MMBench test), nothing to interval
-        scores, intervals = run_intervals(scores, units, kind, n_boot=cfg.runner.bootstrap_samples,
+        scores, intervals = run_intervals(scores, units, bench, n_boot=cfg.runner.bootstrap_samples,
                                           seed=cfg.runner.seed)
     scores["benchmark"] = {
         "name": cfg.benchmark.name, "kind": kind, "variant": cfg.benchmark.variant,
@@ -56,9 +65,6 @@ def score_run(cfg: RunConfig, predictions: list) -> dict[str, Any]:
 def sibling_mode_run(cfg: RunConfig, run_dir: Path, data_digest: str | None = None) -> Path | None:
     """The same benchmark + model run on the same data in the other mode (generate <-> choice), when it exists
     beside this one."""
-    from awaker_eval.engine.store import MERGED_FILE
-    from awaker_eval.rundir import resolve_run_dir
-
     if cfg.output_dir or cfg.run_id:
         return None
     other = "choice" if cfg.runner.mode == "generate" else "generate"
@@ -70,9 +76,6 @@ def sibling_mode_run(cfg: RunConfig, run_dir: Path, data_digest: str | None = No
 def choice_vs_generate(cfg: RunConfig, run_dir: Path, predictions: list,
                        data_digest: str | None = None) -> dict[str, Any] | None:
     """How often choice-by-scoring agrees with generation, when both runs of this benchmark + model exist."""
-    from awaker_eval.engine.choice import choice_agreement
-    from awaker_eval.engine.store import MERGED_FILE
-
     twin = sibling_mode_run(cfg, run_dir, data_digest)
     if twin is None:
         return None
@@ -83,8 +86,6 @@ def choice_vs_generate(cfg: RunConfig, run_dir: Path, predictions: list,
 
 def agreement_line(agreement: dict[str, Any], model: ModelConfig) -> str:
     """What the choice-vs-generate number measures, and why it means nothing for a random tiny model."""
-    from awaker_eval.models.awaker.tiny import TINY_CHECKPOINT
-
     line = (f"choice vs generate: {agreement['agree']}/{agreement['compared']} samples get the same letter from "
             f"greedy generation and from scoring each option's likelihood (other run: {agreement['other_run']})")
     if model.kind == "tiny" or model.checkpoint == TINY_CHECKPOINT:
@@ -119,11 +120,6 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
     """scores.json, leaderboard.md, run.json (with this invocation appended to its ``attempts``), report.html
     and its sample browser (``samples``: the run's samples, for the thumbnails without loading the data again).
     Prints the leaderboard, or for a job of a sweep (``sweep_job``) its one result line."""
-    from awaker_eval.data.warnings import summary_lines
-    from awaker_eval.engine.metadata import collect_run_metadata
-    from awaker_eval.report.html import write_report
-    from awaker_eval.report.leaderboard import render_leaderboard
-
     predictions = list(result.predictions)
     scored = score_run_parts(cfg, predictions)
     scores = scored.scores
@@ -137,7 +133,8 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
     if invalid is not None:  # the numbers do not stand: marked wherever they are shown (run_validity.py)
         scores[INVALID_KEY] = invalid
     write_text_atomic(run_dir / SCORES_FILE, json.dumps(scores, indent=2, sort_keys=True))
-    table = render_leaderboard(scores, run_label=cfg.model.name, benchmark=cfg.benchmark)
+    table = render_leaderboard(scores, run_label=cfg.model.name, benchmark=cfg.benchmark,
+                               task=get_benchmark(cfg.benchmark.kind))
     write_text_atomic(run_dir / "leaderboard.md", table)
     meta = collect_run_metadata(
         cfg=cfg, result=result, model=model, protocol_fp=protocol_fp, model_fp=model_fp, timings=timings,

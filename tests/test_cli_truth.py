@@ -86,7 +86,7 @@ def test_protocol_aliases_are_one_protocol():
     mmb = _compose("benchmark=mmbench", "benchmark.protocol=vlmevalkit_qwen2vl")
     preflight(mmb)
     assert mmb.benchmark.protocol == "official"  # MMBench official = the VLMEvalKit Qwen2-VL prompt
-    note = render_leaderboard({"overall": 0.5, "n": 40}, "x", alias.benchmark)
+    note = render_leaderboard({"overall": 0.5, "n": 40}, "x", alias.benchmark, get_benchmark("mme_realworld"))
     assert "differ from the official ones" not in note
 
 
@@ -96,7 +96,8 @@ def test_empty_groups_print_a_dash():
     text = render("mme_realworld", metrics)
     assert re.search(r"^Perception\s+-\s+0$", text, re.M) and re.search(r"^Perception\s+Remote Sensing\s+-\s+0", text, re.M)
     assert re.search(r"^Reasoning\s+\d+\.\d\d\s+4$", text, re.M)
-    table = render_leaderboard({**metrics, "ci": {}}, "ours", {"name": "mme_realworld", "kind": "mme_realworld"})
+    table = render_leaderboard({**metrics, "ci": {}}, "ours", {"name": "mme_realworld", "kind": "mme_realworld"},
+                               get_benchmark("mme_realworld"))
     assert "| ours ★ | - | this run | 50.0 | - | **50.00** | - |" in table  # no Perception item: "-", not 0.00
 
 

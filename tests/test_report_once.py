@@ -96,8 +96,8 @@ def test_table_equals_a_fresh_bootstrap_of_each_group():
     preds = mme_predictions(n_per_subtask=90, n_reasoning=90)  # >= 30 images per group: bootstrap, not small_n
     units = score_units(get_benchmark("mme_realworld"), preds)
     scores = mme_score.metrics(mme_score.item_frame(preds))
-    with_ci, fresh = run_intervals(scores, units, "mme_realworld", n_boot=80, seed=5)
-    _, reused = run_intervals(with_ci, units, "mme_realworld", n_boot=80, seed=5)
+    with_ci, fresh = run_intervals(scores, units, get_benchmark("mme_realworld"), n_boot=80, seed=5)
+    _, reused = run_intervals(with_ci, units, get_benchmark("mme_realworld"), n_boot=80, seed=5)
     assert reused.table.equals(fresh.table) and set(fresh.table["method"]) == {"bootstrap"}
     for row, mask in zip(fresh.table.itertuples(), fresh.masks):
         one = bootstrap_intervals(units["correct"].to_numpy(), units["cluster"].to_numpy(), {"g": mask},
@@ -110,11 +110,11 @@ def test_stored_intervals_of_other_resamples_are_not_reused(monkeypatch):
     preds = mme_predictions(n_per_subtask=6, n_reasoning=6)
     units = score_units(get_benchmark("mme_realworld"), preds)
     scores = mme_score.metrics(mme_score.item_frame(preds))
-    with_ci, _ = run_intervals(scores, units, "mme_realworld", n_boot=80, seed=5)
+    with_ci, _ = run_intervals(scores, units, get_benchmark("mme_realworld"), n_boot=80, seed=5)
     forged = json.loads(json.dumps(with_ci))
     forged["ci"]["overall"] = [0.0, 1.0]  # hand-edited, and made with other resamples than asked for
     calls = Calls(monkeypatch)
-    kept, table = run_intervals(forged, units, "mme_realworld", n_boot=80, seed=6)
+    kept, table = run_intervals(forged, units, get_benchmark("mme_realworld"), n_boot=80, seed=6)
     assert calls.count["bootstrap_means"] == 1 and kept is forged
     assert tuple(table.table.iloc[0][["lo", "hi"]]) != (0.0, 1.0)
 
@@ -144,13 +144,13 @@ def test_stored_intervals_of_other_units_with_the_same_scores_are_not_reused():
     preds = mme_predictions(n_per_subtask=90, n_reasoning=90)  # >= 30 images per group: bootstrap, not small_n
     units = score_units(get_benchmark("mme_realworld"), preds)
     scores = mme_score.metrics(mme_score.item_frame(preds))
-    with_ci, _ = run_intervals(scores, units, "mme_realworld", n_boot=80, seed=5)
+    with_ci, _ = run_intervals(scores, units, get_benchmark("mme_realworld"), n_boot=80, seed=5)
     right = units.index[(units["correct"] == 1) & (units["cluster"] == "img-0")][0]
     wrong = units.index[(units["correct"] == 0) & (units["cluster"] != "img-0")][0]
     moved = units.copy()
     moved.loc[[right, wrong], "cluster"] = moved.loc[[wrong, right], "cluster"].to_numpy()
-    _, fresh = run_intervals(scores, moved, "mme_realworld", n_boot=80, seed=5)
-    _, reused = run_intervals(with_ci, moved, "mme_realworld", n_boot=80, seed=5)
-    _, before = run_intervals(scores, units, "mme_realworld", n_boot=80, seed=5)
+    _, fresh = run_intervals(scores, moved, get_benchmark("mme_realworld"), n_boot=80, seed=5)
+    _, reused = run_intervals(with_ci, moved, get_benchmark("mme_realworld"), n_boot=80, seed=5)
+    _, before = run_intervals(scores, units, get_benchmark("mme_realworld"), n_boot=80, seed=5)
     assert not fresh.table.equals(before.table)  # the move changes the intervals
     assert reused.table.equals(fresh.table)

@@ -11,6 +11,7 @@ from awaker_eval.report import html_cli, plots_cli
 from awaker_eval.report.plots import routing_counts, score_bars_data
 from awaker_eval.report.small_n import clopper_pearson
 from awaker_eval.types import Prediction
+from awaker_eval.tasks.registry import get_benchmark
 from test_report_support import mme_predictions, write_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -26,7 +27,7 @@ def _units() -> pd.DataFrame:
 
 
 def test_score_bars_data_values():
-    data = score_bars_data([("run1", _units(), "mme_realworld")], "split", n_boot=200, seed=0)
+    data = score_bars_data([("run1", _units(), get_benchmark("mme_realworld"))], "split", n_boot=200, seed=0)
     assert list(data.columns) == ["run", "level", "group", "n", "score", "lo", "hi", "method", "clusters", "chance"]
     assert set(data["chance"]) == {20.0}  # five options A-E
     rows = data.set_index("group")

@@ -9,22 +9,23 @@ from awaker_eval.report import plots_cli
 from awaker_eval.report.leaderboard import our_row, table_frame
 from awaker_eval.report.plots import chance_rate, plot_leaderboard, readable_group, top_experts
 from awaker_eval.report.published import table_for
+from awaker_eval.tasks.registry import get_benchmark
 from test_report_support import mmbench_predictions, write_run
 
 
 def test_group_names_are_readable():
-    assert readable_group("subtask", "Perception/Autonomous_Driving", "mme_realworld") == "Autonomous Driving (Perception)"
-    assert readable_group("category", "attribute_visual_trafficsignal/attribute", "mme_realworld") == \
+    assert readable_group("subtask", "Perception/Autonomous_Driving", get_benchmark("mme_realworld")) == "Autonomous Driving (Perception)"
+    assert readable_group("category", "attribute_visual_trafficsignal/attribute", get_benchmark("mme_realworld")) == \
         "Attribute visual trafficsignal"
-    assert readable_group("category", "vehicle/attribute", "mme_realworld") == "Vehicle / attribute"
-    assert readable_group("l2_category", "FP-S", "mmbench") == "Finegrained perception (instance-level) (FP-S)"
-    assert readable_group("overall", "Overall", "mmbench") == "Overall"
+    assert readable_group("category", "vehicle/attribute", get_benchmark("mme_realworld")) == "Vehicle / attribute"
+    assert readable_group("l2_category", "FP-S", get_benchmark("mmbench")) == "Finegrained perception (instance-level) (FP-S)"
+    assert readable_group("overall", "Overall", get_benchmark("mmbench")) == "Overall"
 
 
 def test_chance_rates():
-    assert chance_rate(pd.DataFrame({"n_rows": [1, 1]}), "mme_realworld") == 0.2  # five options A-E
+    assert chance_rate(pd.DataFrame({"n_rows": [1, 1]}), get_benchmark("mme_realworld")) == 0.2  # five options A-E
     # CircularEval: all N rotations of an N-option question right by guessing: (1/N)^N, averaged
-    assert chance_rate(pd.DataFrame({"n_rows": [2, 4]}), "mmbench") == pytest.approx((0.25 + 1 / 256) / 2)
+    assert chance_rate(pd.DataFrame({"n_rows": [2, 4]}), get_benchmark("mmbench")) == pytest.approx((0.25 + 1 / 256) / 2)
 
 
 def test_ties_are_shown_as_ties():
@@ -47,9 +48,9 @@ def test_plots_have_overall_bar_chance_and_svg(tmp_path, capsys):
 
 
 def test_leaderboard_figure_data(tmp_path):
-    spec = table_for("mme_realworld", "en")
+    spec = table_for(get_benchmark("mme_realworld"), "en")
     scores = {"overall": 0.5, "perception": 0.5, "reasoning": 0.5, "n": 15, "ci": {"overall": [0.3, 0.7]}}
-    row = our_row(spec, "ours", [(_bench(), scores)])
+    row = our_row(get_benchmark("mme_realworld"), spec, "ours", [(_bench(), scores)])
     png = plot_leaderboard(table_frame(spec, [row]), tmp_path / "lb.png")
     data = pd.read_csv(png.with_suffix(".csv"))
     ours = data[data["ours"]].iloc[0]

@@ -29,6 +29,7 @@ from awaker_eval.report.sample_media import THUMBS_DIR
 from awaker_eval.tasks.registry import catalogue
 from awaker_eval.score.readers import read_jsonl
 from awaker_eval.types import Prediction
+from awaker_eval.tasks.registry import catalogue
 from test_report_browser import FLAGS, _chromium
 from test_report_support import flip, mmbench_predictions, mme_predictions, write_run
 

@@ -84,7 +84,7 @@ def write_run(run_dir: Path, preds: list[Prediction], kind: str = "mme_realworld
     }
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
     (run_dir / "predictions.jsonl").write_text("".join(prediction_to_json(p) + "\n" for p in preds))
-    scores = add_intervals(score_predictions(get_benchmark(kind), preds), score_units(get_benchmark(kind), preds), kind, n_boot=n_boot)
+    scores = add_intervals(score_predictions(get_benchmark(kind), preds), score_units(get_benchmark(kind), preds), get_benchmark(kind), n_boot=n_boot)
     (run_dir / "scores.json").write_text(json.dumps(scores))
     (run_dir / "run.json").write_text(json.dumps({"n_samples": len(preds)}))
     return run_dir

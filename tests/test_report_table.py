@@ -12,10 +12,10 @@ from awaker_eval.config.schema import BenchmarkConfig
 from awaker_eval.report import table_cli
 from awaker_eval.report.leaderboard import render_leaderboard, render_table
 from awaker_eval.report.published import published_tables, resolve_table
-from awaker_eval.tasks.registry import get_benchmark
+from awaker_eval.tasks.registry import get_benchmark, in_registration_order
 from test_report_support import mmbench_predictions, mme_predictions, write_run
 
-TABLES = published_tables()
+TABLES = published_tables(in_registration_order())
 
 # Verbatim from github.com/MetabrainAGI/Awaker README.md @1b171bc (the data rows of its four tables).
 README = {
@@ -143,20 +143,21 @@ def test_our_run_inserted_by_overall_marked_with_interval_and_subset_note():
                             max_pixels=1_003_520)
     scores = {"overall": 0.5712, "perception": 0.5901, "reasoning": 0.4399, "n": 23_609,
               "ci": {"overall": [0.5648, 0.5776]}}
-    rows = _table_rows(render_leaderboard(scores, "qwen2-vl (ours)", bench))
+    rows = _table_rows(render_leaderboard(scores, "qwen2-vl (ours)", bench, get_benchmark("mme_realworld")))
     names = [r[0] for r in rows]
     assert names.index("qwen2-vl (ours) ★") == names.index("LLaVA-OneVision") + 1  # 57.4 > 57.1 > 56.5
     ours = rows[names.index("qwen2-vl (ours) ★")]
     assert ours[3:] == ["57.1", "59.01", "43.99", "[56.5, 57.8]"]
     assert rows[0][-1] == "-"
-    text = render_leaderboard(scores, "qwen2-vl (ours)", bench)
+    text = render_leaderboard(scores, "qwen2-vl (ours)", bench, get_benchmark("mme_realworld"))
     assert "n=23,609 items" in text and "max_pixels=1003520" in text and "subset" not in text
 
 
 def test_mmbench_dev_run_gets_dev_vs_test_note_and_version_column():
     bench = {"name": "mmbench_dev_en_v11", "kind": "mmbench", "language": "en", "version": "v11", "split": "dev",
              "protocol": "vlmevalkit", "extractor": "can_infer_2024", "min_pixels": 1_003_520, "max_pixels": None}
-    text = render_leaderboard({"overall": 0.8, "n_questions": 1000, "ci": {"overall": [0.78, 0.82]}}, "ours", bench)
+    text = render_leaderboard({"overall": 0.8, "n_questions": 1000, "ci": {"overall": [0.78, 0.82]}}, "ours", bench,
+                              get_benchmark("mmbench"))
     row = next(r for r in _table_rows(text) if r[0] == "ours ★")
     assert row[2:] == ["this run", "80.0", "80.0", "-", "[78.0, 82.0]"]
     assert "DEV-split CircularEval" in text and "TEST-server" in text
@@ -189,7 +190,7 @@ def test_table_cli_published_only_and_errors(tmp_path, capsys):
     assert out.startswith("### MME-RealWorld-CN") and "| Qwen2-VL | 8B | Alibaba | 55.5 | 59.80 | 46.46 |" in out
     assert table_cli.main([str(tmp_path)]) == 2
     assert "no run directory" in capsys.readouterr().err
-    assert resolve_table("mmbench-cn").key == "mmbench_cn"
+    assert resolve_table("mmbench-cn", TABLES).key == "mmbench_cn"
 
 
 def test_table_cli_two_mme_runs_same_model_get_distinct_labels(tmp_path, capsys):

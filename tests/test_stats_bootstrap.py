@@ -82,7 +82,7 @@ def test_percentile_interval_ignores_empty_resamples():
 def test_add_intervals_mme_every_aggregate_resolved():
     preds = mme_predictions(n_per_subtask=60, n_reasoning=60)
     scores = score_predictions(get_benchmark("mme_realworld"), preds)
-    out = add_intervals(scores, score_units(get_benchmark("mme_realworld"), preds), "mme_realworld", n_boot=200, seed=0)
+    out = add_intervals(scores, score_units(get_benchmark("mme_realworld"), preds), get_benchmark("mme_realworld"), n_boot=200, seed=0)
     ci = out["ci"]
     assert "ci" not in scores  # the input is not modified
     assert ci["cluster"] == "image" and ci["n_units"] == 300 and ci["n_clusters"] == 100 and ci["seed"] == 0
@@ -93,7 +93,7 @@ def test_add_intervals_mme_every_aggregate_resolved():
                                   "Autonomous_Driving", "Monitoring"}
     assert set(ci["subtask_by_task"]["Reasoning"]) == {"Monitoring"}
     assert set(ci["category"]) == set(scores["category"])
-    again = add_intervals(scores, score_units(get_benchmark("mme_realworld"), preds), "mme_realworld", n_boot=200, seed=0)
+    again = add_intervals(scores, score_units(get_benchmark("mme_realworld"), preds), get_benchmark("mme_realworld"), n_boot=200, seed=0)
     assert again["ci"] == ci
 
 
@@ -101,7 +101,7 @@ def test_add_intervals_refuses_an_aggregate_it_cannot_reproduce():
     preds = mme_predictions(n_per_subtask=20, n_reasoning=20)
     scores = score_predictions(get_benchmark("mme_realworld"), preds)
     scores["reasoning"] += 0.01  # no longer the pooled mean of the Reasoning units
-    out = add_intervals(scores, score_units(get_benchmark("mme_realworld"), preds), "mme_realworld", n_boot=50)
+    out = add_intervals(scores, score_units(get_benchmark("mme_realworld"), preds), get_benchmark("mme_realworld"), n_boot=50)
     assert "reasoning" not in out["ci"] and out["ci"]["no_interval"] == ["reasoning"]
 
 
@@ -109,7 +109,7 @@ def test_add_intervals_mmbench_clusters_are_circular_questions():
     preds = mmbench_predictions(n_questions=120)
     units = score_units(get_benchmark("mmbench"), preds)
     scores = score_predictions(get_benchmark("mmbench"), preds)
-    out = add_intervals(scores, units, "mmbench", n_boot=200, seed=1)
+    out = add_intervals(scores, units, get_benchmark("mmbench"), n_boot=200, seed=1)
     ci = out["ci"]
     assert ci["cluster"] == "circular question" and ci["n_units"] == ci["n_clusters"] == 120
     assert set(ci["l2_category"]) == {"CP", "FP-S", "FP-C", "AR", "RR", "LR"}
@@ -122,7 +122,8 @@ def test_units_table_contract_is_enough():
     units = pd.DataFrame({"unit": list("abcd"), "cluster": ["x", "x", "y", "z"], "correct": [1.0, 1.0, 0.0, 1.0],
                           "split": ["Perception"] * 3 + ["Reasoning"], "subtask": ["S"] * 4,
                           "category": ["c"] * 4, "l2_category": [None] * 4, "failed": [False] * 4})
-    out = add_intervals({"overall": 0.75, "perception": 2 / 3, "reasoning": 1.0}, units, "mme_realworld", n_boot=100)
+    out = add_intervals({"overall": 0.75, "perception": 2 / 3, "reasoning": 1.0}, units,
+                        get_benchmark("mme_realworld"), n_boot=100)
     # one correct unit: the exact interval [(alpha/2)^(1/1), 1] of 1/1, never the bootstrap's [1.0, 1.0]
     assert out["ci"]["reasoning"] == pytest.approx([0.025, 1.0], abs=1e-12)
     assert out["ci"]["exact"] == ["overall", "perception", "reasoning"]  # 3 clusters, 2 and 1: all below 30

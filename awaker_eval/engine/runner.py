@@ -228,31 +228,64 @@ def run_inference(
     dist = D.dist_info()
     run_dir = Path(run_dir)
     timings = EngineTimings()
-
-    if not settings.resume and dist.is_main:
-        moved = set_aside_shards(run_dir)
-        if moved is not None:
-            log.info("resume disabled: previous shard files moved to %s", moved)
-    D.barrier()
-
-    def current() -> StoreView:
-        return current_predictions(samples, iter_stored(run_dir), keys, protocol_fp, model_fp)
-
-    view = current() if settings.resume else StoreView()
-    stored, invalidated = view.predictions, view.invalidated
-    pending = _pending_positions(samples, stored, settings.retry_failed)
-    relabelled = _reused_relabelled(view, samples, pending)
-    if dist.is_main:
-        for line in filter(None, (stale_line(invalidated), relabel_line(len(relabelled)))):
-            log.warning("%s", line)
-        if len(pending) < len(samples):  # a resumed run: one line, stdout like the run's other results
-            print(resume_line(len(samples) - len(pending), len(pending)), flush=True)
-    D.barrier()  # every rank has read the store before anyone appends to it: identical pending lists
-
+    current = _store_reader(samples, run_dir, keys, protocol_fp, model_fp)
+    view, pending, relabelled = _read_store(samples, run_dir, current, settings, dist)
     share, plan = _plan_rank(samples, pending, model, settings, dist)
     host = _host_memory(samples, share.costs, plan, model, settings)
     timings.plan = time.perf_counter() - t_start
 
+    executor, loader, bar = _batch_pipeline(samples, encode, model, plan, host, len(share.positions), settings, dist)
+    threads = main_process_threads(getattr(model, "device", None), host.workers, override=settings.threads)
+    with threads as main_threads, ShardWriter(run_dir, dist.rank) as writer:
+        if dist.is_main and relabelled:  # the relabelled copies win from now on: a later rerun has none left
+            writer.append(relabelled)
+        finish = _finisher(finalize, samples, keys, protocol_fp, model_fp)
+        done_here = _run_batches(loader, executor, model, finish, writer, bar, timings, settings, dist)
+    bar.close()
+    model.end_batch()  # an empty last "batch": the vision features of the final batch are released too
+    timings.model = executor.model_seconds
+
+    done_total, = D.sum_ints([done_here])
+    predictions, path = _merge(samples, run_dir, current, timings, dist)
+    timings.total = D.max_float(time.perf_counter() - t_start)
+    counts = EngineCounts(
+        total=len(samples), done=done_total, skipped=len(samples) - len(pending),
+        failed=sum(p.error is not None for p in predictions),
+    )
+    return EngineResult(
+        predictions=predictions, counts=counts, timings=timings,
+        samples_per_s=done_total / timings.total if timings.total > 0 else 0.0,
+        world_size=dist.world_size, batches=len(plan), oom_splits=executor.oom_splits,
+        error_splits=executor.error_splits, predictions_path=path, main_threads=main_threads,
+        invalidated=view.invalidated,
+        relabelled=len(relabelled),
+        shards=share.balance(),
+        vision=model.vision_counts(),
+        attention=model.attention_info(),
+        host_memory=host.to_dict(),
+    )
+
+
+def _store_reader(samples: list[Sample], run_dir: Path, keys: Mapping[str, str], protocol_fp: str,
+                  model_fp: str) -> Callable[[], StoreView]:
+    """Reads what the store holds for this content now (before the run and again at the merge)."""
+    def current() -> StoreView:
+        return current_predictions(samples, iter_stored(run_dir), keys, protocol_fp, model_fp)
+    return current
+
+
+def _finisher(finalize: Callable[[Sample, ModelOutput], Prediction], samples: list[Sample], keys: Mapping[str, str],
+              protocol_fp: str, model_fp: str) -> Callable[[dict[int, ModelOutput]], list[Prediction]]:
+    """A batch's outputs (by sample position) -> its predictions in position order, stamped with the run's keys."""
+    def finish(outputs: dict[int, ModelOutput]) -> list[Prediction]:
+        return [_finalize_one(finalize, samples[pos], outputs[pos], keys[samples[pos].id], protocol_fp, model_fp)
+                for pos in sorted(outputs)]
+    return finish
+
+
+def _batch_pipeline(samples: list[Sample], encode: Callable[[Sample], Messages], model: VisionLanguageModel,
+                    plan: list, host: HostMemoryPlan, n_here: int, settings: EngineSettings, dist):
+    """The executor, the worker loader over this rank's planned batches, and the progress bar of its samples."""
     dataset = EncodedSamples(samples, encode)
     model.set_vision_reuse(settings.reuse_vision)
     builder = BatchBuilder(model.preparer())
@@ -264,51 +297,77 @@ def run_inference(
     loader = make_loader(dataset, builder, [b.indices for b in plan], host.workers, host.prefetch_factor,
                          host.transport)
     bar = tqdm(
-        total=len(share.positions), unit="sample", dynamic_ncols=True, desc=f"{settings.mode}",
-        disable=not (settings.progress and dist.is_main and share.positions),  # no empty bar when all are reused
+        total=n_here, unit="sample", dynamic_ncols=True, desc=f"{settings.mode}",
+        disable=not (settings.progress and dist.is_main and n_here),  # no empty bar when all are reused
         unit_scale=dist.world_size if dist.world_size > 1 else False,
     )
+    return executor, loader, bar
+
+
+def _read_store(samples: list[Sample], run_dir: Path, current: Callable[[], StoreView], settings: EngineSettings,
+                dist) -> tuple[StoreView, list[int], list[Prediction]]:
+    """What the store already holds for this content (nothing without ``resume``: old shards are set aside), the
+    positions still to predict and the reused predictions relabelled; every rank returns the same."""
+    if not settings.resume and dist.is_main:
+        moved = set_aside_shards(run_dir)
+        if moved is not None:
+            log.info("resume disabled: previous shard files moved to %s", moved)
+    D.barrier()
+
+    view = current() if settings.resume else StoreView()
+    stored, invalidated = view.predictions, view.invalidated
+    pending = _pending_positions(samples, stored, settings.retry_failed)
+    relabelled = _reused_relabelled(view, samples, pending)
+    if dist.is_main:
+        for line in filter(None, (stale_line(invalidated), relabel_line(len(relabelled)))):
+            log.warning("%s", line)
+        if len(pending) < len(samples):  # a resumed run: one line, stdout like the run's other results
+            print(resume_line(len(samples) - len(pending), len(pending)), flush=True)
+    D.barrier()  # every rank has read the store before anyone appends to it: identical pending lists
+    return view, pending, relabelled
+
+
+def _run_batches(loader, executor: BatchExecutor, model: VisionLanguageModel,
+                 finish: Callable[[dict[int, ModelOutput]], list[Prediction]], writer: ShardWriter, bar,
+                 timings: EngineTimings, settings: EngineSettings, dist) -> int:
+    """Run every batch of this rank, store its predictions and advance the bar; stops the run (all ranks) when
+    the first ``fail_fast`` samples all failed. Returns how many samples this rank predicted."""
     done_here = failed_here = model_ok_here = 0
     first_error: str | None = None
-    threads = main_process_threads(getattr(model, "device", None), host.workers, override=settings.threads)
-    with threads as main_threads, ShardWriter(run_dir, dist.rank) as writer:
-        if dist.is_main and relabelled:  # the relabelled copies win from now on: a later rerun has none left
-            writer.append(relabelled)
+    t_wait = time.perf_counter()
+    for batch in loader:
+        timings.data_wait += time.perf_counter() - t_wait
+        timings.preprocess += batch.prep_seconds
+        outputs = executor.run(batch)
+        model.end_batch()
+        t_store = time.perf_counter()
+        preds = finish(outputs)
+        writer.append(preds)
+        timings.store += time.perf_counter() - t_store
+        D.check_peers()  # a failed or dead rank stops this one after its current batch
+        n_failed = sum(p.error is not None for p in preds)
+        done_here += len(preds)
+        failed_here += n_failed
+        # fail-fast judges the model alone: a pass whose judge call failed had a good model output
+        model_ok_here += sum(outputs[pos].error is None for pos in outputs)
+        first_error = first_error or next((outputs[pos].error for pos in sorted(outputs) if outputs[pos].error),
+                                          None)
+        bar.update(len(preds))
+        if failed_here:
+            bar.set_postfix(failed=failed_here * max(1, dist.world_size), refresh=False)
+        if settings.fail_fast and model_ok_here == 0 and done_here >= settings.fail_fast:
+            raise AllSamplesFailed(
+                f"the first {done_here} samples all failed (first error: {first_error}); this looks like a "
+                f"broken model or input pipeline, not bad data. Fix it and rerun: failed samples are retried."
+            )
         t_wait = time.perf_counter()
-        for batch in loader:
-            timings.data_wait += time.perf_counter() - t_wait
-            timings.preprocess += batch.prep_seconds
-            outputs = executor.run(batch)
-            model.end_batch()
-            t_store = time.perf_counter()
-            preds = [
-                _finalize_one(finalize, samples[pos], outputs[pos], keys[samples[pos].id], protocol_fp, model_fp)
-                for pos in sorted(outputs)
-            ]
-            writer.append(preds)
-            timings.store += time.perf_counter() - t_store
-            D.check_peers()  # a failed or dead rank stops this one after its current batch
-            n_failed = sum(p.error is not None for p in preds)
-            done_here += len(preds)
-            failed_here += n_failed
-            # fail-fast judges the model alone: a pass whose judge call failed had a good model output
-            model_ok_here += sum(outputs[pos].error is None for pos in outputs)
-            first_error = first_error or next((outputs[pos].error for pos in sorted(outputs) if outputs[pos].error),
-                                              None)
-            bar.update(len(preds))
-            if failed_here:
-                bar.set_postfix(failed=failed_here * max(1, dist.world_size), refresh=False)
-            if settings.fail_fast and model_ok_here == 0 and done_here >= settings.fail_fast:
-                raise AllSamplesFailed(
-                    f"the first {done_here} samples all failed (first error: {first_error}); this looks like a "
-                    f"broken model or input pipeline, not bad data. Fix it and rerun: failed samples are retried."
-                )
-            t_wait = time.perf_counter()
-    bar.close()
-    model.end_batch()  # an empty last "batch": the vision features of the final batch are released too
-    timings.model = executor.model_seconds
+    return done_here
 
-    done_total, = D.sum_ints([done_here])
+
+def _merge(samples: list[Sample], run_dir: Path, current: Callable[[], StoreView], timings: EngineTimings,
+           dist) -> tuple[list[Prediction], Path | None]:
+    """Once every rank's shards are complete: the predictions in sample order, written merged by the main rank;
+    every rank stops together when a sample has none."""
     D.barrier()  # all shard files complete
     t_merge = time.perf_counter()
     merged = current().predictions
@@ -321,22 +380,4 @@ def run_inference(
     path = write_merged(run_dir, ids, merged) if dist.is_main else None
     D.barrier()  # the merged file exists before anyone returns
     timings.merge = time.perf_counter() - t_merge
-    timings.total = D.max_float(time.perf_counter() - t_start)
-
-    predictions = [merged[i] for i in ids]
-    counts = EngineCounts(
-        total=len(samples), done=done_total, skipped=len(samples) - len(pending),
-        failed=sum(p.error is not None for p in predictions),
-    )
-    return EngineResult(
-        predictions=predictions, counts=counts, timings=timings,
-        samples_per_s=done_total / timings.total if timings.total > 0 else 0.0,
-        world_size=dist.world_size, batches=len(plan), oom_splits=executor.oom_splits,
-        error_splits=executor.error_splits, predictions_path=path, main_threads=main_threads,
-        invalidated=invalidated,
-        relabelled=len(relabelled),
-        shards=share.balance(),
-        vision=model.vision_counts(),
-        attention=model.attention_info(),
-        host_memory=host.to_dict(),
-    )
+    return [merged[i] for i in ids], path

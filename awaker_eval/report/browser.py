@@ -95,7 +95,7 @@ def sample_levels(run: Run, predictions: Sequence[Prediction]) -> tuple[list[dic
         groups = sorted(counts)
         where = {g: i for i, g in enumerate(groups)}
         levels.append({"key": level.key, "label": level.label, "groups": groups,
-                       "names": [readable_group(level.key, g, run.kind) for g in groups],
+                       "names": [readable_group(level.key, g, run.bench) for g in groups],
                        "counts": [counts[g] for g in groups]})
         for slot, value in zip(per_sample, values):
             slot.append(-1 if value is None else where[value])

@@ -21,6 +21,7 @@ from awaker_eval.report.power import detectable_drop, underpowered, units_needed
 from awaker_eval.report.runs import Run
 from awaker_eval.report.small_n import interval_text, paired_interval
 from awaker_eval.report.stats import bootstrap_means, cluster_codes, mcnemar, paired_flips, percentile_interval
+from awaker_eval.tasks.base import Benchmark
 
 PROTOCOL_KEYS = ("name", "kind", "language", "version", "split", "protocol", "extractor", "min_pixels", "max_pixels")
 GATE_LEVELS = {
@@ -105,7 +106,7 @@ class GateResult:
         return EXIT_STATUS[self.verdict]
 
 
-def compare_table(merged: pd.DataFrame, kind: str, n_boot: int = 1000, seed: int = 0,
+def compare_table(merged: pd.DataFrame, bench: Benchmark, n_boot: int = 1000, seed: int = 0,
                   alpha: float = 0.05) -> pd.DataFrame:
     """One row per aggregate: level, group, n, clusters, base, new, diff, lo, hi (fractions; the interval shown,
     NaN with ``interval`` "n too small": ``small_n.paired_interval``), p_mcnemar, broken, fixed, detectable (the
@@ -113,7 +114,7 @@ def compare_table(merged: pd.DataFrame, kind: str, n_boot: int = 1000, seed: int
     percentile bootstrap interval the gate tests, whatever its n: McNemar guards the small groups)."""
     base = merged["correct_base"].astype(float).to_numpy()
     new = merged["correct_new"].astype(float).to_numpy()
-    masks = breakdown_masks(merged.rename(columns={"correct_base": "correct"}), kind)
+    masks = breakdown_masks(merged.rename(columns={"correct_base": "correct"}), bench)
     groups = {f"{level}\x1f{name}": mask for level, name, mask in masks}
     _, dists = bootstrap_means(new - base, merged["cluster"].to_numpy(), groups, n_boot=n_boot, seed=seed)
     broken, fixed = paired_flips(base, new)

@@ -80,7 +80,7 @@ def compare_runs(base: Run, new: Run, max_drop: float = 1.0, alpha: float = 0.05
     if gate_level not in GATE_LEVELS:
         raise ValueError(f"gate level {gate_level!r} is unknown: use one of {', '.join(sorted(GATE_LEVELS))}")
     merged = common_units(base, new, allow_mismatch=allow_mismatch)
-    table = compare_table(merged, base.kind, n_boot=n_boot, seed=seed, alpha=alpha)
+    table = compare_table(merged, base.bench, n_boot=n_boot, seed=seed, alpha=alpha)
     result = gate(table, max_drop, alpha, gate_level)
     return Comparison(base, new, len(merged), table, flipped_units(merged), result,
                       verdict_line(result, max_drop, alpha, gate_level))

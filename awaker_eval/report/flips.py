@@ -19,6 +19,7 @@ from awaker_eval.report.plots import readable_group
 from awaker_eval.report.runs import Run
 from awaker_eval.report.sample_media import (EXACT, PROMPT_NOTES, SampleMedia, exact_prompt, load_media,
                                              relative_url)
+from awaker_eval.tasks.base import Benchmark
 from awaker_eval.types import Prediction
 
 CHANGE_WORDS = {"broken": "right → wrong", "fixed": "wrong → right"}
@@ -85,13 +86,13 @@ def _media(run: Run) -> SampleMedia:
     return load_media(run.path) or SampleMedia(run.path)
 
 
-def _levels(row: pd.Series, kind: str) -> str:
+def _levels(row: pd.Series, bench: Benchmark) -> str:
     names = []
     for level in ("split", "subtask", "l2_category", "category"):
         value = row.get(level)
         missing = value is None or (isinstance(value, float) and value != value)
         if not missing and str(value) not in ("", "all", "None", "nan"):
-            names.append(readable_group(level, str(value), kind))
+            names.append(readable_group(level, str(value), bench))
     return " · ".join(dict.fromkeys(names))
 
 
@@ -150,6 +151,6 @@ def flips_html(flips: pd.DataFrame, base: tuple[str, Run], new: tuple[str, Run],
         tone = "fail" if change == "broken" else "pass"
         parts.append(f'<article class="flip {html.escape(change)}" data-unit="{html.escape(unit)}">'
                      f'<div class="flip-head"><b>{html.escape(unit)}</b><span class="{tone}">'
-                     f"{CHANGE_WORDS.get(change, change)}</span><span>{html.escape(_levels(row, base_run.kind))}</span>"
+                     f"{CHANGE_WORDS.get(change, change)}</span><span>{html.escape(_levels(row, base_run.bench))}</span>"
                      f"</div>{body}</article>")
     return "\n".join(parts) + "</section>"

@@ -11,29 +11,29 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from awaker_eval.tasks.registry import get_benchmark
+from awaker_eval.tasks.base import Benchmark
 
 
-def levels_for(kind: str) -> tuple[str, ...]:
+def levels_for(bench: Benchmark) -> tuple[str, ...]:
     """The aggregate levels the benchmark prints (``Benchmark.levels``), ``overall`` first."""
-    return tuple(level.key for level in get_benchmark(kind).levels)
+    return tuple(level.key for level in bench.levels)
 
 
-def _labels(units: pd.DataFrame, kind: str, level: str) -> pd.Series:
+def _labels(units: pd.DataFrame, bench: Benchmark, level: str) -> pd.Series:
     """The group label of every unit at ``level`` (NaN where the unit has no value there)."""
-    return get_benchmark(kind).level_labels(units, level)
+    return bench.level_labels(units, level)
 
 
-def breakdown_masks(units: pd.DataFrame, kind: str) -> list[tuple[str, str, np.ndarray]]:
+def breakdown_masks(units: pd.DataFrame, bench: Benchmark) -> list[tuple[str, str, np.ndarray]]:
     """``(level, group name, mask)`` for every printed aggregate, in print order (groups sorted by name)."""
     out: list[tuple[str, str, np.ndarray]] = []
-    for level in levels_for(kind):
+    for level in levels_for(bench):
         if level == "overall":
             out.append(("overall", "Overall", np.ones(len(units), bool)))
             continue
         if level not in units.columns and not (level == "subtask" and "split" in units.columns):
             continue
-        labels = _labels(units, kind, level)
+        labels = _labels(units, bench, level)
         for name in sorted({v for v in labels.dropna().unique() if str(v) not in ("", "None", "nan")}):
             out.append((level, str(name), (labels == name).to_numpy()))
     return out

@@ -24,7 +24,6 @@ from awaker_eval.report.plots import readable_group
 from awaker_eval.report.runs import Run
 from awaker_eval.report.small_n import MIN_CLUSTERS
 from awaker_eval.run_validity import INVALID_KEY, MARK, invalid_line, marked_label
-from awaker_eval.tasks.registry import get_benchmark
 from awaker_eval.types import Prediction
 
 NUMERIC = re.compile(r"^[\[\]\d.,+\- ]*\d[\[\]\d.,+\- ]*$")
@@ -95,7 +94,7 @@ def _interval(ci: list | tuple | None, exact: bool = False) -> str:
 def headline_html(runs: list[tuple[str, Run, dict]]) -> str:
     """One row per run: every official aggregate with its 95% interval and n (``-`` for an empty group)."""
     kinds = {run.kind for _, run, _ in runs}
-    heads = get_benchmark(runs[0][1].kind).headline
+    heads = runs[0][1].bench.headline
     spec = heads if len(kinds) == 1 else (("Overall", "overall", "n"),)
     header = ["run"] + [h for name, _, _ in spec for h in (f"{name} %", "95% CI", "n")]
     rows = []
@@ -125,10 +124,10 @@ def leaderboard_html(runs: list[tuple[str, Run, dict]], plots_dir: Path | None, 
     from awaker_eval.report.plots import plot_leaderboard
 
     first = runs[0][1]
-    spec = table_spec(first.benchmark)
+    spec = table_spec(first.bench, first.benchmark)
     same = [(label, run, s) for label, run, s in runs
             if (run.kind, run.benchmark.language) == (spec.kind, spec.language)]
-    rows = [our_row(spec, label, [(run.benchmark, scores)]) for label, run, scores in same]
+    rows = [our_row(run.bench, spec, label, [(run.benchmark, scores)]) for label, run, scores in same]
     if not spec.published:
         return (f"<h2>Leaderboard</h2><p>{esc(first.benchmark.name)} has no published leaderboard rows: our runs "
                 "alone.</p>" + render_table(spec, rows, fmt="html"))
@@ -151,7 +150,7 @@ def breakdowns_html(run: Run, n_boot: int, seed: int) -> str:
              f"exact (Clopper-Pearson) interval with n = their {noun}s instead: never a zero-width interval.</p>"]
     for level, part in table[table["level"] != "overall"].groupby("level", sort=False):
         part = part.sort_values(["score", "group"], ascending=[False, True], kind="stable")
-        rows = [[esc(readable_group(level, r.group, run.kind)), esc(r.group), f"{int(r.n):,}", f"{r.score:.2f}",
+        rows = [[esc(readable_group(level, r.group, run.bench)), esc(r.group), f"{int(r.n):,}", f"{r.score:.2f}",
                  f"[{r.lo:.2f}, {r.hi:.2f}]", esc(_method_cell(r.method, r.clusters, noun))]
                 for r in part.itertuples()]
         parts.append(f"<h3>{esc(level.replace('_', ' '))}</h3>"
@@ -255,7 +254,7 @@ def render_report(run: Run, figures: list[Path], report_dir: Path, n_boot: int =
     """The report page of one run as one HTML string (``browser``: its sample browser, linked under the
     headline)."""
     scores = run.scores_with_ci(n_boot=n_boot, seed=seed)
-    title = f"{marked_label(run.label, scores)} on {table_spec(run.benchmark).title} ({run.benchmark.name})"
+    title = f"{marked_label(run.label, scores)} on {table_spec(run.bench, run.benchmark).title} ({run.benchmark.name})"
     body = [invalid_html(scores), warnings_html(run), self_checks_html(run.meta)]
     if run.scored:
         body += [headline_html([(marked_label(run.label, scores), run, scores)]),

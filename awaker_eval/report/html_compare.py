@@ -19,6 +19,7 @@ from awaker_eval.report.html import (esc, table_html, headline_html, leaderboard
 from awaker_eval.report.plots import readable_group
 from awaker_eval.report.runs import Run, unique_labels
 from awaker_eval.report.small_n import interval_text
+from awaker_eval.tasks.base import Benchmark
 
 
 VERDICT_CLASS = {"FAILED": "fail", "INCONCLUSIVE": "inconclusive", "PASSED": "pass"}
@@ -31,12 +32,12 @@ def _row_verdict(i, failing: pd.Index, blind: pd.Index) -> str:
     return '<span class="inconclusive">inconclusive</span>' if i in blind else '<span class="pass">ok</span>'
 
 
-def _diff_rows(table: pd.DataFrame, failing: pd.Index, kind: str, blind: pd.Index) -> list[list[str]]:
+def _diff_rows(table: pd.DataFrame, failing: pd.Index, bench: Benchmark, blind: pd.Index) -> list[list[str]]:
     """The table's cells; ``detectable`` is the smallest drop (points) significant at that n, or none."""
     rows = []
     for i, r in table.iterrows():
         detectable = f"{100 * r['detectable']:.2f}" if math.isfinite(r["detectable"]) else "none"
-        rows.append([esc(readable_group(r["level"], r["group"], kind)), f"{int(r['n']):,}",
+        rows.append([esc(readable_group(r["level"], r["group"], bench)), f"{int(r['n']):,}",
                      f"{100 * r['base']:.2f}", f"{100 * r['new']:.2f}", f"{100 * r['diff']:+.2f}",
                      interval_text(r["lo"], r["hi"], r["interval"], signed=True), f"{r['p_mcnemar']:.3g}", detectable,
                      f"{int(r['broken'])}", f"{int(r['fixed'])}", _row_verdict(i, failing, blind)])
@@ -53,7 +54,7 @@ def pair_html(base: tuple[str, Run], new: tuple[str, Run], max_drop: float, alph
         merged = common_units(base_run, new_run)
     except MismatchError as exc:
         return head + f'<p class="verdict fail">not comparable</p><pre>{esc(exc)}</pre>'
-    table = compare_table(merged, base_run.kind, n_boot=n_boot, seed=seed, alpha=alpha)
+    table = compare_table(merged, base_run.bench, n_boot=n_boot, seed=seed, alpha=alpha)
     result = gate(table, max_drop, alpha, gate_level)
     verdict = (f'<p class="verdict {VERDICT_CLASS[result.verdict]}">'
                f"{esc(verdict_line(result, max_drop, alpha, gate_level))}</p>")
@@ -62,7 +63,7 @@ def pair_html(base: tuple[str, Run], new: tuple[str, Run], max_drop: float, alph
               "fixed", "gate"]
     return (head + verdict + f"<p>{len(merged):,} units matched; Δ = new - base, paired clustered bootstrap; "
             "detectable drop: the smallest drop (pts) the gate can call significant at that n.</p>"
-            + table_html(header, _diff_rows(table, result.failed.index, base_run.kind, result.blind.index))
+            + table_html(header, _diff_rows(table, result.failed.index, base_run.bench, result.blind.index))
             + flips_html(flipped_units(merged), base, new, report_dir or base_run.path))
 
 

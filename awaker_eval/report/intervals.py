@@ -27,7 +27,7 @@ from awaker_eval.data.taxonomy import l2_abbreviation
 from awaker_eval.report.groups import breakdown_masks
 from awaker_eval.report.small_n import MIN_CLUSTERS, GroupInterval, group_interval
 from awaker_eval.report.stats import GroupStats, bootstrap_means, cluster_codes, group_stats
-from awaker_eval.tasks.registry import get_benchmark
+from awaker_eval.tasks.base import Benchmark
 
 MAPPINGS = ("subtask", "category", "l2_category")  # flat {name: fraction} breakdowns
 SPLIT_KEYS = {"perception": "Perception", "reasoning": "Reasoning"}
@@ -134,7 +134,7 @@ def _reused(stored: dict, path: tuple[str, ...], interval: tuple[float, float], 
     return GroupInterval(interval[0], interval[1], method, len(stats.clusters))
 
 
-def run_intervals(scores: dict, units: pd.DataFrame, kind: str, n_boot: int = 1000, seed: int = 0,
+def run_intervals(scores: dict, units: pd.DataFrame, bench: Benchmark, n_boot: int = 1000, seed: int = 0,
                   alpha: float = 0.05) -> tuple[dict, IntervalTable]:
     """``(scores with ci, per-group table)`` of one run from at most one bootstrap call.
 
@@ -159,7 +159,7 @@ def run_intervals(scores: dict, units: pd.DataFrame, kind: str, n_boot: int = 10
         old = _interval(_get(stored, path)) if reuse else None
         if old is not None:
             known.setdefault(key, _reused(stored, path, old, group_stats(values, codes, n_clusters, mask)))
-    masks = breakdown_masks(units, kind)
+    masks = breakdown_masks(units, bench)
     needs_ci = "ci" not in scores
     for _, _, mask in masks:
         wanted.setdefault(np.packbits(mask).tobytes(), mask)
@@ -184,27 +184,37 @@ def run_intervals(scores: dict, units: pd.DataFrame, kind: str, n_boot: int = 10
     if not needs_ci:
         return scores, table
     out = copy.deepcopy(scores)
+    out["ci"] = _ci_block(bench, units, clusters, digest, (n_boot, seed, alpha),
+                          {path: known[key] for path, (key, _) in ci_paths.items()}, no_interval)
+    return out, table
+
+
+def _ci_block(bench: Benchmark, units: pd.DataFrame, clusters: np.ndarray, digest: str,
+              settings: tuple[int, int, float], intervals: dict[tuple[str, ...], GroupInterval],
+              no_interval: list[str]) -> dict[str, Any]:
+    """The ``ci`` block stored in ``scores``: how the intervals were made, then each aggregate's ``[lo, hi]`` at
+    its own path, and the aggregates without one."""
+    n_boot, seed, alpha = settings
     ci: dict[str, Any] = {
         "level": 1 - alpha,
         "method": "percentile bootstrap; clusters resampled with replacement (the aggregates in exact: small_n)",
         "small_n": SMALL_N_RULE,
-        "cluster": get_benchmark(kind).cluster_meaning,
+        "cluster": bench.cluster_meaning,
         "n_boot": int(n_boot),
         "seed": int(seed),
         "n_units": int(len(units)),
         "n_clusters": int(pd.Series(clusters).nunique()),
         "units_digest": digest,
     }
-    for path, (key, _) in ci_paths.items():
-        _put(ci, path, [known[key].lo, known[key].hi])
-    ci["exact"] = sorted("/".join(path) for path, (key, _) in ci_paths.items() if known[key].method == "exact")
+    for path, interval in intervals.items():
+        _put(ci, path, [interval.lo, interval.hi])
+    ci["exact"] = sorted("/".join(path) for path, interval in intervals.items() if interval.method == "exact")
     ci["no_interval"] = sorted(no_interval)
-    out["ci"] = ci
-    return out, table
+    return ci
 
 
 def add_intervals(
-    scores: dict, units: pd.DataFrame, kind: str, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05
+    scores: dict, units: pd.DataFrame, bench: Benchmark, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05
 ) -> dict:
     """A copy of ``scores`` with ``ci``: a (1 - alpha) clustered-bootstrap interval for every aggregate.
 
@@ -214,4 +224,4 @@ def add_intervals(
     MME-RealWorld images, MMBench circular questions. Same seed, same intervals. An existing ``ci`` is replaced.
     """
     fresh = {k: v for k, v in scores.items() if k != "ci"}
-    return run_intervals(fresh, units, kind, n_boot=n_boot, seed=seed, alpha=alpha)[0]
+    return run_intervals(fresh, units, bench, n_boot=n_boot, seed=seed, alpha=alpha)[0]

@@ -19,7 +19,6 @@ from awaker_eval.report.published import TableSpec, ours_only
 from awaker_eval.report.runs import benchmark_config
 from awaker_eval.run_validity import INVALID_KEY, invalid_line, marked_label
 from awaker_eval.tasks.base import Benchmark, BenchmarkError
-from awaker_eval.tasks.registry import get_benchmark
 
 CI_HEADER = "95% CI (ours)"
 MARK = {"md": " ★", "html": " ★", "latex": r" $\star$", "csv": ""}
@@ -35,9 +34,8 @@ class OurRow:
     notes: list[str] = field(default_factory=list)
 
 
-def _describe(label: str, bench: BenchmarkConfig, scores: dict) -> str:
+def _describe(task: Benchmark, label: str, bench: BenchmarkConfig, scores: dict) -> str:
     """One line per run: what exactly was scored, so every number carries its settings and item count."""
-    task = get_benchmark(bench.kind)
     n = scores.get("n", scores.get("n_questions"))
     what = f"{bench.name} {bench.version}" if task.version_columns else bench.name
     count = f"n={n:,} {task.unit_noun}, " if isinstance(n, int) else ""
@@ -50,11 +48,10 @@ def _pixels(value: int | None) -> str:
     return "processor default" if value is None else str(value)
 
 
-def _protocol_notes(spec: TableSpec, label: str, bench: BenchmarkConfig, scores: dict) -> list[str]:
+def _protocol_notes(task: Benchmark, spec: TableSpec, label: str, bench: BenchmarkConfig, scores: dict) -> list[str]:
     """What the row measured, and where it was made otherwise than the published rows of ``spec`` (the
     benchmark's official prompt and its default, official extractor)."""
-    task = get_benchmark(bench.kind)
-    notes = [_describe(label, bench, scores), *task.leaderboard_notes(label, bench, scores)]
+    notes = [_describe(task, label, bench, scores), *task.leaderboard_notes(label, bench, scores)]
     subset = describe_subset(bench.limit, bench.subset, bench.subset_seed)
     if subset:
         notes.append(f"{label}: a subset run ({subset}): not comparable to the published rows.")
@@ -74,50 +71,49 @@ def _official_extractor(task: Benchmark, extractor: str | None) -> bool:
         return False
 
 
-def table_spec(bench: BenchmarkConfig) -> TableSpec:
+def table_spec(task: Benchmark, bench: BenchmarkConfig) -> TableSpec:
     """The published table a run belongs to, or the table of our rows alone when its benchmark has none."""
-    return get_benchmark(bench.kind).published_table(bench.language) or ours_only(bench.name, bench.kind,
-                                                                                 bench.language)
+    return task.published_table(bench.language) or ours_only(bench.name, bench.kind, bench.language)
 
 
-def our_row(spec: TableSpec, label: str, parts: list[tuple[BenchmarkConfig, dict]]) -> OurRow:
+def our_row(task: Benchmark, spec: TableSpec, label: str, parts: list[tuple[BenchmarkConfig, dict]]) -> OurRow:
     """Our row from one run, or (benchmarks with version columns, MMBench) up to one run per version; a row with an
     invalid run in it (too many failed samples) is labelled so, with the reason as a note: never a bare number."""
     invalid = [scores[INVALID_KEY] for _, scores in parts if scores.get(INVALID_KEY)]
     label = marked_label(label, {INVALID_KEY: invalid})
-    if get_benchmark(spec.kind).version_columns:
-        row = _versions_row(spec, label, parts)
+    if task.version_columns:
+        row = _versions_row(task, spec, label, parts)
     else:
-        row = _single_row(spec, label, parts[0])
+        row = _single_row(task, spec, label, parts[0])
     row.notes += [f"{label}: {invalid_line(mark)}" for mark in invalid]
     return row
 
 
-def _single_row(spec: TableSpec, label: str, part: tuple[BenchmarkConfig, dict]) -> OurRow:
+def _single_row(task: Benchmark, spec: TableSpec, label: str, part: tuple[BenchmarkConfig, dict]) -> OurRow:
     row = OurRow(label, {})
     bench, scores = part
     row.values = {c.key: scores[c.key] for c in spec.columns
                   if isinstance(scores.get(c.key), (int, float)) and scores.get(f"n_{c.key}") != 0}
     ci = (scores.get("ci") or {}).get("overall")
     row.ci = tuple(ci) if ci else None
-    row.notes = _protocol_notes(spec, label, bench, scores) + _exact_note(label, bench, scores)
+    row.notes = _protocol_notes(task, spec, label, bench, scores) + _exact_note(task, label, bench, scores)
     return row
 
 
-def _exact_note(label: str, bench: BenchmarkConfig, scores: dict) -> list[str]:
+def _exact_note(task: Benchmark, label: str, bench: BenchmarkConfig, scores: dict) -> list[str]:
     """Says so when the run's Overall interval is the exact small-n one (``report/small_n.py``), not a bootstrap."""
     if "overall" not in ((scores.get("ci") or {}).get("exact") or []):
         return []
-    what = f"{bench.name} {bench.version}" if get_benchmark(bench.kind).version_columns else bench.name
+    what = f"{bench.name} {bench.version}" if task.version_columns else bench.name
     return [f"{label}: the {what} Overall interval is exact (Clopper-Pearson, n = clusters): too few clusters, or "
             "no spread, for a bootstrap."]
 
 
-def _versions_row(spec: TableSpec, label: str, parts: list[tuple[BenchmarkConfig, dict]]) -> OurRow:
+def _versions_row(task: Benchmark, spec: TableSpec, label: str, parts: list[tuple[BenchmarkConfig, dict]]) -> OurRow:
     """Version columns filled from one run each; Overall = their mean, the interval combined as independent, each
     side on its own (an exact small-n interval is asymmetric: symmetric halves would cross 0 or 100)."""
     row = OurRow(label, {})
-    columns = get_benchmark(spec.kind).version_columns
+    columns = task.version_columns
     halves: list[tuple[float, float]] = []  # (score - lo, hi - score) per version
     for bench, scores in parts:
         column = columns.get(bench.version)
@@ -127,7 +123,7 @@ def _versions_row(spec: TableSpec, label: str, parts: list[tuple[BenchmarkConfig
         row.values[column] = scores["overall"]
         ci = (scores.get("ci") or {}).get("overall")
         halves.append((scores["overall"] - ci[0], ci[1] - scores["overall"]) if ci else (math.nan, math.nan))
-        row.notes += _protocol_notes(spec, label, bench, scores) + _exact_note(label, bench, scores)
+        row.notes += _protocol_notes(task, spec, label, bench, scores) + _exact_note(task, label, bench, scores)
     present = [row.values[c] for c in columns.values() if c in row.values]
     row.values["overall"] = sum(present) / len(present)
     if all(math.isfinite(h) for pair in halves for h in pair):
@@ -218,11 +214,13 @@ def render_table(spec: TableSpec, rows: list[OurRow], fmt: str = "md") -> str:
     return "\n".join(out) + "\n"
 
 
-def render_leaderboard(run_scores: dict, run_label: str, benchmark: BenchmarkConfig | dict, fmt: str = "md") -> str:
+def render_leaderboard(run_scores: dict, run_label: str, benchmark: BenchmarkConfig | dict, task: Benchmark,
+                       fmt: str = "md") -> str:
     """``leaderboard.md`` of one run: its scores (with ``ci`` when present) among the published rows.
 
-    ``benchmark`` needs name, kind, language, version, split, protocol, extractor, min/max_pixels.
+    ``benchmark`` needs name, kind, language, version, split, protocol, extractor, min/max_pixels; ``task`` is
+    its benchmark object.
     """
     bench = benchmark_config(benchmark)
-    spec = table_spec(bench)
-    return render_table(spec, [our_row(spec, run_label, [(bench, run_scores)])], fmt)
+    spec = table_spec(task, bench)
+    return render_table(spec, [our_row(task, spec, run_label, [(bench, run_scores)])], fmt)

@@ -15,8 +15,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from awaker_eval.tasks.base import readable_key
-from awaker_eval.tasks.registry import get_benchmark
+from awaker_eval.tasks.base import Benchmark, readable_key
 from awaker_eval.report.intervals import run_intervals
 from awaker_eval.types import Prediction
 
@@ -48,12 +47,12 @@ def score_bars_data(runs: list[tuple], level: str, n_boot: int = 1000, seed: int
                     alpha: float = 0.05, overall: bool = False) -> pd.DataFrame:
     """``run, level, group, n, score, lo, hi, method, clusters`` (×100) for every group at ``level`` of each run.
 
-    Each run is ``(label, units, kind)`` or ``(label, units, kind, intervals)`` with the run's
+    Each run is ``(label, units, bench)`` or ``(label, units, bench, intervals)`` (``bench``: the ``Benchmark``) with the run's
     ``IntervalTable`` (``Run.intervals``: the bootstrap done once for all levels); without one it is computed
     here. ``overall`` puts the Overall row first (the aggregate plot). Plotting adds ``label`` and ``chance``."""
     frames = []
-    for label, units, kind, *rest in runs:
-        intervals = rest[0] if rest else run_intervals({}, units, kind, n_boot=n_boot, seed=seed, alpha=alpha)[1]
+    for label, units, bench, *rest in runs:
+        intervals = rest[0] if rest else run_intervals({}, units, bench, n_boot=n_boot, seed=seed, alpha=alpha)[1]
         if not (intervals.table["level"] == level).any():
             continue
         wanted = ("overall", level) if overall else (level,)
@@ -66,23 +65,23 @@ def score_bars_data(runs: list[tuple], level: str, n_boot: int = 1000, seed: int
         table[["score", "lo", "hi"]] *= 100
         table.insert(0, "level", [("overall" if g == "Overall" and overall else level) for g in table["group"]])
         table.insert(0, "run", label)
-        table["chance"] = [100 * chance_rate(units[intervals.masks[i]], kind) for i in picked.values()]
+        table["chance"] = [100 * chance_rate(units[intervals.masks[i]], bench) for i in picked.values()]
         frames.append(table)
     if not frames:
         raise ValueError(f"no run has groups at level {level!r}")
     return pd.concat(frames, ignore_index=True)
 
 
-def chance_rate(units: pd.DataFrame, kind: str) -> float:
+def chance_rate(units: pd.DataFrame, bench: Benchmark) -> float:
     """Expected accuracy of uniform guessing on these units, as the benchmark defines it (NaN: no chance line)."""
-    return get_benchmark(kind).chance_rate(units)
+    return bench.chance_rate(units)
 
 
-def plot_score_bars(data: pd.DataFrame, png: Path, title: str = "", *, kind: str) -> Path:
+def plot_score_bars(data: pd.DataFrame, png: Path, title: str = "", *, bench: Benchmark) -> Path:
     """Horizontal grouped bars (one colour per run), 95% whiskers, value and n per bar, a marker at 0 (so 0 is
     not mistaken for missing) and the chance line; writes PNG, SVG and the CSV of the plotted numbers."""
     plt = _pyplot()
-    data = data.assign(label=[readable_group(lvl, g, kind) for lvl, g in zip(data["level"], data["group"])])
+    data = data.assign(label=[readable_group(lvl, g, bench) for lvl, g in zip(data["level"], data["group"])])
     groups = list(dict.fromkeys(data["group"]))
     labels = dict(zip(data["group"], data["label"]))
     runs = list(dict.fromkeys(data["run"]))
@@ -120,10 +119,10 @@ def plot_score_bars(data: pd.DataFrame, png: Path, title: str = "", *, kind: str
     return _save(plt, fig, png, data)
 
 
-def readable_group(level: str, group: str, kind: str) -> str:
+def readable_group(level: str, group: str, bench: Benchmark) -> str:
     """A group name as a reader expects it (``Autonomous Driving (Perception)``, ``Coarse perception (CP)``),
-    as the benchmark of ``kind`` labels its groups; raw keys stay recognisable."""
-    return get_benchmark(kind).group_label(level, group)
+    as the benchmark ``bench`` labels its groups; raw keys stay recognisable."""
+    return bench.group_label(level, group)
 
 
 LEVEL_TITLES = {"split": "Overall and Perception / Reasoning", "subtask": "subtask", "category": "fine category",

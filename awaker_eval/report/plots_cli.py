@@ -18,7 +18,7 @@ from awaker_eval.report.out_paths import default_plots
 from awaker_eval.report.plots import (LEVEL_TITLES, plot_routing_heatmap, plot_score_bars, routing_counts,
                                       score_bars_data)
 from awaker_eval.report.runs import Run, find_runs, unique_labels
-from awaker_eval.tasks.registry import catalogue, get_benchmark
+from awaker_eval.tasks.registry import catalogue
 
 
 
@@ -36,15 +36,15 @@ def write_plots(runs: list[Run], out: Path, levels: list[str] | None = None, n_b
     for run in runs:
         if run.scored:
             by_kind[run.kind].append(run)
-    valid = sorted({lvl for kind in by_kind for lvl in levels_for(kind)} - {"overall"})
+    valid = sorted({lvl for group in by_kind.values() for lvl in levels_for(group[0].bench)} - {"overall"})
     unknown = [lvl for lvl in levels or [] if lvl not in valid]
     if unknown:
         raise ValueError(f"unknown --level {', '.join(map(repr, unknown))}: choose from {', '.join(valid) or '-'}")
     labels = dict(zip(map(id, runs), unique_labels(runs)))  # two checkpoints both named pytorch_model.bin
     for kind, group in by_kind.items():
-        items = [(labels[id(run)], run.units(), kind, run.intervals(n_boot=n_boot, seed=seed)) for run in group]
-        kind_levels = [lvl for lvl in levels_for(kind) if lvl != "overall"]
-        bench = get_benchmark(kind)
+        bench = group[0].bench
+        items = [(labels[id(run)], run.units(), bench, run.intervals(n_boot=n_boot, seed=seed)) for run in group]
+        kind_levels = [lvl for lvl in levels_for(bench) if lvl != "overall"]
         spec = bench.published_table(group[0].benchmark.language)
         name = spec.title if spec is not None else bench.title
         for level in levels or kind_levels:
@@ -52,9 +52,9 @@ def write_plots(runs: list[Run], out: Path, levels: list[str] | None = None, n_b
                 continue
             data = score_bars_data(items, level, n_boot=n_boot, seed=seed, overall=level == kind_levels[0])
             title = f"{name}: accuracy by {LEVEL_TITLES.get(level, bench.level_label(level))}"
-            written.append(plot_score_bars(data, out / f"{kind}_{level}.png", title=title, kind=kind))
+            written.append(plot_score_bars(data, out / f"{kind}_{level}.png", title=title, bench=bench))
     for run in runs:
-        by = heatmap_by or get_benchmark(run.kind).heatmap_by
+        by = heatmap_by or run.bench.heatmap_by
         if by is None:  # the benchmark names no heatmap rows: no figure
             continue
         counts = routing_counts(run.predictions(), by=by, phase=phase)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import pandas as pd
 
-from awaker_eval.tasks.registry import BUILTIN, get_benchmark, registered
+from awaker_eval.tasks.base import Benchmark
 
 BENCHMARKS_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -48,25 +49,23 @@ class TableSpec:
         return table
 
 
-def published_tables() -> dict[str, TableSpec]:
-    """Every registered benchmark's published tables, by key (each benchmark declares its own); built-in
-    benchmarks first, in registration order."""
-    kinds = [*BUILTIN, *(kind for kind in registered() if kind not in BUILTIN)]
-    return {spec.key: spec for kind in kinds for spec in get_benchmark(kind).published_tables()}
+def published_tables(benchmarks: Iterable[Benchmark]) -> dict[str, TableSpec]:
+    """The published tables of ``benchmarks``, by key (each benchmark declares its own), in their order (the
+    entry passes ``tasks.registry.in_registration_order()``: built-in benchmarks first)."""
+    return {spec.key: spec for bench in benchmarks for spec in bench.published_tables()}
 
 
-def table_for(kind: str, language: str) -> TableSpec:
-    """The README table a run of benchmark ``kind`` in ``language`` belongs to."""
-    spec = get_benchmark(kind).published_table(language)
+def table_for(bench: Benchmark, language: str) -> TableSpec:
+    """The README table a run of benchmark ``bench`` in ``language`` belongs to."""
+    spec = bench.published_table(language)
     if spec is None:
-        raise ValueError(f"no published table for benchmark kind={kind!r} language={language!r}")
+        raise ValueError(f"no published table for benchmark kind={bench.kind!r} language={language!r}")
     return spec
 
 
-def resolve_table(name: str) -> TableSpec:
+def resolve_table(name: str, tables: dict[str, TableSpec]) -> TableSpec:
     """A table by key or title, case-insensitive, '-' and '_' alike (``MMBench-CN`` = ``mmbench_cn``)."""
     norm = name.lower().replace("-", "_")
-    tables = published_tables()
     for spec in tables.values():
         if norm in (spec.key, spec.title.lower().replace("-", "_")):
             return spec

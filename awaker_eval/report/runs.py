@@ -130,7 +130,7 @@ class Run:
         """Point + interval of every group (``report.intervals.run_intervals``), computed once per settings."""
         key = (int(n_boot), int(seed), float(alpha))
         if self._intervals is None or self._intervals.key != key:
-            self._scores_ci, self._intervals = run_intervals(self.scores, self.units(), self.kind, n_boot=n_boot,
+            self._scores_ci, self._intervals = run_intervals(self.scores, self.units(), self.bench, n_boot=n_boot,
                                                              seed=seed, alpha=alpha)
         return self._intervals
 

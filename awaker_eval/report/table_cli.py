@@ -15,7 +15,7 @@ from awaker_eval.report.leaderboard import OurRow, our_row, render_table, table_
 from awaker_eval.report.options import MIN_N_BOOT, check_options
 from awaker_eval.report.published import TableSpec, published_tables, resolve_table
 from awaker_eval.report.runs import Run, find_runs, unique_labels
-from awaker_eval.tasks.registry import catalogue, get_benchmark
+from awaker_eval.tasks.registry import catalogue, in_registration_order
 from awaker_eval.sweep_dirs import sweep_job_overrides
 
 
@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
 def _labelled(runs: list[Run]) -> list[tuple[str, Run]]:
     """Unique row labels: sweep jobs are named after their overrides; other runs sharing a label (and, for MMBench,
     a version) get their directory name added."""
-    labels = unique_labels(runs, shared=lambda run: run.benchmark.version if get_benchmark(run.kind).version_columns
+    labels = unique_labels(runs, shared=lambda run: run.benchmark.version if run.bench.version_columns
                            else "")
     return [(sweep_label(run) or label, run) for label, run in zip(labels, runs)]
 
@@ -50,7 +50,7 @@ def rows_for(spec: TableSpec, runs: list[Run], n_boot: int = 1000, seed: int = 0
     for label, run in _labelled(runs):
         by_label[label].append(run)
     return [
-        our_row(spec, label, [(r.benchmark, r.scores_with_ci(n_boot=n_boot, seed=seed)) for r in group])
+        our_row(group[0].bench, spec, label, [(r.benchmark, r.scores_with_ci(n_boot=n_boot, seed=seed)) for r in group])
         for label, group in by_label.items()
     ]
 
@@ -60,7 +60,7 @@ def _by_table(runs: list[Run], specs: dict[str, TableSpec]) -> dict[str, list[Ru
     for every run given. A benchmark without published rows gets a table of our runs alone."""
     by_table: dict[str, list[Run]] = {}
     for run in runs:
-        spec = table_spec(run.benchmark)
+        spec = table_spec(run.bench, run.benchmark)
         specs.setdefault(spec.key, spec)
         group = by_table.setdefault(spec.key, [])
         if run.scored:
@@ -74,12 +74,13 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
         check_options(n_boot=args.n_boot)
-        specs: dict[str, TableSpec] = published_tables()
+        published = published_tables(in_registration_order())
+        specs: dict[str, TableSpec] = dict(published)
         by_table = _by_table(find_runs(args.runs, catalogue()), specs)
         if args.benchmark:
-            keys = [args.benchmark if args.benchmark in by_table else resolve_table(args.benchmark).key]
+            keys = [args.benchmark if args.benchmark in by_table else resolve_table(args.benchmark, published).key]
         else:
-            keys = list(by_table) or list(published_tables())
+            keys = list(by_table) or list(published)
         if args.format == "csv" and len(keys) > 1:
             raise ValueError("--format csv prints one table: choose it with --benchmark")
         texts = [render_table(specs[k], rows_for(specs[k], by_table.get(k, []), args.n_boot, args.seed),

@@ -67,6 +67,12 @@ def catalogue() -> dict[str, Benchmark]:
     return {kind: get_benchmark(kind) for kind in registered()}
 
 
+def in_registration_order() -> list[Benchmark]:
+    """Every registered benchmark, built-in ones first in ``BUILTIN`` order, then installed plugins by name (the
+    order of the published tables)."""
+    return [get_benchmark(kind) for kind in [*BUILTIN, *(kind for kind in registered() if kind not in BUILTIN)]]
+
+
 def clear_cache() -> None:
     """Forget built objects (tests that swap entry points)."""
     _CACHE.clear()

@@ -20,6 +20,8 @@ from awaker_eval.data.tables import describe, iter_rows
 from awaker_eval.data.warnings import DataWarnings
 from awaker_eval.tasks.vlmevalkit_mcq.rows import normalise_keys, question_options_answer, row_indices
 from awaker_eval.types import ImageRef, Sample
+from awaker_eval.data.fetch import check_md5, download, hf_cache
+from awaker_eval.data.tables import TableSource, open_table
 
 log = logging.getLogger(__name__)
 KIND = "mcq"
@@ -87,9 +89,6 @@ def read_mcq_table(ds, benchmark: str, language: str, where: str | None = None,
 
 def load_mcq(cfg, warnings: DataWarnings | None = None) -> list[Sample]:
     """``benchmark.source`` (local TSV or URL, downloaded once; official files MD5-checked) -> samples."""
-    from awaker_eval.data.fetch import check_md5, download, hf_cache
-    from awaker_eval.data.tables import TableSource, open_table
-
     if not cfg.source:
         raise DataError("benchmark.source is required for a multiple-choice TSV benchmark: set it to the "
                         "VLMEvalKit TSV (local file or URL)")
