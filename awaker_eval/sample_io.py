@@ -8,8 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from awaker_eval.data.images import load_images
 from awaker_eval.engine.identity import prompt_keys as content_keys
+from awaker_eval.extract.dispatch import extract_letter
 from awaker_eval.models.base import Messages, ModelOutput
+from awaker_eval.prompts import build_prompt, to_messages
+from awaker_eval.tasks.base import Benchmark
 from awaker_eval.types import Prediction, Sample
 
 
@@ -20,30 +24,23 @@ class SampleEncoder:
     ``prompt_keys`` builds every prompt text once, before inference, for the content keys the store compares;
     the texts are kept (``prompts``) so that encoding, in the workers, uses them instead of building them again."""
 
+    bench: Benchmark  # the run's benchmark object (the entry point resolved it)
     protocol: str
     min_pixels: int | None = None
     max_pixels: int | None = None
-    kind: str | None = None  # the run's benchmark.kind (None: the kind the loader recorded on the sample)
     prompts: dict[str, str] = field(default_factory=dict, compare=False, repr=False)  # sample id -> prompt text
 
     def prompt_text(self, sample: Sample) -> str:
         """The benchmark's prompt for ``sample`` (also what ``awaker-eval prompts`` prints), built once."""
-        from awaker_eval.prompts import build_prompt
-
         text = self.prompts.get(sample.id)
-        return build_prompt(sample, self.protocol, self.kind) if text is None else text
+        return build_prompt(sample, self.protocol, self.bench) if text is None else text
 
     def prompt_keys(self, samples: Sequence[Sample]) -> dict[str, str]:
         """Sample id -> key of (prompt text, image bytes), building and keeping each prompt text once."""
-        from awaker_eval.prompts import build_prompt
-
-        self.prompts.update({s.id: build_prompt(s, self.protocol, self.kind) for s in samples})
+        self.prompts.update({s.id: build_prompt(s, self.protocol, self.bench) for s in samples})
         return content_keys(samples, self.prompt_text)
 
     def __call__(self, sample: Sample) -> Messages:
-        from awaker_eval.data.images import load_images
-        from awaker_eval.prompts import to_messages
-
         text = self.prompt_text(sample)
         images = load_images(sample)
         image = images[0] if images else None
@@ -61,8 +58,6 @@ class PredictionBuilder:
     judge: Callable[..., Any] | None = None
 
     def __call__(self, sample: Sample, output: ModelOutput) -> Prediction:
-        from awaker_eval.extract.dispatch import extract_letter
-
         failed = output.error is not None or output.text is None
         raw = None if failed else output.text
         extracted = extract_letter(self.bench, raw, sample, self.extractor, self.judge)

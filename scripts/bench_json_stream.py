@@ -43,7 +43,7 @@ def generate(path: Path, size_bytes: int, image_kb: int) -> int:
 def load(folder: str, cache: str) -> None:
     """Child process: load through the harness and report time, rows and peak RSS as one JSON line."""
     from awaker_eval.config.schema import BenchmarkConfig
-    from awaker_eval.data.registry import load_samples
+    from awaker_eval.resolve import load_samples
 
     t0 = time.perf_counter()
     samples = load_samples(BenchmarkConfig(name="bench", layout="base64_json", source=folder, cache_dir=cache))

@@ -11,7 +11,7 @@ from test_data_mme_realworld import check_table_samples, table_rows
 from awaker_eval.config.schema import BenchmarkConfig
 from awaker_eval.data import json_stream
 from awaker_eval.data.errors import DataError
-from awaker_eval.data.registry import load_samples
+from awaker_eval.resolve import load_samples
 
 
 @pytest.fixture

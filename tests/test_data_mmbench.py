@@ -12,7 +12,7 @@ from PIL import Image
 
 from awaker_eval.config.schema import BenchmarkConfig
 from awaker_eval.data.errors import DataError
-from awaker_eval.data.registry import load_samples
+from awaker_eval.resolve import load_samples
 from awaker_eval.data.taxonomy import l2_abbreviation
 
 NAN = float("nan")

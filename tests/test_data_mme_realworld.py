@@ -14,7 +14,7 @@ from PIL import Image
 from awaker_eval.config.schema import BenchmarkConfig
 from awaker_eval.data.errors import DataError
 from awaker_eval.data.images import load_images
-from awaker_eval.data.registry import load_samples
+from awaker_eval.resolve import load_samples
 from awaker_eval.data.taxonomy import fine_category
 from awaker_eval.types import ImageLoadError
 
@@ -194,8 +194,29 @@ def test_table_bad_inputs(tmp_path):
 
 
 def test_unknown_layout_lists_the_valid_ones(tmp_path):
-    with pytest.raises(DataError, match=r"unknown benchmark kind/layout 'mme_realworld'/'zip'; valid: .*mmbench/tsv"):
+    with pytest.raises(DataError, match=r"unknown benchmark kind/layout 'mme_realworld'/'zip'; valid: "
+                                        r"mme_realworld/synthetic, mme_realworld/official_json, .*mme_realworld/tsv"):
         load_samples(cfg(tmp_path, layout="zip"))
+
+
+def test_base64_json_from_the_hub_downloads_the_pinned_files(tmp_path, monkeypatch):
+    """The hub Base64 release is fetched with ``snapshot_download`` at the pinned revision and read like local
+    files (a misspelt call once turned every such run into 'cannot download ... NameError')."""
+    import huggingface_hub
+
+    (tmp_path / "snap" / "MME-RealWorld").mkdir(parents=True)
+    (tmp_path / "snap" / "MME-RealWorld" / "part0.json").write_text(json.dumps(table_rows()), encoding="utf-8")
+    asked = {}
+
+    def fake_snapshot(repo, **kw):
+        asked.update(repo=repo, **kw)
+        return str(tmp_path / "snap")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    samples = load_samples(cfg(tmp_path, layout="base64_json"))
+    check_table_samples(samples)
+    assert asked["repo"] == "yifanzhang114/MME-RealWorld-Base64" and asked["repo_type"] == "dataset"
+    assert asked["allow_patterns"] == "MME-RealWorld/*.json" and "revision" in asked  # no pin known: main
 
 
 def test_localized_tsv_reads_image_files_next_to_it(tmp_path):

@@ -17,7 +17,7 @@ from test_data_mme_realworld import OPTS, b64png, official_rows, png, table_rows
 
 from awaker_eval.config.schema import BenchmarkConfig
 from awaker_eval.data.errors import DataError
-from awaker_eval.data.registry import load_benchmark
+from awaker_eval.resolve import load_benchmark
 from awaker_eval.prompts import build_prompt
 
 NAN = float("nan")

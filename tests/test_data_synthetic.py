@@ -10,7 +10,7 @@ from pathlib import Path
 from PIL import Image
 
 from awaker_eval.config.schema import BenchmarkConfig
-from awaker_eval.data.registry import load_samples
+from awaker_eval.resolve import load_samples
 from awaker_eval.tasks.mme_realworld.synthetic import ensure_synthetic_benchmark, write_synthetic_benchmark
 from awaker_eval.data.taxonomy import MME_SUBTASKS
 

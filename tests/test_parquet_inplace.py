@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from awaker_eval.config.schema import BenchmarkConfig
-from awaker_eval.data import load_samples
+from awaker_eval.resolve import load_samples
 from awaker_eval.tasks.mme_realworld import loader as mme_realworld
 from awaker_eval.data.errors import DataError
 from awaker_eval.data.parquet_inplace import ParquetTable, open_parquet_inplace, parquet_files, train_split

@@ -12,7 +12,7 @@ from PIL import Image
 
 from awaker_eval.config.schema import BenchmarkConfig
 from awaker_eval.data.options import parse_labelled_options
-from awaker_eval.data.registry import load_samples
+from awaker_eval.resolve import load_samples
 from awaker_eval.prompts import PromptError, build_prompt, prompt_hash, protocol_fingerprint, to_messages
 from awaker_eval.types import ImageRef, Sample
 

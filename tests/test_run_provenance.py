@@ -21,7 +21,7 @@ from PIL import Image
 from awaker_eval.app import CONF_DIR
 from awaker_eval.attempts import Attempt, record_failure, record_start
 from awaker_eval.config.schema import RunConfig, register_configs
-from awaker_eval.data import load_samples
+from awaker_eval.resolve import load_samples
 from awaker_eval.engine.identity import data_digest
 from awaker_eval.pipeline import evaluate
 from awaker_eval.run_lock import RunDirBusy, RunDirUnusable, run_dir_lock

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from awaker_eval.app import CONF_DIR
 from awaker_eval.config.schema import BenchmarkConfig, RunConfig, register_configs
-from awaker_eval.data.registry import load_samples
+from awaker_eval.resolve import load_samples
 from awaker_eval.data.subsets import allocate, choose_units, describe_subset, draw_rank
 from awaker_eval.pipeline import evaluate
 from awaker_eval.preflight import ConfigError, check_benchmark

@@ -1,5 +1,6 @@
-"""``load_samples(cfg)``: the one data entry point of the pipeline; asks the benchmark object of ``cfg.kind``
-to load its layout (each benchmark maps its layouts to loader functions in its folder under ``tasks/``)."""
+"""``load_benchmark(bench, cfg)``: the one data entry point of the pipeline; asks the benchmark object (resolved
+by the entry point from ``cfg.kind``) to load its layout (each benchmark maps its layouts to loader functions in
+its folder under ``tasks/``)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ from awaker_eval.config.schema import BenchmarkConfig
 from awaker_eval.data.errors import DataError
 from awaker_eval.data.subsets import choose_units
 from awaker_eval.data.warnings import DataWarnings, summary_lines
-from awaker_eval.tasks.base import BenchmarkError
-from awaker_eval.tasks.registry import get_benchmark, registered
+from awaker_eval.tasks.base import Benchmark
 from awaker_eval.types import Sample
 
 log = logging.getLogger(__name__)
@@ -25,17 +25,12 @@ class LoadedBenchmark:
     warnings: DataWarnings
 
 
-def load_benchmark(cfg: BenchmarkConfig) -> LoadedBenchmark:
+def load_benchmark(bench: Benchmark, cfg: BenchmarkConfig) -> LoadedBenchmark:
     """All samples of the configured benchmark split (``cfg.limit`` units when set, the ones ``cfg.subset``
-    picks: ``data/subsets.py``), images undecoded,
-    loaded by the benchmark object of ``cfg.kind``, with the oddities upstream accepts counted by kind (a
-    ``DataError`` for the first one under ``strict``)."""
-    try:
-        bench = get_benchmark(cfg.kind)
-    except BenchmarkError as exc:
-        raise DataError(str(exc)) from exc
+    picks: ``data/subsets.py``), images undecoded, loaded by ``bench`` (the object of ``cfg.kind``), with the
+    oddities upstream accepts counted by kind (a ``DataError`` for the first one under ``strict``)."""
     if bench.layouts and cfg.layout not in bench.layouts:
-        valid = ", ".join(f"{k}/{layout}" for k in registered() for layout in get_benchmark(k).layouts)
+        valid = ", ".join(f"{bench.kind}/{layout}" for layout in bench.layouts)
         raise DataError(f"unknown benchmark kind/layout {cfg.kind!r}/{cfg.layout!r}; valid: {valid}")
     if cfg.language not in ("en", "cn"):
         raise DataError(f"benchmark.language must be 'en' or 'cn', got {cfg.language!r}")
@@ -48,6 +43,6 @@ def load_benchmark(cfg: BenchmarkConfig) -> LoadedBenchmark:
     return LoadedBenchmark(samples, warnings)
 
 
-def load_samples(cfg: BenchmarkConfig) -> list[Sample]:
-    """``load_benchmark(cfg).samples``."""
-    return load_benchmark(cfg).samples
+def load_samples(bench: Benchmark, cfg: BenchmarkConfig) -> list[Sample]:
+    """``load_benchmark(bench, cfg).samples``."""
+    return load_benchmark(bench, cfg).samples

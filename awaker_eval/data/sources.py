@@ -4,17 +4,23 @@ object: ``default_sources`` / ``default_source``), resolved in one function.
 ``benchmark.source: null`` means "the layout's default", so ``benchmark.layout=X`` alone picks X's release;
 a source that belongs to another layout (a known hub repo, or local files of another format) is an error
 naming both. Light module (no ``datasets`` import): the preflight calls ``resolve_source`` before anything loads.
+The benchmark object (and, for the preflight, the hub repos of every registered benchmark) is handed in.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from awaker_eval.config.schema import BenchmarkConfig
 from awaker_eval.data.errors import DataError
-from awaker_eval.tasks.base import BenchmarkError
-from awaker_eval.tasks.registry import get_benchmark, registered
+
+if TYPE_CHECKING:  # an argument's type only: the benchmark object is handed in
+    from awaker_eval.tasks.base import Benchmark
+
+RepoLayouts = Mapping[str, set[str]]  # known hub repo (lower case) -> the layouts whose files it holds
 
 @dataclass(frozen=True)
 class Source:
@@ -41,26 +47,19 @@ def names_a_file(source: str) -> bool:
     return "://" not in source and source.lower().endswith(FILE_SUFFIXES)
 
 
-def _repo_layouts() -> dict[str, set[str]]:
-    """Known hub repo (lower case) -> the layouts whose files it holds, over every registered benchmark."""
+def repo_layouts(benchmarks: Iterable[Benchmark]) -> dict[str, set[str]]:
+    """Known hub repo (lower case) -> the layouts whose files it holds, over ``benchmarks`` (the entry point
+    passes every registered one, so a repo of another benchmark is recognised too)."""
     out: dict[str, set[str]] = {}
-    for kind in registered():
-        try:
-            declared = get_benchmark(kind).default_sources
-        except BenchmarkError:  # a broken plugin is reported when it is asked for, not on every run
-            continue
-        for (_variant, layout, _lang), src in declared.items():
+    for bench in benchmarks:
+        for (_variant, layout, _lang), src in bench.default_sources.items():
             out.setdefault(src.source.lower(), set()).add(layout)
     return out
 
 
-def default_source(cfg: BenchmarkConfig) -> Source:
-    """The default source of ``cfg``'s kind, variant, layout and language, as the benchmark declares it; a clear
-    error when there is none."""
-    try:
-        bench = get_benchmark(cfg.kind)
-    except BenchmarkError as exc:
-        raise DataError(str(exc)) from exc
+def default_source(cfg: BenchmarkConfig, bench: Benchmark) -> Source:
+    """The default source of ``cfg``'s variant, layout and language, as ``bench`` (the object of ``cfg.kind``)
+    declares it; a clear error when there is none."""
     variant = bench.source_variant(cfg)
     found = bench.default_source(cfg, variant)
     if found is None:
@@ -69,29 +68,30 @@ def default_source(cfg: BenchmarkConfig) -> Source:
     return found
 
 
-def resolve_source(cfg: BenchmarkConfig) -> Source:
-    """``cfg.source`` (checked against the layout) or the layout's default; the revision and file pattern fall
-    back to the default's when ``cfg`` leaves them unset."""
+def resolve_source(cfg: BenchmarkConfig, bench: Benchmark, known: RepoLayouts | None = None) -> Source:
+    """``cfg.source`` (checked against the layout and the ``known`` hub repos, by default ``bench``'s own) or the
+    layout's default; the revision and file pattern fall back to the default's when ``cfg`` leaves them unset."""
     if not cfg.source:
-        found = default_source(cfg)
+        found = default_source(cfg, bench)
         return Source(found.source, cfg.data_files or found.data_files, cfg.revision or found.revision)
-    check_source_matches_layout(cfg)
+    check_source_matches_layout(cfg, repo_layouts([bench]) if known is None else known)
     revision = cfg.revision
     if revision is None:
         try:
-            found = default_source(cfg)
+            found = default_source(cfg, bench)
             revision = found.revision if found.source.lower() == cfg.source.lower() else None
         except DataError:
             pass
     return Source(cfg.source, cfg.data_files, revision)
 
 
-def check_source_matches_layout(cfg: BenchmarkConfig) -> None:
-    """A known hub repo of another layout, or local files / a URL of another format, is an error naming both."""
+def check_source_matches_layout(cfg: BenchmarkConfig, known: RepoLayouts) -> None:
+    """A ``known`` hub repo of another layout, or local files / a URL of another format, is an error naming
+    both."""
     source, layout = cfg.source, cfg.layout
     if not source or layout == "synthetic":
         return
-    holds = _repo_layouts().get(source.lower())
+    holds = known.get(source.lower())
     if holds is not None and layout not in holds:
         raise DataError(f"benchmark.source={source} holds the {'/'.join(sorted(holds))} layout, not "
                         f"benchmark.layout={layout}: set the matching layout, or source=null for {layout}'s "
@@ -121,8 +121,9 @@ def _suffixes(source: str, data_files: object) -> set[str]:
     return {p.suffix.lower() for pat in patterns for p in path.glob(str(pat)) if p.suffix.lower() in TABLE_SUFFIXES}
 
 
-def check_benchmark_source(cfg: BenchmarkConfig) -> None:
-    """Preflight: the layout has a default source or ``cfg.source`` matches it (known layouts only; an unknown
-    layout is reported by the loader with the valid ones)."""
+def check_benchmark_source(cfg: BenchmarkConfig, bench: Benchmark, known: RepoLayouts) -> None:
+    """Preflight: the layout has a default source or ``cfg.source`` matches it, ``known`` holding the hub repos
+    of every registered benchmark (known layouts only; an unknown layout is reported by the loader with the
+    valid ones)."""
     if cfg.layout in LAYOUT_SUFFIXES:
-        resolve_source(cfg)
+        resolve_source(cfg, bench, known)

@@ -76,7 +76,7 @@ class MMBench(Benchmark):
         warnings = self.warnings_for(cfg, warnings)
         from awaker_eval.tasks.mmbench.layouts import LAYOUTS  # pyarrow / datasets off the prompt and score paths
 
-        return LAYOUTS[cfg.layout](cfg, warnings)
+        return LAYOUTS[cfg.layout](self, cfg, warnings)
 
     def template_text(self, protocol: str) -> tuple[str, ...]:
         return prompts.TEMPLATE_TEXT[self.canonical_protocol(protocol)]

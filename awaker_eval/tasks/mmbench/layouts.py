@@ -11,6 +11,7 @@ from awaker_eval.data.sources import resolve_source
 from awaker_eval.data.tables import TableSource, open_table
 from awaker_eval.data.warnings import DataWarnings
 from awaker_eval.tasks.mmbench import loader as mmbench
+from awaker_eval.tasks.base import Benchmark
 from awaker_eval.types import Sample
 
 # MMBench hub mirrors: layout -> (config per language, split names); both hold v1.0 only.
@@ -20,9 +21,9 @@ MMBENCH_HF = {
 }
 
 
-def _load_mmbench(cfg: BenchmarkConfig, warnings: DataWarnings) -> list[Sample]:
+def _load_mmbench(bench: Benchmark, cfg: BenchmarkConfig, warnings: DataWarnings) -> list[Sample]:
     name = mmbench.tsv_name(cfg.version, cfg.split, cfg.language)
-    src = resolve_source(cfg)
+    src = resolve_source(cfg, bench)
     if cfg.layout == "tsv":
         source = download(src.source, cfg)
         check_md5(source, mmbench.TSV_MD5[name])
@@ -37,7 +38,8 @@ def _load_mmbench(cfg: BenchmarkConfig, warnings: DataWarnings) -> list[Sample]:
                               pandas_na=cfg.layout == "tsv")
 
 
-LAYOUTS: dict[str, Callable[[BenchmarkConfig, DataWarnings], list[Sample]]] = {
+# layout -> loader(the benchmark object, its config, the warnings to count oddities in)
+LAYOUTS: dict[str, Callable[[Benchmark, BenchmarkConfig, DataWarnings], list[Sample]]] = {
     "tsv": _load_mmbench,
     "hf": _load_mmbench,
     "hf_m4": _load_mmbench,

@@ -66,7 +66,7 @@ class MMERealWorld(Benchmark):
         warnings = self.warnings_for(cfg, warnings)
         from awaker_eval.tasks.mme_realworld.layouts import LAYOUTS  # pyarrow / datasets off prompt and score paths
 
-        return LAYOUTS[cfg.layout](cfg, warnings)
+        return LAYOUTS[cfg.layout](self, cfg, warnings)
 
     def synthetic_samples(self, cache_dir, n, sizes, seed=0):
         """The demo's procedurally drawn items in the official JSON layout, image sides drawn from ``sizes``."""

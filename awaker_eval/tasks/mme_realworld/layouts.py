@@ -16,29 +16,30 @@ from awaker_eval.data.tables import TableSource, open_table
 from awaker_eval.data.warnings import DataWarnings
 from awaker_eval.tasks.mme_realworld import loader as mme_realworld
 from awaker_eval.tasks.mme_realworld.synthetic import JSON_NAME, ensure_synthetic_benchmark
+from awaker_eval.tasks.base import Benchmark
 from awaker_eval.types import Sample
 
 
-def _load_synthetic(cfg: BenchmarkConfig, warnings: DataWarnings) -> list[Sample]:
+def _load_synthetic(bench: Benchmark, cfg: BenchmarkConfig, warnings: DataWarnings) -> list[Sample]:
     if cfg.language != "en":
         raise DataError("the embedded synthetic sample is English only (benchmark.language=en)")
     folder = ensure_synthetic_benchmark(cache_root(cfg), n=cfg.sample_size, seed=0)
     return mme_realworld.load_official_json(folder / JSON_NAME, folder, cfg.name, cfg.language, warnings)
 
 
-def _official_json_path(cfg: BenchmarkConfig) -> Path:
-    src = resolve_source(cfg)
+def _official_json_path(bench: Benchmark, cfg: BenchmarkConfig) -> Path:
+    src = resolve_source(cfg, bench)
     if is_local(src.source):
         path = Path(src.source).expanduser()
         return path / (src.data_files or JSON_NAME) if path.is_dir() else path
     return hub_file(src, cfg)
 
 
-def _load_mme_official(cfg: BenchmarkConfig, warnings: DataWarnings) -> list[Sample]:
+def _load_mme_official(bench: Benchmark, cfg: BenchmarkConfig, warnings: DataWarnings) -> list[Sample]:
     if not cfg.image_root:
         raise DataError("layout official_json needs benchmark.image_root: the folder where the MME-RealWorld "
                         "image archives were extracted")
-    return mme_realworld.load_official_json(_official_json_path(cfg), cfg.image_root, cfg.name, cfg.language,
+    return mme_realworld.load_official_json(_official_json_path(bench, cfg), cfg.image_root, cfg.name, cfg.language,
                                             warnings, cfg.allow_outside_paths)
 
 
@@ -49,7 +50,7 @@ def _json_array_files(src: Source, cfg: BenchmarkConfig) -> list[str]:
         from huggingface_hub import snapshot_download
 
         try:
-            root = snapshotdownload(src.source, repo_type="dataset", revision=src.revision,
+            root = snapshot_download(src.source, repo_type="dataset", revision=src.revision,
                                      allow_patterns=src.data_files, cache_dir=hf_cache(cfg))
         except Exception as exc:
             raise DataError(f"cannot download {src.data_files} from {src.source} (revision {src.revision}): "
@@ -64,8 +65,8 @@ def _json_array_files(src: Source, cfg: BenchmarkConfig) -> list[str]:
     return files
 
 
-def _load_mme_table(cfg: BenchmarkConfig, warnings: DataWarnings) -> list[Sample]:
-    src = resolve_source(cfg)
+def _load_mme_table(bench: Benchmark, cfg: BenchmarkConfig, warnings: DataWarnings) -> list[Sample]:
+    src = resolve_source(cfg, bench)
     if cfg.layout == "base64_json":  # multi-GB arrays: streamed, never one block (json_stream)
         ds = json_stream.open_json_arrays(_json_array_files(src, cfg), cache_root(cfg) / "json_arrays")
     else:
@@ -81,7 +82,8 @@ def _load_mme_table(cfg: BenchmarkConfig, warnings: DataWarnings) -> list[Sample
                                     cfg.allow_outside_paths)
 
 
-LAYOUTS: dict[str, Callable[[BenchmarkConfig, DataWarnings], list[Sample]]] = {
+# layout -> loader(the benchmark object, its config, the warnings to count oddities in)
+LAYOUTS: dict[str, Callable[[Benchmark, BenchmarkConfig, DataWarnings], list[Sample]]] = {
     "synthetic": _load_synthetic,
     "official_json": _load_mme_official,
     "base64_json": _load_mme_table,
