@@ -13,21 +13,29 @@ import dataclasses
 import sys
 from pathlib import Path
 
+import hydra
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import OmegaConf
 
 from awaker_eval.config.paths import CONF_DIR
-from awaker_eval.config.schema import RunConfig
+from awaker_eval.config.schema import RunConfig, register_configs
 from awaker_eval.engine import distributed
 from awaker_eval.engine.loader import available_cores
+from awaker_eval.engine.store import SHARD_DIR, load_predictions
+from awaker_eval.extract.llm_judge import JudgeFailuresExceeded
+from awaker_eval.overrides import hydra_args, unmask
+from awaker_eval.redact import install_log_redaction
 from awaker_eval.report import table_cli
 from awaker_eval.result_logging.errors import LoggerFailed
+from awaker_eval.run_validity import TooManyFailedSamples
+from awaker_eval.sweep_dirs import register_resolvers
 from awaker_eval.user_errors import run_reported
 
 
 def predictions_saved(run_dir: Path | None) -> str:
     """What an interrupted / failed run leaves behind, for its one-line message."""
-    from awaker_eval.engine.store import SHARD_DIR, load_predictions
-
     if run_dir is None:  # stopped before the run directory was chosen: nothing was written
         return "0 predictions saved"
     n = len(load_predictions(run_dir)) if (run_dir / SHARD_DIR).is_dir() else 0
@@ -74,15 +82,9 @@ def print_sweep_table(sweep: SweepRuns) -> None:
 
 
 def _hydra_task(dict_cfg, secrets: dict[str, str], sweep: SweepRuns) -> None:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-    from omegaconf import OmegaConf
-
-    from awaker_eval.extract.llm_judge import JudgeFailuresExceeded
-    from awaker_eval.overrides import unmask
+    # deliberately lazy (docs/architecture.md): the pipeline loads transformers and datasets (0.6 s), kept off a
+    # command line that the checks refuse and off Hydra's --cfg / --info
     from awaker_eval.pipeline import evaluate
-    from awaker_eval.redact import install_log_redaction
-    from awaker_eval.run_validity import TooManyFailedSamples
 
     # The RunConfig dataclass, no DictConfig past this point; Hydra composed it from the masked command line.
     cfg = unmask(OmegaConf.to_object(dict_cfg), secrets)
@@ -119,12 +121,6 @@ def _task_for(secrets: dict[str, str], sweep: SweepRuns):
 
 
 def main(argv: list[str] | None = None) -> int:
-    import hydra
-
-    from awaker_eval.config.schema import register_configs
-    from awaker_eval.overrides import hydra_args
-    from awaker_eval.sweep_dirs import register_resolvers
-
     if not CONF_DIR.is_dir():
         print(f"error: config folder {CONF_DIR} not found: install awaker_eval from a checkout (pip install -e .)")
         return 2

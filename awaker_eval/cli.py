@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plot": ("awaker_eval.report.plots_cli", "per-subtask / per-category bars and the expert heatmap"),
     "report": ("awaker_eval.report.html_cli", "static HTML report of one run directory"),
     "perf": ("awaker_eval.perf", "throughput benchmark of the inference engine"),
-    "prompts": ("awaker_eval.prompts.dry_run", "print every sample's chat messages as a run builds them (no model)"),
+    "prompts": ("awaker_eval.prompts_cli", "print every sample's chat messages as a run builds them (no model)"),
     "prepare": ("awaker_eval.prepare", "download and verify what a run needs, then run offline (overrides follow)"),
 }
 

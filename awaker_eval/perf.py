@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         ModelConfig(name="tiny", kind="tiny", dtype=args.dtype, device=args.device),
         local_path=str(ensure_tiny_checkpoint(cache)),
     )
-    encode = SampleEncoder(protocol, None, args.max_pixels, kind=bench.kind)
+    encode = SampleEncoder(bench, protocol, None, args.max_pixels)
     finalize = PredictionBuilder(bench, protocol, bench.default_extractor)
     gen = GenerationSettings(max_new_tokens=args.max_new_tokens)
     print(f"perf: {len(samples)} items, images {args.min_size}-{args.max_size} px, max_pixels={args.max_pixels}, "

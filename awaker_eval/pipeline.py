@@ -37,7 +37,7 @@ from awaker_eval.run_outputs import write_run_outputs
 from awaker_eval.run_validity import check_failed_samples
 from awaker_eval.rundir import check_same_results, labelled, resolve_run_dir, settings_diff, write_config
 from awaker_eval.sample_io import PredictionBuilder, SampleEncoder
-from awaker_eval.tasks.registry import get_benchmark
+from awaker_eval.tasks.base import Benchmark
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +61,18 @@ def engine_settings(cfg: RunConfig):
     )
 
 
-def protocol_fingerprint_of(cfg: RunConfig) -> str:
+def protocol_fingerprint_of(cfg: RunConfig, bench: Benchmark) -> str:
     """The benchmark protocol (prompt, resolution, decoding) plus the runner settings that change outputs.
 
     ``model.choice_padding=right`` changes choice scores in their low bits (models/padding.py), so choice runs record
     it; ``left`` (the earlier path) and generate mode, which it does not touch, keep their fingerprints. Likewise
-    ``model.generate_padding=right`` (models/greedy_right.py) for generate runs only."""
+    ``model.generate_padding=right`` (models/greedy_right.py) for generate runs only. ``bench``: the benchmark
+    object of ``cfg.benchmark.kind``."""
     chosen = {"choice": "choice_padding", "generate": "generate_padding"}.get(cfg.runner.mode)
     padding = {chosen: getattr(cfg.model, chosen)} if chosen and getattr(cfg.model, chosen) != "left" else {}
     return fingerprint_hash(
         {
-            "benchmark": protocol_fingerprint(cfg.benchmark),
+            "benchmark": protocol_fingerprint(cfg.benchmark, bench),
             "mode": cfg.runner.mode,
             "repetition_penalty": cfg.runner.repetition_penalty,
             **padding,
@@ -119,9 +120,11 @@ def hold_run_dir(run_dir: Path, rank: int) -> Iterator[None]:
 
 @dataclasses.dataclass
 class LoadedData:
-    """The run's samples with what was derived from them once: data warnings, the encoder (prompts built once),
-    content keys and the data digest (part of the run id)."""
+    """The run's benchmark object (resolved once, by the preflight) and samples, with what was derived from them
+    once: data warnings, the encoder (prompts built once), content keys and the data digest (part of the run
+    id)."""
 
+    bench: Benchmark
     samples: list
     warnings: dict
     encode: SampleEncoder
@@ -131,15 +134,14 @@ class LoadedData:
 
 def load_data(cfg: RunConfig) -> LoadedData:
     """Preflight, the samples and each prompt built once; nothing is written before they are known usable."""
-    preflight(cfg)
+    bench = preflight(cfg)
     check_logger(cfg.logger)  # logger=wandb without the package: one line now, not after inference
-    loaded = load_benchmark(cfg.benchmark)
+    loaded = load_benchmark(bench, cfg.benchmark)
     samples, data_warnings = loaded.samples, loaded.warnings.as_dict()
     check_samples(cfg, samples)  # nothing is written before the config and the data are known to be usable
-    encode = SampleEncoder(cfg.benchmark.protocol, cfg.benchmark.min_pixels, cfg.benchmark.max_pixels,
-                           kind=cfg.benchmark.kind)
+    encode = SampleEncoder(bench, cfg.benchmark.protocol, cfg.benchmark.min_pixels, cfg.benchmark.max_pixels)
     prompt_keys = encode.prompt_keys(samples)  # each prompt built once; image bytes hashed once per image
-    return LoadedData(samples, data_warnings, encode, prompt_keys, data_digest(samples, prompt_keys))
+    return LoadedData(bench, samples, data_warnings, encode, prompt_keys, data_digest(samples, prompt_keys))
 
 
 @failing_together()  # under torchrun, an exception on one rank (data, model load, outputs) stops them all
@@ -190,11 +192,10 @@ def _run_attempt(cfg: RunConfig, data: LoadedData, run_dir: Path, attempt, rank:
         settings = engine_settings(cfg)
         checks = prove_fast_paths(model, settings, cfg.runner.self_check)  # before any prediction is made
         t_model = time.perf_counter()
-        protocol_fp = protocol_fingerprint_of(ran_as(cfg, model))
+        protocol_fp = protocol_fingerprint_of(ran_as(cfg, model), data.bench)
         model_fp = fingerprint_hash(model.fingerprint())
         judge = build_judge(cfg, run_dir)
-        finalize = PredictionBuilder(get_benchmark(cfg.benchmark.kind), cfg.benchmark.protocol,
-                                     cfg.benchmark.extractor, judge=judge)
+        finalize = PredictionBuilder(data.bench, cfg.benchmark.protocol, cfg.benchmark.extractor, judge=judge)
         if rank == 0:
             write_config(run_dir, cfg)  # the run starts now: first settings only, never overwritten
         result = run_inference(data.samples, data.encode, model, finalize, run_dir, protocol_fp, model_fp,
@@ -207,7 +208,7 @@ def _run_attempt(cfg: RunConfig, data: LoadedData, run_dir: Path, attempt, rank:
                 if judge is not None else {}
             extra["data_warnings"] = data.warnings
             extra["data"] = data_footprint(data.samples)
-            write_run_outputs(cfg, run_dir, result, model, protocol_fp, model_fp, timings, extra_meta=extra,
+            write_run_outputs(data.bench, cfg, run_dir, result, model, protocol_fp, model_fp, timings, extra_meta=extra,
                               attempt=attempt, data_digest=data.digest, samples=data.samples, sweep_job=sweep_job)
     except BaseException as exc:
         if rank == 0:

@@ -16,13 +16,13 @@ from urllib.parse import urlsplit
 
 from awaker_eval.config.schema import (SELF_CHECK_POLICIES, BenchmarkConfig, JudgeConfig, ModelConfig, RunConfig,
                                        RunnerConfig)
-from awaker_eval.data.sources import check_benchmark_source, names_a_file
+from awaker_eval.data.sources import check_benchmark_source, names_a_file, repo_layouts
 from awaker_eval.data.subsets import SUBSETS
 from awaker_eval.models.factory import check_model_config
 from awaker_eval.models.loading import looks_like_local_path, resolve_checkpoint
 from awaker_eval.redact import redact_url
-from awaker_eval.tasks.base import BenchmarkError
-from awaker_eval.tasks.registry import get_benchmark
+from awaker_eval.tasks.base import Benchmark, BenchmarkError
+from awaker_eval.tasks.registry import get_benchmark, registered
 
 RUNNER_MODES = ("generate", "choice")
 LANGUAGES = ("en", "cn")
@@ -64,9 +64,22 @@ def _seed(key: str, value: int) -> None:
         raise ConfigError(f"{key}={value!r} is out of range: it must be an integer from 0 to 2**63-1")
 
 
-def check_benchmark(b: BenchmarkConfig) -> None:
+def known_repos() -> dict[str, set[str]]:
+    """The hub repos every registered benchmark declares, with their layouts (a source of another benchmark's
+    layout is refused by name); a broken plugin is reported when it is asked for, not on every run."""
+    loaded = []
+    for kind in registered():
+        try:
+            loaded.append(get_benchmark(kind))
+        except BenchmarkError:
+            continue
+    return repo_layouts(loaded)
+
+
+def check_benchmark(b: BenchmarkConfig) -> Benchmark:
     """The benchmark settings: a registered kind with its layout / protocol / extractor (asked of the benchmark
-    object), ranges, resolution bounds, an existing local source that matches the layout, the judge."""
+    object), ranges, resolution bounds, an existing local source that matches the layout, the judge. Returns the
+    benchmark object: the entry point resolves it here, once."""
     try:
         bench = get_benchmark(b.kind)
     except BenchmarkError as exc:
@@ -94,9 +107,10 @@ def check_benchmark(b: BenchmarkConfig) -> None:
                           "is a local file, not a hub id): pass the file's path")
     if b.source and looks_like_local_path(b.source) and not Path(b.source).expanduser().exists():
         raise ConfigError(f"benchmark.source={b.source!r} does not exist: pass an existing file/dir or a hub id")
-    check_benchmark_source(b)  # the layout's default source, or a source that matches the layout
+    check_benchmark_source(b, bench, known_repos())  # the layout's default source, or one that matches it
     if b.judge.enabled:
         check_judge(b.judge)
+    return bench
 
 
 def check_subset(b: BenchmarkConfig) -> None:
@@ -262,10 +276,11 @@ def check_run_location(cfg: RunConfig) -> None:
         check_folder_name("run_id", cfg.run_id)
 
 
-def preflight(cfg: RunConfig) -> None:
-    """Every check that needs neither the data nor the model; raises ``ConfigError`` (or ``CheckpointNotFound``)."""
+def preflight(cfg: RunConfig) -> Benchmark:
+    """Every check that needs neither the data nor the model; raises ``ConfigError`` (or ``CheckpointNotFound``).
+    Returns the benchmark object of ``cfg.benchmark.kind`` (resolved once, here)."""
     check_run_location(cfg)
-    check_benchmark(cfg.benchmark)
+    bench = check_benchmark(cfg.benchmark)
     check_runner(cfg.runner)
     check_model(cfg.model)
     if cfg.model.kind == "openai_api":
@@ -273,6 +288,7 @@ def preflight(cfg: RunConfig) -> None:
     if cfg.benchmark.judge.enabled:
         check_endpoint("benchmark.judge.base_url", cfg.benchmark.judge.base_url)
     check_paths(cfg.model)
+    return bench
 
 
 def check_samples(cfg: RunConfig, samples: list) -> None:

@@ -25,10 +25,15 @@ from tqdm.auto import tqdm
 from awaker_eval.config.schema import RunConfig
 from awaker_eval.data.errors import DataError
 from awaker_eval.data.fetch import cache_root, hf_cache
+from awaker_eval.data.registry import load_samples
 from awaker_eval.data.sources import resolve_source
+from awaker_eval.models.awaker.backend import BASE_FILES, full_revision
+from awaker_eval.models.awaker.checkpoint import RELEASED_FILE
 from awaker_eval.models.loading import CheckpointNotFound, looks_like_local_path
-from awaker_eval.preflight import ConfigError
+from awaker_eval.overrides import compose_run_config
+from awaker_eval.preflight import ConfigError, preflight
 from awaker_eval.redact import redact_text
+from awaker_eval.tasks.base import Benchmark
 from awaker_eval.tasks.registry import get_benchmark, registered
 
 GB = 1e9
@@ -67,13 +72,14 @@ class Artifact:
 
 
 # -- plan -------------------------------------------------------------------------------------------------------
-def dataset_artifacts(cfg: RunConfig) -> list[Artifact]:
-    """The dataset files of the run: the layout's default (or the given) hub repo or URL, as the loader reads it."""
+def dataset_artifacts(cfg: RunConfig, bench: Benchmark) -> list[Artifact]:
+    """The dataset files of the run: the layout's default (or the given) hub repo or URL, as the loader of
+    ``bench`` (the benchmark object) reads it."""
     b = cfg.benchmark
     if b.layout == "synthetic" or (b.source and looks_like_local_path(b.source)):
         return []  # built locally, or local files (preflight checked they exist): nothing to fetch
     try:
-        src = resolve_source(b)
+        src = resolve_source(b, bench)
     except DataError:
         return []  # no published default: the user provides the files
     if src.source.startswith(("http://", "https://")):
@@ -93,9 +99,6 @@ def model_artifacts(cfg: RunConfig) -> list[Artifact]:
         return [Artifact("model", m.path, "model", m.revision)]
     if m.kind != "awaker2_5_vl":
         return []  # tiny models are built locally; an API model has nothing to fetch
-    from awaker_eval.models.awaker.backend import BASE_FILES, full_revision
-    from awaker_eval.models.awaker.checkpoint import RELEASED_FILE
-
     out = []
     if m.path and not looks_like_local_path(m.path):
         out.append(Artifact("base model", m.path, "model", full_revision(m.path, m.revision), tuple(BASE_FILES)))
@@ -249,19 +252,14 @@ def fetch(art: Artifact, entries: list[Any]) -> Path:
 def compose(overrides: list[str]) -> RunConfig:
     """The RunConfig ``awaker-eval run`` would build from the same overrides, checked like a run's command line
     (a misspelt key, a bad value or an unknown option is one ``OverrideError`` line)."""
-    from awaker_eval.overrides import compose_run_config
-
     return compose_run_config(overrides, "prepare")
 
 
 def prepare(cfg: RunConfig, out=None) -> list[Path]:
     """Plan, size, fetch and verify everything ``cfg`` needs; returns the local paths."""
-    from awaker_eval.data import load_samples
-    from awaker_eval.preflight import preflight
-
     out = out or sys.stdout
-    preflight(cfg)
-    arts = dataset_artifacts(cfg) + model_artifacts(cfg)
+    bench = preflight(cfg)  # the benchmark object, resolved once
+    arts = dataset_artifacts(cfg, bench) + model_artifacts(cfg)
     rows = estimate(arts)
     print(f"prepare: benchmark {cfg.benchmark.name} ({cfg.benchmark.layout}), model {cfg.model.name}", file=out)
     for r in rows:
@@ -281,7 +279,7 @@ def prepare(cfg: RunConfig, out=None) -> list[Path]:
         raise PrepareError(f"not enough disk: {missing / GB:.2f} GB still to download, {free / GB:.2f} GB free "
                            f"(set HF_HOME / benchmark.cache_dir to a larger disk)")
     paths = [fetch(r.art, r.entries) for r in rows]
-    samples = load_samples(cfg.benchmark)  # the benchmark loads as the run will load it
+    samples = load_samples(bench, cfg.benchmark)  # the benchmark loads as the run will load it
     print(f"ready: {len(samples)} samples load; run offline with HF_HUB_OFFLINE=1 and the same overrides", file=out)
     return paths
 

@@ -30,16 +30,17 @@ from awaker_eval.run_validity import INVALID_KEY, invalid_line, invalid_mark
 from awaker_eval.rundir import resolve_run_dir
 from awaker_eval.score.readers import read_jsonl
 from awaker_eval.sweep_dirs import sweep_job_overrides
-from awaker_eval.tasks.registry import catalogue, get_benchmark
+from awaker_eval.tasks.base import Benchmark
+from awaker_eval.tasks.registry import catalogue
 
 log = logging.getLogger(__name__)
 
 
-def score_run_parts(cfg: RunConfig, predictions: list) -> Scored:
+def score_run_parts(bench: Benchmark, cfg: RunConfig, predictions: list) -> Scored:
     """Official aggregates + bootstrap intervals for one run's predictions, with the item table and the
-    per-group intervals behind them (each computed once; the report reuses them)."""
+    per-group intervals behind them (each computed once; the report reuses them). ``bench``: the benchmark
+    object of ``cfg.benchmark.kind``."""
     kind = cfg.benchmark.kind
-    bench = get_benchmark(kind)
     scores, units = bench.score(predictions)
     intervals = None
     if units is not None:  # None: hidden answers (MMBench test), nothing to interval
@@ -57,9 +58,9 @@ def score_run_parts(cfg: RunConfig, predictions: list) -> Scored:
     return Scored(scores, units, intervals)
 
 
-def score_run(cfg: RunConfig, predictions: list) -> dict[str, Any]:
+def score_run(bench: Benchmark, cfg: RunConfig, predictions: list) -> dict[str, Any]:
     """Official aggregates + bootstrap intervals for one run's predictions (what ``scores.json`` holds)."""
-    return score_run_parts(cfg, predictions).scores
+    return score_run_parts(bench, cfg, predictions).scores
 
 
 def sibling_mode_run(cfg: RunConfig, run_dir: Path, data_digest: str | None = None) -> Path | None:
@@ -113,15 +114,16 @@ def result_line(label: str, scores: dict[str, Any]) -> str:
     return f"{label}: Overall {100 * overall:.1f}{interval}{count}"
 
 
-def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp: str, model_fp: str,
-                      timings: dict[str, float], extra_meta: dict[str, Any] | None = None, attempt=None,
+def write_run_outputs(bench: Benchmark, cfg: RunConfig, run_dir: Path, result, model, protocol_fp: str,
+                      model_fp: str, timings: dict[str, float], extra_meta: dict[str, Any] | None = None, attempt=None,
                       data_digest: str | None = None, samples: list | None = None,
                       sweep_job: bool = False) -> dict[str, Any]:
     """scores.json, leaderboard.md, run.json (with this invocation appended to its ``attempts``), report.html
     and its sample browser (``samples``: the run's samples, for the thumbnails without loading the data again).
-    Prints the leaderboard, or for a job of a sweep (``sweep_job``) its one result line."""
+    Prints the leaderboard, or for a job of a sweep (``sweep_job``) its one result line. ``bench``: the benchmark
+    object the run was resolved to."""
     predictions = list(result.predictions)
-    scored = score_run_parts(cfg, predictions)
+    scored = score_run_parts(bench, cfg, predictions)
     scores = scored.scores
     data_warnings = (extra_meta or {}).get("data_warnings")
     if data_warnings:  # upstream-accepted odd rows by kind with their ids (run.json always has the key)
@@ -133,8 +135,7 @@ def write_run_outputs(cfg: RunConfig, run_dir: Path, result, model, protocol_fp:
     if invalid is not None:  # the numbers do not stand: marked wherever they are shown (run_validity.py)
         scores[INVALID_KEY] = invalid
     write_text_atomic(run_dir / SCORES_FILE, json.dumps(scores, indent=2, sort_keys=True))
-    table = render_leaderboard(scores, run_label=cfg.model.name, benchmark=cfg.benchmark,
-                               task=get_benchmark(cfg.benchmark.kind))
+    table = render_leaderboard(scores, run_label=cfg.model.name, benchmark=cfg.benchmark, task=bench)
     write_text_atomic(run_dir / "leaderboard.md", table)
     meta = collect_run_metadata(
         cfg=cfg, result=result, model=model, protocol_fp=protocol_fp, model_fp=model_fp, timings=timings,

@@ -215,9 +215,9 @@ class EngineRun:
     def __init__(self, core: Core, tiny: bool):
         self.model = core.model
         self.settings, self.shown = shipped_settings(tiny)
-        self.encode = SampleEncoder(self.shown["protocol"], self.settings.min_pixels, self.settings.max_pixels,
-                                    kind="mme_realworld")
-        self.finalize = PredictionBuilder(get_benchmark("mme_realworld"), "official", "official")
+        mme = get_benchmark("mme_realworld")
+        self.encode = SampleEncoder(mme, self.shown["protocol"], self.settings.min_pixels, self.settings.max_pixels)
+        self.finalize = PredictionBuilder(mme, "official", "official")
 
     def run(self, samples) -> dict:
         with tempfile.TemporaryDirectory(prefix="awaker-device-core-") as tmp:

@@ -80,8 +80,9 @@ class Bench:
         self.cuda = args.device.startswith("cuda")
         self.model, self.config, self.settings = build_random_awaker(self.shape, args.device, self.cache)
         self.samples = workload(self.cache / f"gpu_perf_{self.shape}", self.shape, args.images)
-        self.encode = SampleEncoder("official", None, None, kind="mme_realworld")  # official prompt, processor defaults
-        self.finalize = PredictionBuilder(get_benchmark("mme_realworld"), "official", "official")
+        mme = get_benchmark("mme_realworld")
+        self.encode = SampleEncoder(mme, "official", None, None)  # official prompt, processor defaults
+        self.finalize = PredictionBuilder(mme, "official", "official")
         name = torch.cuda.get_device_name(0) if self.cuda else "cpu"
         self.peak = args.peak_tflops or next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
         self.tokens, self.text_flops, self.vision_flops = self._measure_workload()

@@ -175,16 +175,18 @@ def test_choice_padding_is_in_the_fingerprint_and_validated(pairs):
     from awaker_eval.models.loading import fingerprint_hash
     from awaker_eval.pipeline import protocol_fingerprint_of
     from awaker_eval.prompts import protocol_fingerprint
+    from awaker_eval.tasks.registry import get_benchmark
 
+    mme = get_benchmark("mme_realworld")
     left, right = pairs["awaker", "float32"]
     assert right.fingerprint() == left.fingerprint()  # a model setting of choice mode only: see the protocol
     register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         fps = {(mode, pad): protocol_fingerprint_of(OmegaConf.to_object(compose("config", overrides=[
-            f"runner.mode={mode}", f"model.choice_padding={pad}"]))) for mode in ("choice", "generate")
+            f"runner.mode={mode}", f"model.choice_padding={pad}"])), mme) for mode in ("choice", "generate")
             for pad in ("left", "right")}
         plain = OmegaConf.to_object(compose("config", overrides=["runner.mode=choice"]))
-        earlier = fingerprint_hash({"benchmark": protocol_fingerprint(plain.benchmark), "mode": "choice",
+        earlier = fingerprint_hash({"benchmark": protocol_fingerprint(plain.benchmark, mme), "mode": "choice",
                                     "repetition_penalty": plain.runner.repetition_penalty})
         for model in ("tiny", "awaker_tiny", "qwen2_vl", "awaker2_5_vl"):
             assert compose("config", overrides=[f"model={model}"]).model.choice_padding == "right"

@@ -30,7 +30,7 @@ def test_expected_files_exist():
 def test_each_config_is_valid(path):
     cfg = compose(path)
     assert cfg.layout in get_benchmark(cfg.kind).layouts
-    canonical_protocol(cfg.kind, cfg.protocol)
+    canonical_protocol(get_benchmark(cfg.kind), cfg.protocol)
     assert cfg.language in ("en", "cn")
 
 

@@ -18,11 +18,17 @@ from test_data_mme_realworld import OPTS, b64png, official_rows, png, table_rows
 from awaker_eval.config.schema import BenchmarkConfig
 from awaker_eval.data.errors import DataError
 from awaker_eval.resolve import load_benchmark
-from awaker_eval.prompts import build_prompt
+from awaker_eval.prompts import build_prompt as prompt_of
+from awaker_eval.tasks.registry import get_benchmark
 
 NAN = float("nan")
 MME_TAIL = ("\nSelect the best answer to the above multiple-choice question based on the image. Respond with only "
             "the letter (A, B, C, D, or E) of the correct option. \nThe best answer is:")
+
+
+def build_prompt(sample, protocol: str) -> str:
+    """The prompt under the benchmark the loader recorded on the sample."""
+    return prompt_of(sample, protocol, get_benchmark(sample.extra["kind"]))
 
 
 def mmb_cfg(tmp_path, **kw) -> BenchmarkConfig:

@@ -13,6 +13,7 @@ from awaker_eval.config.schema import RunConfig, register_configs
 from awaker_eval.engine.store import read_jsonl_predictions
 from awaker_eval.pipeline import evaluate
 from awaker_eval.run_outputs import score_run
+from awaker_eval.tasks.registry import get_benchmark
 
 
 def _cfg(tmp_path, tiny_cache_dir, *extra: str) -> RunConfig:
@@ -53,7 +54,7 @@ def test_scores_equal_recomputation_from_predictions(demo_run):
     cfg, run_dir = demo_run
     stored = json.loads((run_dir / "scores.json").read_text())
     preds = list(read_jsonl_predictions(run_dir / "predictions.jsonl"))
-    recomputed = json.loads(json.dumps(score_run(cfg, preds)))
+    recomputed = json.loads(json.dumps(score_run(get_benchmark(cfg.benchmark.kind), cfg, preds)))
     assert stored == recomputed
     n_correct = sum(bool(p.correct) for p in preds)
     assert stored["overall"] == n_correct / 40

@@ -146,6 +146,7 @@ def test_generate_padding_is_validated_and_recorded_for_generate_runs_only(tmp_p
     from awaker_eval.pipeline import protocol_fingerprint_of
     from awaker_eval.preflight import ConfigError, preflight
     from awaker_eval.prompts import protocol_fingerprint
+    from awaker_eval.tasks.registry import get_benchmark
     from awaker_eval.rundir import RunDirMismatch, check_same_results, default_run_id, settings_diff, write_config
 
     register_configs()
@@ -158,9 +159,10 @@ def test_generate_padding_is_validated_and_recorded_for_generate_runs_only(tmp_p
         for model in ("tiny", "awaker_tiny", "qwen2_vl", "awaker2_5_vl"):
             assert compose("config", overrides=[f"model={model}"]).model.generate_padding == "left"
         bad = cfg("model.generate_padding=middle")
-    fps = {key: protocol_fingerprint_of(run) for key, run in runs.items()}
+    mme = get_benchmark("mme_realworld")
+    fps = {key: protocol_fingerprint_of(run, mme) for key, run in runs.items()}
     plain = runs["generate", "left"]
-    earlier = fingerprint_hash({"benchmark": protocol_fingerprint(plain.benchmark), "mode": "generate",
+    earlier = fingerprint_hash({"benchmark": protocol_fingerprint(plain.benchmark, mme), "mode": "generate",
                                 "repetition_penalty": plain.runner.repetition_penalty})
     assert fps["generate", "right"] != fps["generate", "left"] == earlier
     assert fps["choice", "right"] == fps["choice", "left"]

@@ -12,8 +12,15 @@ import json
 import pytest
 
 from awaker_eval.data.options import choices_from_columns
-from awaker_eval.prompts import build_prompt
+from awaker_eval.prompts import build_prompt as prompt_of
+from awaker_eval.tasks.registry import get_benchmark
 from awaker_eval.types import Sample
+
+MMBENCH = get_benchmark("mmbench")
+
+
+def build_prompt(sample: Sample, protocol: str) -> str:
+    return prompt_of(sample, protocol, MMBENCH)
 
 
 @pytest.fixture

@@ -13,8 +13,19 @@ from PIL import Image
 from awaker_eval.config.schema import BenchmarkConfig
 from awaker_eval.data.options import parse_labelled_options
 from awaker_eval.resolve import load_samples
-from awaker_eval.prompts import PromptError, build_prompt, prompt_hash, protocol_fingerprint, to_messages
+from awaker_eval.prompts import PromptError, prompt_hash, to_messages
+from awaker_eval.prompts import build_prompt as prompt_of
+from awaker_eval.prompts import protocol_fingerprint as fingerprint_of
+from awaker_eval.tasks.registry import get_benchmark
 from awaker_eval.types import ImageRef, Sample
+
+
+def build_prompt(sample: Sample, protocol: str) -> str:
+    return prompt_of(sample, protocol, get_benchmark("mme_realworld"))
+
+
+def protocol_fingerprint(cfg: BenchmarkConfig) -> str:
+    return fingerprint_of(cfg, get_benchmark(cfg.kind))
 
 # Issue 2: the official EN prompt of the embedded sample's first item (seed 0), checked in byte for byte.
 SYNTHETIC_ITEM0_OFFICIAL_EN = (

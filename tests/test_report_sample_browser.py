@@ -21,7 +21,7 @@ from awaker_eval import cli
 from awaker_eval.app import CONF_DIR
 from awaker_eval.config.schema import RunConfig, register_configs
 from awaker_eval.pipeline import evaluate
-from awaker_eval.prompts.dry_run import prompt_records
+from awaker_eval.prompts_cli import prompt_records
 from awaker_eval.report import compare_cli, html_cli, plots_cli
 from awaker_eval.report.browser import DATA_FILE, sample_status, shared_lines, write_browser
 from awaker_eval.report.runs import find_runs

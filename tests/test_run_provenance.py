@@ -27,6 +27,7 @@ from awaker_eval.pipeline import evaluate
 from awaker_eval.run_lock import RunDirBusy, RunDirUnusable, run_dir_lock
 from awaker_eval.rundir import RunDirMismatch, default_run_id
 from awaker_eval.sample_io import SampleEncoder
+from awaker_eval.tasks.registry import get_benchmark
 
 OPTS = ["(A) 458", "(B) 457", "(C) 456", "(D) 455", "(E) none of these"]
 FINISHED = ("config.yaml", "predictions.jsonl", "scores.json", "leaderboard.md", "report.html")
@@ -129,7 +130,7 @@ def test_default_run_id_follows_the_data_content(tmp_path, tiny_cache_dir):
 
     def run_id() -> str:
         samples = load_samples(cfg.benchmark)
-        keys = SampleEncoder(cfg.benchmark.protocol, 3136, 12544).prompt_keys(samples)
+        keys = SampleEncoder(get_benchmark("mme_realworld"), cfg.benchmark.protocol, 3136, 12544).prompt_keys(samples)
         return default_run_id(cfg, data_digest(samples, keys))
 
     first = run_id()

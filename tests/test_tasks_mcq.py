@@ -14,7 +14,7 @@ from PIL import Image
 
 from awaker_eval.data.errors import DataError
 from awaker_eval.data.warnings import DataWarnings
-from awaker_eval.prompts.dry_run import main as prompts_main
+from awaker_eval.prompts_cli import main as prompts_main
 from awaker_eval.score_cli import main as score_main
 from awaker_eval.tasks import get_benchmark
 from awaker_eval.types import Prediction

@@ -166,7 +166,7 @@ def test_prompt_kind_comes_from_the_run_not_a_guess():
 
     sample = Sample(id="q", benchmark="x", language="en", question="Which?", task="Perception",
                     choices=(Choice("A", "yes", "(A) yes"), Choice("B", "no", "(B) no")), answer="A")
-    with pytest.raises(PromptError, match="sample 'q': no benchmark kind"):  # once guessed from `task`
-        build_prompt(sample, "official")
-    assert SampleEncoder("vlmevalkit_default", kind="mcq").prompt_text(sample) == (
+    with pytest.raises(PromptError, match="unknown prompt protocol 'official' for mcq"):  # the run's, not a guess
+        build_prompt(sample, "official", get_benchmark("mcq"))
+    assert SampleEncoder(get_benchmark("mcq"), "vlmevalkit_default").prompt_text(sample) == (
         "Question: Which?\nOptions:\nA. yes\nB. no\nPlease select the correct answer from the options above. \n")

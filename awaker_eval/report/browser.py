@@ -157,8 +157,8 @@ def browser_data(run: Run, predictions: Sequence[Prediction], media: SampleMedia
     """(the page's data, the routing records it loads on demand)."""
     bench = run.benchmark
     levels, level_rows = sample_levels(run, predictions)
-    kind, language, protocol = run.kind, bench.language, bench.protocol
-    prompts = [exact_prompt(p, kind, language, protocol, media) for p in predictions]
+    language, protocol = bench.language, bench.protocol
+    prompts = [exact_prompt(p, run.bench, language, protocol, media) for p in predictions]
     lines, encoded = shared_lines([text for text, _ in prompts])
     routing: list = []
     rows = []
@@ -244,7 +244,7 @@ def write_browser(run: Run, page_dir: Path | None = None, samples: Sequence[Samp
     page_dir = Path(page_dir or run.path)
     page_dir.mkdir(parents=True, exist_ok=True)
     predictions = run.predictions()
-    media = run_media(run.path, run.config, predictions, samples)
+    media = run_media(run.path, run.bench, run.config, predictions, samples)
     data_file, routing_dir = f"{name}_data.js", f"{name}_routing"
     data, routing = browser_data(run, predictions, media, page_dir, routing_dir)
     _write(page_dir / data_file, _script("SAMPLE_DATA", data))

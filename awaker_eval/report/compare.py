@@ -20,6 +20,7 @@ from awaker_eval.report.groups import breakdown_masks
 from awaker_eval.report.power import detectable_drop, underpowered, units_needed
 from awaker_eval.report.runs import Run
 from awaker_eval.report.small_n import interval_text, paired_interval
+from awaker_eval.score import score_units
 from awaker_eval.report.stats import bootstrap_means, cluster_codes, mcnemar, paired_flips, percentile_interval
 from awaker_eval.tasks.base import Benchmark
 
@@ -75,8 +76,6 @@ def common_units(base: Run, new: Run, allow_mismatch: bool = False) -> pd.DataFr
         raise MismatchError("runs are not comparable:\n  " + "\n  ".join(problems)
                             + "\n(pass --allow-mismatch to compare the samples they share anyway)")
     if sample_msg:
-        from awaker_eval.score import score_units
-
         shared = {p.id for p in base.predictions()} & {p.id for p in new.predictions()}
         units_a = score_units(base.bench, [p for p in base.predictions() if p.id in shared])
         units_b = score_units(new.bench, [p for p in new.predictions() if p.id in shared])

@@ -111,7 +111,7 @@ def _sample_html(p: Prediction, other: Prediction | None, labels: tuple[str, str
     image = (f'<img class="thumb" loading="lazy" src="{html.escape(relative_url(thumb, report_dir))}" '
              f'alt="image of {html.escape(p.id)}">' if thumb is not None and thumb.is_file()
              else '<div class="noimg">no thumbnail</div>')
-    text, status = exact_prompt(p, base.kind, base.benchmark.language, base.benchmark.protocol, media)
+    text, status = exact_prompt(p, base.bench, base.benchmark.language, base.benchmark.protocol, media)
     note = "" if status == EXACT else f' <small class="inconclusive">({html.escape(PROMPT_NOTES[status])})</small>'
     name = html.escape(p.id)
     if browser:

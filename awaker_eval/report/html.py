@@ -20,7 +20,8 @@ from awaker_eval.models.self_checks import SelfCheckRecord, failure_line
 from awaker_eval.redact import redact
 from awaker_eval.report.browser import Browser, browser_link_html, browser_name, write_browser
 from awaker_eval.report.leaderboard import our_row, render_table, table_frame, table_spec
-from awaker_eval.report.plots import readable_group
+from awaker_eval.report.figures import write_plots
+from awaker_eval.report.plots import plot_leaderboard, readable_group
 from awaker_eval.report.runs import Run
 from awaker_eval.report.small_n import MIN_CLUSTERS
 from awaker_eval.run_validity import INVALID_KEY, MARK, invalid_line, marked_label
@@ -121,8 +122,6 @@ def _figure_html(png: Path, report_dir: Path, caption: str = "") -> str:
 
 def leaderboard_html(runs: list[tuple[str, Run, dict]], plots_dir: Path | None, report_dir: Path) -> str:
     """Our run(s) among the published rows: the figure (points; ours with its interval), then the table."""
-    from awaker_eval.report.plots import plot_leaderboard
-
     first = runs[0][1]
     spec = table_spec(first.bench, first.benchmark)
     same = [(label, run, s) for label, run, s in runs
@@ -278,8 +277,6 @@ def write_report(run: Run, out: Path | None = None, n_boot: int = 1000, seed: in
                  samples: list | None = None) -> Path:
     """Write ``report.html`` (default: in the run directory) with its figures' CSVs under ``plots/`` and its
     sample browser (``samples.html``; ``samples``: the run's samples in memory, for the thumbnails)."""
-    from awaker_eval.report.plots_cli import write_plots
-
     out = Path(out) if out else run.path / "report.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     plots_dir = out.parent / "plots" if plots else None

@@ -32,6 +32,7 @@ from awaker_eval.data.registry import load_samples
 from awaker_eval.engine.identity import content_key, image_digests
 from awaker_eval.prompts import build_prompt
 from awaker_eval.report.runs import benchmark_config
+from awaker_eval.tasks.base import Benchmark
 from awaker_eval.types import Choice, ImageRef, Prediction, Sample
 
 THUMBS_DIR = "thumbs"
@@ -153,20 +154,20 @@ def build_media(run_dir: Path, samples: Sequence[Sample], workers: int = 4) -> S
     return media
 
 
-def local_samples(config: dict) -> list[Sample] | None:
+def local_samples(bench: Benchmark, config: dict) -> list[Sample] | None:
     """The run's samples when its data is on this machine (the embedded synthetic set, a local file or folder):
-    never a download. None otherwise, or when loading fails."""
+    never a download. None otherwise, or when loading fails. ``bench``: the run's benchmark object."""
     raw = (config or {}).get("benchmark") or {}
     local = raw.get("layout") == "synthetic" or (raw.get("source") and is_local(str(raw["source"])))
     if not local:
         return None
     try:
-        return load_samples(benchmark_config(raw))
+        return load_samples(bench, benchmark_config(raw))
     except Exception:  # the data moved or changed: the browser shows what the predictions hold
         return None
 
 
-def run_media(run_dir: Path, config: dict, predictions: Iterable[Prediction],
+def run_media(run_dir: Path, bench: Benchmark, config: dict, predictions: Iterable[Prediction],
               samples: Sequence[Sample] | None = None) -> SampleMedia:
     """The media of a run: made from ``samples`` when given; else an earlier index covering the predictions'
     images; else made from the run's data when it is local; else empty (no thumbnails, prompts unchecked)."""
@@ -176,7 +177,7 @@ def run_media(run_dir: Path, config: dict, predictions: Iterable[Prediction],
     keys = {image_key(p) for p in predictions} - {None}
     if media is not None and keys <= set(media.images):
         return media
-    loaded = local_samples(config)
+    loaded = local_samples(bench, config)
     if loaded is not None:
         wanted = {p.id for p in predictions}
         loaded = [s for s in loaded if s.id in wanted]
@@ -194,10 +195,11 @@ def sample_of(p: Prediction, language: str) -> Sample:
                   cluster=p.cluster, extra=extra)
 
 
-def exact_prompt(p: Prediction, kind: str, language: str, protocol: str, media: SampleMedia) -> tuple[str, str]:
+def exact_prompt(p: Prediction, bench: Benchmark, language: str, protocol: str,
+                 media: SampleMedia) -> tuple[str, str]:
     """(prompt text, status): ``exact`` when its content key equals the run's ``prompt_hash``."""
     try:
-        text = build_prompt(sample_of(p, language), protocol, kind)
+        text = build_prompt(sample_of(p, language), protocol, bench)
     except Exception as exc:
         return f"({type(exc).__name__}: {exc})", MISSING
     digests = media.digests(p)

@@ -18,11 +18,18 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
+
 from awaker_eval.config.schema import BenchmarkConfig, RunConfig
 from awaker_eval.data.errors import DataError
+from awaker_eval.data.registry import load_samples
 from awaker_eval.models.base import Messages
+from awaker_eval.overrides import compose_run_config as compose_checked
+from awaker_eval.preflight import ConfigError, check_benchmark
 from awaker_eval.prompts.messages import to_messages
 from awaker_eval.redact import redact_text
+from awaker_eval.sample_io import SampleEncoder
 from awaker_eval.tasks.base import BenchmarkError
 from awaker_eval.types import Sample
 
@@ -32,8 +39,6 @@ USAGE = "usage: awaker-eval prompts [hydra overrides], e.g. benchmark=mmstar ben
 def compose_run_config(overrides: list[str]) -> RunConfig:
     """The typed config a run with these overrides would get (Hydra's compose API: no run directory, no logs),
     checked like a run's command line."""
-    from awaker_eval.overrides import compose_run_config as compose_checked
-
     return compose_checked(overrides, "prompts")
 
 
@@ -45,13 +50,9 @@ def sample_messages(sample: Sample, text: str, cfg: BenchmarkConfig) -> Messages
 
 def prompt_records(cfg: BenchmarkConfig) -> Iterator[dict[str, Any]]:
     """One record per sample, in the benchmark's order."""
-    from awaker_eval.data.registry import load_samples
-    from awaker_eval.preflight import check_benchmark
-    from awaker_eval.sample_io import SampleEncoder
-
-    check_benchmark(cfg)
-    encode = SampleEncoder(cfg.protocol, cfg.min_pixels, cfg.max_pixels, kind=cfg.kind)  # the run's encoder
-    for sample in load_samples(cfg):
+    bench = check_benchmark(cfg)  # the benchmark object, resolved once
+    encode = SampleEncoder(bench, cfg.protocol, cfg.min_pixels, cfg.max_pixels)  # the run's encoder
+    for sample in load_samples(bench, cfg):
         text = encode.prompt_text(sample)
         yield {"id": sample.id, "index": sample.extra.get("index"), "messages": sample_messages(sample, text, cfg)}
 
@@ -60,11 +61,6 @@ def main(argv: list[str]) -> int:
     if any(arg in ("-h", "--help") for arg in argv):
         print(USAGE + "\n\n" + __doc__.strip())
         return 0
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    from awaker_eval.preflight import ConfigError
-
     try:
         cfg = compose_run_config(list(argv))
         for record in prompt_records(cfg.benchmark):
