@@ -12,10 +12,18 @@ from test_data_configs import CONF, compose
 
 from awaker_eval.config.schema import RunConfig
 from awaker_eval.data.errors import DataError
-from awaker_eval.data.sources import Source, resolve_source
-from awaker_eval.preflight import preflight
+from awaker_eval.config.schema import BenchmarkConfig
+from awaker_eval.data import sources
+from awaker_eval.data.sources import Source
+from awaker_eval.preflight import known_repos, preflight
+from awaker_eval.tasks.registry import get_benchmark
 
 MME = CONF / "mme_realworld.yaml"
+
+
+def resolve_source(cfg: BenchmarkConfig) -> Source:
+    """As the preflight resolves it: the benchmark object of the kind, the hub repos every benchmark declares."""
+    return sources.resolve_source(cfg, get_benchmark(cfg.kind), known_repos())
 
 
 @pytest.mark.parametrize("file,overrides,expected", [
@@ -59,6 +67,14 @@ def test_given_source_wins_and_keeps_the_default_pin_only_when_it_is_the_default
 def test_sources_that_do_not_match_the_layout_are_refused(overrides, message):
     with pytest.raises(DataError, match=message):
         resolve_source(compose(MME, *overrides))
+
+
+def test_a_hub_repo_of_another_benchmark_is_refused_by_the_preflight():
+    cfg = RunConfig(benchmark=compose(CONF / "mmbench.yaml", "layout=hf", "version=v10",
+                                      "source=yifanzhang114/MME-RealWorld"))
+    with pytest.raises(DataError, match=r"benchmark.source=yifanzhang114/MME-RealWorld holds the official_json "
+                                        r"layout, not benchmark.layout=hf"):
+        preflight(cfg)
 
 
 def test_local_files_of_another_format_are_refused_by_the_preflight(tmp_path):

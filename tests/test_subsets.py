@@ -20,6 +20,7 @@ from awaker_eval.preflight import ConfigError, check_benchmark
 from awaker_eval.report.differences import describe_difference
 from awaker_eval.report.leaderboard import render_leaderboard
 from awaker_eval.rundir import default_run_id
+from awaker_eval.tasks.registry import get_benchmark
 from awaker_eval.types import Choice, Sample
 
 CHOICES = (Choice("A", "x", "(A) x"), Choice("B", "y", "(B) y"))
@@ -112,13 +113,16 @@ def test_run_id_keeps_its_value_at_the_default_subset():
         assert default_run_id(other, "digest") != base, change
 
 
+MME = get_benchmark("mme_realworld")
+
+
 def test_subset_in_the_leaderboard_note_and_in_differences():
     bench = BenchmarkConfig(limit=10, subset="stratified", subset_seed=2)
-    table = render_leaderboard({"overall": 0.5, "n": 10}, "tiny", bench)
+    table = render_leaderboard({"overall": 0.5, "n": 10}, "tiny", bench, MME)
     assert ("- tiny: a subset run (limit=10, subset=stratified: 10 units drawn in proportion to each category's "
             "share, at least one per category where the limit allows (subset_seed=2)): not comparable to the "
             "published rows.") in table
-    assert "a subset run" not in render_leaderboard({"overall": 0.5, "n": 40}, "tiny", BenchmarkConfig())
+    assert "a subset run" not in render_leaderboard({"overall": 0.5, "n": 40}, "tiny", BenchmarkConfig(), MME)
     assert describe_subset(5) == "limit=5: the first 5 units of the file"
     old = {"benchmark": {"limit": 10}}  # a config saved before subset existed means "first"
     assert describe_difference(old, {"benchmark": {"limit": 10, "subset": "first", "subset_seed": 0}}) == []

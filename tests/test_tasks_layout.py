@@ -39,17 +39,21 @@ def test_published_tables_come_from_the_benchmarks_in_registration_order():
     assert get_benchmark("mcq").published_tables() == () and get_benchmark("mcq").published_table("en") is None
 
 
+def _default(cfg: BenchmarkConfig):
+    return default_source(cfg, get_benchmark(cfg.kind))
+
+
 def test_default_sources_are_asked_of_the_benchmark():
     mmb = BenchmarkConfig(kind="mmbench", layout="tsv", version="v11", split="dev", language="en")
-    assert default_source(mmb).source.endswith("/MMBench_DEV_EN_V11.tsv")
+    assert default_source(mmb, get_benchmark(mmb.kind)).source.endswith("/MMBench_DEV_EN_V11.tsv")
     lite = BenchmarkConfig(kind="mme_realworld", layout="parquet", variant="lite", language="en")
-    assert default_source(lite).source == "yifanzhang114/MME-RealWorld-lite-lmms-eval"
+    assert default_source(lite, get_benchmark(lite.kind)).source == "yifanzhang114/MME-RealWorld-lite-lmms-eval"
     with pytest.raises(DataError, match=r"^benchmark.layout=tsv has no default source for mme_realworld \(en\): the "
                                         r"VLMEvalKit MME-RealWorld TSVs are built locally"):
-        default_source(BenchmarkConfig(kind="mme_realworld", layout="tsv", language="en"))
+        _default(BenchmarkConfig(kind="mme_realworld", layout="tsv", language="en"))
     with pytest.raises(DataError, match=r"^benchmark.layout=tsv has no default source for mcq \(en\): no published "
                                         r"release in this layout is known; set benchmark.source"):
-        default_source(BenchmarkConfig(kind="mcq", layout="tsv", language="en"))
+        _default(BenchmarkConfig(kind="mcq", layout="tsv", language="en"))
 
 
 def test_group_labels_are_the_benchmarks():

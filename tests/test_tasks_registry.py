@@ -160,13 +160,13 @@ def test_toy_plugin_end_to_end_without_published_rows(toy_plugin, tmp_path, tiny
     assert "units matched: 6" in out and "GATE PASSED" in out and "| category | blue" in out
 
 
-def test_prompt_kind_comes_from_the_run_not_a_guess():
+def test_prompt_comes_from_the_runs_benchmark_object_not_a_guess():
     from awaker_eval.prompts import PromptError, build_prompt
     from awaker_eval.sample_io import SampleEncoder
 
     sample = Sample(id="q", benchmark="x", language="en", question="Which?", task="Perception",
                     choices=(Choice("A", "yes", "(A) yes"), Choice("B", "no", "(B) no")), answer="A")
-    with pytest.raises(PromptError, match="unknown prompt protocol 'official' for mcq"):  # the run's, not a guess
-        build_prompt(sample, "official", get_benchmark("mcq"))
+    with pytest.raises(PromptError, match="unknown prompt protocol 'lmms_eval' for mcq"):  # the run's, not a guess
+        build_prompt(sample, "lmms_eval", get_benchmark("mcq"))  # (once guessed from the sample's `task`)
     assert SampleEncoder(get_benchmark("mcq"), "vlmevalkit_default").prompt_text(sample) == (
         "Question: Which?\nOptions:\nA. yes\nB. no\nPlease select the correct answer from the options above. \n")
