@@ -35,11 +35,6 @@ LOCAL_IMPORTS_LEFT = {
     "awaker_eval/report/compare.py": 1,
     "awaker_eval/report/html.py": 2,
     "awaker_eval/sample_io.py": 5,
-    "awaker_eval/tasks/base.py": 6,
-    "awaker_eval/tasks/mcq/__init__.py": 2,
-    "awaker_eval/tasks/mmbench/__init__.py": 9,
-    "awaker_eval/tasks/mmbench/sources.py": 2,
-    "awaker_eval/tasks/mme_realworld/__init__.py": 10,
 }
 LONG_FUNCTIONS_LEFT: set[str] = set()
 

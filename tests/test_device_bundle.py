@@ -2,10 +2,10 @@
 (``scripts/gpu_checks.sh --tiny``: install, then the core at a tiny shape on CPU) runs there and reports real values.
 
 The environment: a fresh venv holding torch (and what the GPU image has beside it that the device path imports:
-torchvision, pillow, numpy, pandas, pyarrow, requests, pip) as symlinks to this machine's packages listed in a .pth
-file (no 2.5 GB reinstall), plus ``transformers==5.17.*`` from PyPI, the image's version. The bundle is built for
-this machine's Python (3.11) by the same script and requirement files as the device's (3.12). Needs PyPI: skips
-when it is unreachable, fails under CI=true.
+torchvision, pillow, numpy, pandas, pyarrow, requests, tabulate, pip) as symlinks to this machine's packages listed
+in a .pth file (no 2.5 GB reinstall), plus ``transformers==5.17.*`` from PyPI, the image's version. The bundle is
+built for this machine's Python (3.11) by the same script and requirement files as the device's (3.12). Needs PyPI:
+skips when it is unreachable, fails under CI=true.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts"
 # Distributions of the GPU image (KINDS.md, "Python packages already there") that the device path imports; the
 # venv gets them, and what they require, from this machine's environment.
-IMAGE_ROOTS = ("torch", "torchvision", "pillow", "numpy", "pandas", "pyarrow", "requests", "pip")
+IMAGE_ROOTS = ("torch", "torchvision", "pillow", "numpy", "pandas", "pyarrow", "requests", "tabulate", "pip")
 CORE_STEPS = ["install", "golden_bf16", "golden_fp32", "build", "self_checks", "workload", "warmup", "engine"]
 SELF_CHECK_KEYS = {"name", "device", "dtype", "shapes", "max_abs_diff", "tolerance", "verdict", "fallback",
                    "seconds", "detail"}

@@ -1,7 +1,8 @@
 """Benchmarks as objects: one folder per benchmark (its loader, prompts, extractors, scorer), one contract
 (``awaker_eval.tasks.base.Benchmark``) and one registry (``awaker_eval.tasks.registry``).
 
-Importing this package loads nothing heavy; ``get_benchmark(kind)`` builds the object on first use.
+Importing this package loads the contract and its default scorer (pandas, no torch); ``get_benchmark(kind)``
+imports a benchmark's folder and builds the object on first use.
 """
 
 from awaker_eval.tasks.base import Benchmark, BenchmarkError, Level

@@ -55,13 +55,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-if TYPE_CHECKING:  # type names only; the modules behind them import pandas
-    from awaker_eval.data.warnings import DataWarnings
-    from awaker_eval.extract.dispatch import Extraction
+from awaker_eval.data.warnings import DataWarnings
+from awaker_eval.score.consistency import check_predictions as check_consistency
+from awaker_eval.score.readers import read_jsonl
+from awaker_eval.tasks.vanilla import render_vanilla, vanilla_metrics, vanilla_units
+
+if TYPE_CHECKING:  # type names only (data.sources and report.published import this module)
     import pandas as pd
 
     from awaker_eval.config.schema import BenchmarkConfig
     from awaker_eval.data.sources import Source
+    from awaker_eval.extract.dispatch import Extraction
     from awaker_eval.report.published import TableSpec
     from awaker_eval.types import Prediction, Sample
 
@@ -135,8 +139,6 @@ class Benchmark:
     @staticmethod
     def warnings_for(cfg: BenchmarkConfig, warnings: DataWarnings | None) -> DataWarnings:
         """``warnings``, or a fresh collector honouring ``benchmark.strict`` when the caller passes none."""
-        from awaker_eval.data.warnings import DataWarnings
-
         return warnings if warnings is not None else DataWarnings(strict=cfg.strict)
 
     def load(self, cfg: BenchmarkConfig, warnings: DataWarnings | None = None) -> list[Sample]:
@@ -218,8 +220,6 @@ class Benchmark:
     # ---- scoring ----------------------------------------------------------------------------------------
     def units(self, predictions: list[Prediction]) -> pd.DataFrame:
         """One row per scoring unit (``awaker_eval.score.common.UNIT_COLUMNS``); default: one per prediction."""
-        from awaker_eval.tasks.vanilla import vanilla_units
-
         return vanilla_units(predictions, self.kind)
 
     def metrics(self, predictions: list[Prediction]) -> dict[str, Any]:
@@ -227,8 +227,6 @@ class Benchmark:
         return self._vanilla_metrics(predictions, self.units(predictions))
 
     def _vanilla_metrics(self, predictions: list[Prediction], units: pd.DataFrame) -> dict[str, Any]:
-        from awaker_eval.tasks.vanilla import vanilla_metrics
-
         keys = [lvl.key for lvl in self.levels if lvl is not OVERALL]
         return {**vanilla_metrics(predictions, units, keys), "chance_level": self.chance_level(predictions)}
 
@@ -292,8 +290,6 @@ class Benchmark:
 
     def read_predictions(self, path: str | Path) -> list[Prediction]:
         """Predictions from our ``predictions.jsonl``; subclasses add the benchmark's foreign formats."""
-        from awaker_eval.score.readers import read_jsonl
-
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such prediction file")
@@ -313,16 +309,12 @@ class Benchmark:
         """Refuse predictions that are not one run of this benchmark: two model or protocol fingerprints, a
         benchmark name or shape of another benchmark (``known``: every registered one), or records of another
         benchmark kind."""
-        from awaker_eval.score.consistency import check_predictions
-
         kinds = sorted({str(p.extra.get("kind")) for p in predictions if p.extra and p.extra.get("kind")} - {self.kind})
         if kinds:
             raise BenchmarkError(f"{source}: predictions of benchmark kind {', '.join(kinds)}, not {self.kind}: "
                                  f"score them with that benchmark's --benchmark name")
-        check_predictions(predictions, self, source, known)
+        check_consistency(predictions, self, source, known)
 
     def render(self, name: str, metrics: dict[str, Any]) -> str:
         """Readable summary for ``awaker-eval score``."""
-        from awaker_eval.tasks.vanilla import render_vanilla
-
         return render_vanilla(name, metrics, [(lvl.key, lvl.label) for lvl in self.levels if lvl is not OVERALL])

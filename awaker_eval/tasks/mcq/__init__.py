@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from awaker_eval.tasks.mmbench.loader import CIRCULAR_BASE
 from awaker_eval.data.taxonomy import MME_TASKS
 from awaker_eval.score.readers import TABLE_SUFFIXES
 from awaker_eval.tasks.base import OVERALL, Benchmark, BenchmarkError, Level
-from awaker_eval.tasks.mcq.loader import KIND, PINNED_MD5
+from awaker_eval.tasks.mcq.loader import KIND, PINNED_MD5, load_mcq
+from awaker_eval.tasks.mcq.results import read_result_table
+from awaker_eval.tasks.mmbench.loader import CIRCULAR_BASE
 from awaker_eval.tasks.vlmevalkit_mcq import prompts as vlmevalkit_prompts
 from awaker_eval.tasks.vlmevalkit_mcq.extract import EXTRACTOR_ALIASES, extract_can_infer
+
 
 class MCQBenchmark(Benchmark):
     kind = KIND
@@ -35,10 +37,7 @@ class MCQBenchmark(Benchmark):
     pinned_md5 = PINNED_MD5
 
     def load(self, cfg, warnings=None):
-        warnings = self.warnings_for(cfg, warnings)
-        from awaker_eval.tasks.mcq.loader import load_mcq  # datasets / pyarrow off the prompt and score paths
-
-        return load_mcq(cfg, warnings)
+        return load_mcq(cfg, self.warnings_for(cfg, warnings))
 
     def template_text(self, protocol: str) -> tuple[str, ...]:
         return vlmevalkit_prompts.TEMPLATE_TEXT[self.canonical_protocol(protocol)]
@@ -67,8 +66,6 @@ class MCQBenchmark(Benchmark):
         if path.suffix.lower() in TABLE_SUFFIXES:
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: no such prediction file")
-            from awaker_eval.tasks.mcq.results import read_result_table
-
             return read_result_table(path)
         if path.suffix.lower() != ".jsonl":
             raise BenchmarkError(f"{path}: expected predictions.jsonl or a VLMEvalKit result table {TABLE_SUFFIXES}")

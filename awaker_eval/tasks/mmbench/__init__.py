@@ -9,15 +9,21 @@ rows), ``submission.py`` (the test-server export) and ``published.py`` (its lead
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from awaker_eval.data.taxonomy import MMBENCH_L2_ABBREV, MME_TASKS, l2_abbreviation
 from awaker_eval.tasks.base import OVERALL, Benchmark, Level, frame_scores, readable_key, scorable
+from awaker_eval.tasks.mmbench import score as circular
 from awaker_eval.tasks.mmbench import sources
+from awaker_eval.tasks.mmbench.layouts import LAYOUTS
+from awaker_eval.tasks.mmbench.published import TABLES
+from awaker_eval.tasks.mmbench.render import render as render_scores
+from awaker_eval.tasks.mmbench.results import read_predictions as read_prediction_file
+from awaker_eval.tasks.mmbench.submission import main as submission_main
 from awaker_eval.tasks.vlmevalkit_mcq import prompts
 from awaker_eval.tasks.vlmevalkit_mcq.extract import EXTRACTOR_ALIASES, extract_can_infer
 
@@ -26,9 +32,7 @@ L2_BY_ABBREV = {abbrev: full for full, abbrev in MMBENCH_L2_ABBREV.items()}
 
 
 def _export_submission(bench: Benchmark, argv: list[str], known: Sequence[Benchmark]) -> int:
-    from awaker_eval.tasks.mmbench.submission import main
-
-    return main(argv, bench, known)
+    return submission_main(argv, bench, known)
 
 
 class MMBench(Benchmark):
@@ -73,10 +77,7 @@ class MMBench(Benchmark):
         return None
 
     def load(self, cfg, warnings=None):
-        warnings = self.warnings_for(cfg, warnings)
-        from awaker_eval.tasks.mmbench.layouts import LAYOUTS  # pyarrow / datasets off the prompt and score paths
-
-        return LAYOUTS[cfg.layout](self, cfg, warnings)
+        return LAYOUTS[cfg.layout](self, cfg, self.warnings_for(cfg, warnings))
 
     def template_text(self, protocol: str) -> tuple[str, ...]:
         return prompts.TEMPLATE_TEXT[self.canonical_protocol(protocol)]
@@ -85,32 +86,24 @@ class MMBench(Benchmark):
         return extract_can_infer(raw_output, item, self.resolve_extractor(extractor), judge)
 
     def units(self, predictions) -> pd.DataFrame:
-        from awaker_eval.tasks.mmbench import score as mmbench
-
-        return mmbench.units(self._frame(predictions))
+        return circular.units(self._frame(predictions))
 
     def metrics(self, predictions) -> dict[str, Any]:
         """CircularEval; TEST (every answer hidden) gives ``{"answers_hidden": True, "overall": None, ...}``."""
-        from awaker_eval.tasks.mmbench import score as mmbench
-
         predictions = list(predictions)
         if predictions and not any(p.answer for p in predictions):
-            return mmbench.hidden_metrics(predictions)
-        return mmbench.metrics(self._frame(predictions))
+            return circular.hidden_metrics(predictions)
+        return circular.metrics(self._frame(predictions))
 
     def score(self, predictions):
-        from awaker_eval.tasks.mmbench import score as mmbench
-
         predictions = list(predictions)
         if predictions and not any(p.answer for p in predictions):
-            return mmbench.hidden_metrics(predictions), None
-        return frame_scores(predictions, self._frame(predictions), mmbench.metrics, mmbench.units)
+            return circular.hidden_metrics(predictions), None
+        return frame_scores(predictions, self._frame(predictions), circular.metrics, circular.units)
 
     @staticmethod
     def _frame(predictions) -> pd.DataFrame:
-        from awaker_eval.tasks.mmbench import score as mmbench
-
-        return scorable(mmbench.row_frame(predictions), KIND)
+        return scorable(circular.row_frame(predictions), KIND)
 
     def level_labels(self, units: pd.DataFrame, level: str) -> pd.Series:
         if level == "l2_category":
@@ -129,8 +122,6 @@ class MMBench(Benchmark):
         return None
 
     def published_tables(self):
-        from awaker_eval.tasks.mmbench.published import TABLES
-
         return TABLES
 
     def leaderboard_notes(self, label: str, cfg, scores: dict[str, Any]) -> list[str]:
@@ -141,11 +132,7 @@ class MMBench(Benchmark):
                 "not directly comparable."]
 
     def read_predictions(self, path: str | Path):
-        from awaker_eval.tasks.mmbench.results import read_predictions
-
-        return read_predictions(path)
+        return read_prediction_file(path)
 
     def render(self, name: str, metrics: dict[str, Any]) -> str:
-        from awaker_eval.tasks.mmbench.render import render
-
-        return render(name, metrics)
+        return render_scores(name, metrics)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from awaker_eval.config.schema import BenchmarkConfig
 from awaker_eval.data.sources import Source
+from awaker_eval.tasks.mmbench import loader
 
 DEFAULT_SOURCES: dict[tuple[str, str, str], Source] = {
     ("full", "hf", "en"): Source("lmms-lab/MMBench"),
@@ -15,13 +16,9 @@ DEFAULT_SOURCES: dict[tuple[str, str, str], Source] = {
 
 def pinned_md5() -> dict[str, str]:
     """File name -> MD5 of the pinned VLMEvalKit TSVs (the table lives beside the loader that checks it)."""
-    from awaker_eval.tasks.mmbench.loader import TSV_MD5  # the loader pulls in pyarrow
-
-    return {f"{name}.tsv": md5 for name, md5 in TSV_MD5.items()}
+    return {f"{name}.tsv": md5 for name, md5 in loader.TSV_MD5.items()}
 
 
 def tsv_source(cfg: BenchmarkConfig) -> Source:
     """The VLMEvalKit TSV of ``cfg``'s version, split and language."""
-    from awaker_eval.tasks.mmbench.loader import TSV_URL_BASE, tsv_name
-
-    return Source(f"{TSV_URL_BASE}{tsv_name(cfg.version, cfg.split, cfg.language)}.tsv")
+    return Source(f"{loader.TSV_URL_BASE}{loader.tsv_name(cfg.version, cfg.split, cfg.language)}.tsv")

@@ -16,7 +16,14 @@ import pandas as pd
 from awaker_eval.data.errors import DataError
 from awaker_eval.tasks.base import OVERALL, Benchmark, Level, frame_scores, readable_key, scorable
 from awaker_eval.tasks.mme_realworld import prompts, sources
+from awaker_eval.tasks.mme_realworld import score as pooled
 from awaker_eval.tasks.mme_realworld.extract import VARIANTS, extract_mme
+from awaker_eval.tasks.mme_realworld.layouts import LAYOUTS
+from awaker_eval.tasks.mme_realworld.loader import load_official_json
+from awaker_eval.tasks.mme_realworld.published import TABLES
+from awaker_eval.tasks.mme_realworld.render import render as render_scores
+from awaker_eval.tasks.mme_realworld.results import read_predictions as read_prediction_file
+from awaker_eval.tasks.mme_realworld.synthetic import JSON_NAME, ensure_synthetic_benchmark
 
 KIND = "mme_realworld"
 CHANCE = 0.2  # five options (A-E) per item
@@ -63,16 +70,10 @@ class MMERealWorld(Benchmark):
         return None
 
     def load(self, cfg, warnings=None):
-        warnings = self.warnings_for(cfg, warnings)
-        from awaker_eval.tasks.mme_realworld.layouts import LAYOUTS  # pyarrow / datasets off prompt and score paths
-
-        return LAYOUTS[cfg.layout](self, cfg, warnings)
+        return LAYOUTS[cfg.layout](self, cfg, self.warnings_for(cfg, warnings))
 
     def synthetic_samples(self, cache_dir, n, sizes, seed=0):
         """The demo's procedurally drawn items in the official JSON layout, image sides drawn from ``sizes``."""
-        from awaker_eval.tasks.mme_realworld.loader import load_official_json
-        from awaker_eval.tasks.mme_realworld.synthetic import JSON_NAME, ensure_synthetic_benchmark
-
         folder = ensure_synthetic_benchmark(cache_dir, n=n, seed=seed, image_size=(sizes, sizes))
         return load_official_json(folder / JSON_NAME, folder, "perf_synthetic", "en")
 
@@ -83,25 +84,17 @@ class MMERealWorld(Benchmark):
         return extract_mme(raw_output, item, self.resolve_extractor(extractor))
 
     def units(self, predictions) -> pd.DataFrame:
-        from awaker_eval.tasks.mme_realworld import score as mme_realworld
-
-        return mme_realworld.units(self._frame(predictions))
+        return pooled.units(self._frame(predictions))
 
     def metrics(self, predictions) -> dict[str, Any]:
-        from awaker_eval.tasks.mme_realworld import score as mme_realworld
-
-        return mme_realworld.metrics(self._frame(predictions))
+        return pooled.metrics(self._frame(predictions))
 
     def score(self, predictions):
-        from awaker_eval.tasks.mme_realworld import score as mme_realworld
-
-        return frame_scores(predictions, self._frame(predictions), mme_realworld.metrics, mme_realworld.units)
+        return frame_scores(predictions, self._frame(predictions), pooled.metrics, pooled.units)
 
     @staticmethod
     def _frame(predictions) -> pd.DataFrame:
-        from awaker_eval.tasks.mme_realworld import score as mme_realworld
-
-        return scorable(mme_realworld.item_frame(predictions), KIND)
+        return scorable(pooled.item_frame(predictions), KIND)
 
     def level_labels(self, units: pd.DataFrame, level: str) -> pd.Series:
         if level == "subtask":
@@ -120,8 +113,6 @@ class MMERealWorld(Benchmark):
         return super().group_label(level, group)
 
     def published_tables(self):
-        from awaker_eval.tasks.mme_realworld.published import TABLES
-
         return TABLES
 
     def leaderboard_notes(self, label: str, cfg, scores: dict[str, Any]) -> list[str]:
@@ -135,11 +126,7 @@ class MMERealWorld(Benchmark):
         return notes
 
     def read_predictions(self, path: str | Path):
-        from awaker_eval.tasks.mme_realworld.results import read_predictions
-
-        return read_predictions(path)
+        return read_prediction_file(path)
 
     def render(self, name: str, metrics: dict[str, Any]) -> str:
-        from awaker_eval.tasks.mme_realworld.render import render
-
-        return render(name, metrics)
+        return render_scores(name, metrics)
