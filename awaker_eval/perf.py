@@ -22,9 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from awaker_eval.config.schema import BenchmarkConfig, ModelConfig
 from awaker_eval.engine.choice import choice_agreement
+from awaker_eval.engine.runner import EngineSettings, run_inference
 from awaker_eval.models.base import GenerationSettings, ModelOutput, VisionLanguageModel
+from awaker_eval.models.qwen2_vl import Qwen2VLModel
 from awaker_eval.models.tiny import default_cache_dir, ensure_tiny_checkpoint
 from awaker_eval.sample_io import PredictionBuilder, SampleEncoder
 from awaker_eval.tasks.base import Benchmark, BenchmarkError
@@ -69,7 +73,6 @@ def load_benchmark(bench: Benchmark, cache_dir: Path, n: int, sizes: tuple[int, 
 
 def per_sample_loop(model, samples, encode, settings: GenerationSettings) -> list[str]:
     """The README quickstart, once per sample: template -> process_vision_info -> processor -> generate -> decode."""
-    import torch
     from qwen_vl_utils import process_vision_info
     from transformers import GenerationConfig
 
@@ -131,8 +134,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def _engine_run(args: argparse.Namespace, samples: list, encode: SampleEncoder, model: VisionLanguageModel,
                 finalize: PredictionBuilder, gen: GenerationSettings, mode: str):
     """One engine run over the workload in ``mode``, in a throwaway run directory (nothing resumed)."""
-    from awaker_eval.engine.runner import EngineSettings, run_inference
-
     settings = EngineSettings(
         mode=mode, batch_size=args.batch_size, max_batch_visual_tokens=args.max_batch_visual_tokens,
         num_workers=args.workers, resume=False, progress=False, generation=gen, max_pixels=args.max_pixels,
@@ -148,13 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         bench = get_benchmark(args.benchmark)
         protocol = bench.config_protocol("official")
         samples = load_benchmark(bench, cache, args.n, (args.min_size, args.max_size))
-    except BenchmarkError as exc:  # before torch and the model load
+    except BenchmarkError as exc:  # before the model loads
         print(f"awaker-eval perf: error: {exc}", file=sys.stderr)
         return 2
-    import torch  # heavy: only once the workload exists
-
-    from awaker_eval.models.qwen2_vl import Qwen2VLModel
-
     if args.threads:
         torch.set_num_threads(args.threads)
     model = Qwen2VLModel(

@@ -20,6 +20,8 @@ from awaker_eval.data.sources import check_benchmark_source, names_a_file, repo_
 from awaker_eval.data.subsets import SUBSETS
 from awaker_eval.models.factory import check_model_config
 from awaker_eval.models.loading import looks_like_local_path, resolve_checkpoint
+from awaker_eval.models.options import (ADAPTER_DTYPE_MODES, CHOICE_PADDINGS, GENERATE_PADDINGS, MODEL_DTYPES,
+                                        ROUTING_MODES)
 from awaker_eval.redact import redact_url
 from awaker_eval.tasks.base import Benchmark, BenchmarkError
 from awaker_eval.tasks.registry import get_benchmark, registered
@@ -163,8 +165,7 @@ def check_runner(r: RunnerConfig) -> None:
 
 
 def check_model(m: ModelConfig) -> None:
-    """Kind, backend enums and ranges; the local backends' name lists come from their modules (loaded lazily:
-    they import torch, which a run on such a backend needs anyway)."""
+    """Kind, backend enums and ranges; the local backends' name lists come from ``models/options.py``."""
     try:
         check_model_config(m)
     except ValueError as exc:
@@ -182,19 +183,12 @@ def check_model(m: ModelConfig) -> None:
         _at_least("model.max_retries", m.max_retries, 0)
         _positive("model.timeout_s", m.timeout_s)
         return
-    from awaker_eval.models.greedy_right import GENERATE_PADDINGS
-    from awaker_eval.models.padding import CHOICE_PADDINGS
-    from awaker_eval.models.qwen2_vl import DTYPES
-
-    _one_of("model.dtype", m.dtype, sorted(DTYPES))
+    _one_of("model.dtype", m.dtype, sorted(MODEL_DTYPES))
     _one_of("model.choice_padding", m.choice_padding, CHOICE_PADDINGS)
     _one_of("model.generate_padding", m.generate_padding, GENERATE_PADDINGS)
     if not DEVICE_PATTERN.fullmatch(m.device):
         raise ConfigError(f"model.device={m.device!r} is unknown: use auto, cpu, cuda or cuda:N")
     if m.kind == "awaker2_5_vl":
-        from awaker_eval.models.awaker.build import ADAPTER_DTYPE_MODES
-        from awaker_eval.models.awaker.routing import ROUTING_MODES
-
         _one_of("model.routing_mode", m.routing_mode, ROUTING_MODES)
         _one_of("model.adapter_dtype_mode", m.adapter_dtype_mode, ADAPTER_DTYPE_MODES)
     check_device(m.device)

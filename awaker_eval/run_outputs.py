@@ -19,7 +19,7 @@ from awaker_eval.engine.choice import choice_agreement
 from awaker_eval.engine.identity import relabel_line, stale_line
 from awaker_eval.engine.metadata import collect_run_metadata
 from awaker_eval.engine.store import MERGED_FILE
-from awaker_eval.models.awaker.tiny import TINY_CHECKPOINT
+from awaker_eval.models.options import TINY_CHECKPOINT
 from awaker_eval.models.self_checks import SelfCheckRecord, fallbacks
 from awaker_eval.redact import redact
 from awaker_eval.report.html import write_report

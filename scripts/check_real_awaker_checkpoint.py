@@ -69,9 +69,8 @@ def synthetic_conversation():
 def check(ckpt: Path, base_dir: Path, model_cfg, max_new_tokens: int) -> dict:
     """Every report item for one checkpoint + base directory; ``model_cfg`` loads the same pair for generation."""
     from awaker_eval.models.awaker import keymap
-    from awaker_eval.models.awaker.backend import adapter_settings_for
     from awaker_eval.models.awaker.build import build_skeleton, load_config
-    from awaker_eval.models.awaker.checkpoint import key_problems, read_checkpoint
+    from awaker_eval.models.awaker.checkpoint import adapter_settings_for, key_problems, read_checkpoint
     from awaker_eval.models.awaker.convert import summary
     from awaker_eval.models.base import GenerationSettings
     from awaker_eval.models.factory import build_model
@@ -140,7 +139,8 @@ def main(argv: list[str]) -> int:
     from awaker_eval.models.loading import looks_like_local_path, resolve_checkpoint
 
     if args.dry_run:
-        from awaker_eval.models.awaker.tiny import TINY_CHECKPOINT, tiny_awaker_paths
+        from awaker_eval.models.awaker.tiny import tiny_awaker_paths
+        from awaker_eval.models.options import TINY_CHECKPOINT
 
         base_dir, ckpt = tiny_awaker_paths(args.cache_dir)
         cfg = ModelConfig(name="awaker_tiny", kind="awaker2_5_vl", checkpoint=TINY_CHECKPOINT, dtype="float32",

@@ -14,6 +14,8 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1] / "awaker_eval"
 STAGES = ("data", "prompts", "extract", "score", "engine", "models")
 REGISTRY = "awaker_eval.tasks.registry"
+TINY_BUILDERS = {"awaker_eval.models.tiny", "awaker_eval.models.awaker.tiny"}
+REAL_BACKENDS = ("awaker_eval.models.qwen2_vl", "awaker_eval.models.awaker.backend")
 
 # Still to move (docs/architecture.md, "what is left"): may only shrink.
 STAGE_REGISTRY_LEFT = {
@@ -22,14 +24,8 @@ STAGE_REGISTRY_LEFT = {
 LOCAL_IMPORTS_LEFT = {
     "awaker_eval/app.py": 9,
     "awaker_eval/data/__init__.py": 1,
-    "awaker_eval/models/awaker/backend.py": 3,
-    "awaker_eval/models/awaker/convert.py": 3,
     "awaker_eval/models/awaker/epilogue.py": 1,
-    "awaker_eval/models/awaker/tiny.py": 7,
-    "awaker_eval/models/awaker/verify_golden.py": 2,
-    "awaker_eval/models/factory.py": 6,
-    "awaker_eval/perf.py": 2,
-    "awaker_eval/preflight.py": 5,
+    "awaker_eval/models/factory.py": 2,
     "awaker_eval/prepare.py": 5,
     "awaker_eval/prompts/dry_run.py": 5,
     "awaker_eval/report/compare.py": 1,
@@ -132,3 +128,23 @@ def test_no_new_function_level_import_of_the_project():
 def test_no_new_function_over_60_lines():
     _, _, long_funcs = _graph()
     assert long_funcs <= LONG_FUNCTIONS_LEFT, f"functions over 60 lines: {sorted(long_funcs - LONG_FUNCTIONS_LEFT)}"
+
+
+def _reachable(edges: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        mod = todo.pop()
+        if mod not in seen:
+            seen.add(mod)
+            todo.extend(edges.get(mod, ()))
+    return seen
+
+
+def test_real_backends_do_not_import_the_tiny_builders():
+    """A tiny model is a checkpoint its builder writes (``models/materialize.py``), then loaded like any other: the
+    real backends and everything they import (at the top or inside a function) never reach a tiny builder."""
+    edges, _, _ = _graph()
+    for backend in REAL_BACKENDS:
+        assert backend in edges, backend
+        reached = _reachable(edges, backend) & TINY_BUILDERS
+        assert not reached, f"{backend} imports the tiny builder(s) {sorted(reached)}"

@@ -21,8 +21,6 @@ import torch
 
 from awaker_eval.models.hf_compat import cache_keyword, output_cache
 
-GENERATE_PADDINGS = ("left", "right")
-
 
 def plain_greedy_reason(hf_model: Any, gen_cfg: Any, device: torch.device) -> str | None:
     """None when HF ``generate`` with ``gen_cfg`` is plain greedy argmax stopped by eos / max length only;

@@ -12,7 +12,6 @@ from typing import Any, Mapping
 
 import torch
 
-CHOICE_PADDINGS = ("right", "left")
 SEQUENCE_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids")  # [B, L] per-token entries
 
 

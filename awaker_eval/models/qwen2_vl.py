@@ -19,14 +19,16 @@ from awaker_eval.models.base import GenerationSettings, Messages, ModelOutput, P
 from awaker_eval.models.loading import resolve_checkpoint, weights_identity
 from awaker_eval.models.fast_path_checks import padding_checks, vision_checks
 from awaker_eval.models.greedy_right import greedy_right, plain_greedy_reason
+from awaker_eval.models.options import MODEL_DTYPES
 from awaker_eval.models.padding import last_real_positions, right_padded
 from awaker_eval.models.vision_attention import attention_report, install_batched_vision_attention
 from awaker_eval.models.vision_reuse import DIGEST_KEY, VisionFeatureCache, image_digest, install_per_image_encoder
 from awaker_eval.models.peft_adapter import adapter_fingerprint, apply_adapter
+from awaker_eval.models.weights_check import check_checkpoint_dir, check_finite
 
 log = logging.getLogger(__name__)
 
-DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32, "float16": torch.float16}
+DTYPES = {name: getattr(torch, name) for name in MODEL_DTYPES}  # model.dtype -> torch dtype
 PIXEL_KEYS = ("pixel_values", "pixel_values_videos")  # the processor's fp32 pixel tensors
 
 
@@ -296,3 +298,14 @@ class Qwen2VLModel(VisionLanguageModel):
             best = max(scores, key=scores.get)
             outputs.append(ModelOutput(text=best, choice_logprobs=scores, routing=routing[row]))
         return outputs
+
+
+def load_qwen2_vl(cfg: ModelConfig, local_path: str | None = None) -> Qwen2VLModel:
+    """A Qwen2-VL checkpoint (``local_path``, else ``model.path`` resolved) with its weights checked: checksums and
+    header dtypes before ``from_pretrained``, finite values of every loaded parameter right after (one reduction per
+    tensor, on the model's device)."""
+    path = local_path or resolve_checkpoint(cfg.path, cfg.revision, what="model.path")
+    check_checkpoint_dir(path)
+    model = Qwen2VLModel(cfg, local_path=path)
+    check_finite(model.hf_model.named_parameters(), where=path)
+    return model

@@ -2,8 +2,8 @@
 
 Base config, tokenizer and processor come from ``model.path`` (``Qwen/Qwen2-VL-7B-Instruct`` or a local dir); the
 weights come only from ``model.checkpoint`` (the released ``.bin``, a converted dir, or a hub id), loaded strictly.
-``model.checkpoint=tiny`` (with ``model.path`` unset) is the offline tiny Awaker of ``awaker/tiny.py``: its base and
-its checkpoint are both built locally, and this module is the one place that resolves that value.
+``model.checkpoint=tiny`` (the offline tiny Awaker) is written by its builder before this backend is constructed
+(``models/materialize.py``), which then gets both paths: this module only loads files, and imports no builder.
 Every generate / score call runs inside a routing session whose spans come from the final left-padded ids, and each
 output carries its routing record (expert and p per router, prefill and decode).
 """
@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import AutoProcessor, GenerationConfig
 
 from awaker_eval.models.awaker.adapter_checks import epilogue_check, fast_mode_check, routing_check
+from awaker_eval.models.awaker.build import build_awaker, load_config
 from awaker_eval.models.awaker.prompt_pos import SpecialTokens, prompt_spans
-from awaker_eval.models.awaker.settings import ROUTER_ORDER, AdapterSettings
-from awaker_eval.models.awaker.checkpoint import ADAPTER_FILE, RELEASED_FILE
-from awaker_eval.models.awaker.tiny import TINY_CHECKPOINT
+from awaker_eval.models.awaker.settings import ROUTER_ORDER
+from awaker_eval.models.awaker.checkpoint import RELEASED_FILE, adapter_settings_for, read_checkpoint
+from awaker_eval.models.options import TINY_CHECKPOINT
 from awaker_eval.models.loading import (CheckpointNotFound, looks_like_local_path, resolve_checkpoint,
                                         weights_identity)
 from awaker_eval.models.base import GenerationSettings
@@ -85,13 +87,6 @@ def resolve_awaker_checkpoint(ref: str | None, revision: str | None) -> Path:
         ) from exc
 
 
-def adapter_settings_for(checkpoint: Path) -> AdapterSettings:
-    """``adapter.json`` beside (or inside) the checkpoint when present, else the released settings (r=256)."""
-    folder = checkpoint if checkpoint.is_dir() else checkpoint.parent
-    found = folder / ADAPTER_FILE
-    return AdapterSettings.from_json(found) if found.exists() else AdapterSettings()
-
-
 def row_records(calls, n_layers: int, mode: str, decoded: list[bool] | None = None) -> list[dict[str, Any]]:
     """Per-row routing of one call: ``{"mode", "routers", "prefill": {"expert", "p"}, "decode": ... | None}``.
 
@@ -121,26 +116,19 @@ def row_records(calls, n_layers: int, mode: str, decoded: list[bool] | None = No
     return rows
 
 
-def resolve_awaker_sources(cfg) -> tuple[str | None, Path | None]:
-    """``(base directory, checkpoint)`` for ``model.checkpoint=tiny`` (built offline); ``(None, None)`` otherwise,
-    leaving ``model.path`` / ``model.checkpoint`` to the usual resolution."""
-    if cfg.checkpoint != TINY_CHECKPOINT:
-        return None, None
-    if cfg.path:
-        raise ValueError(f"model.checkpoint={TINY_CHECKPOINT} builds its own tiny base: leave model.path unset "
-                         f"(got {cfg.path!r})")
-    from awaker_eval.models.awaker.tiny import tiny_awaker_paths
-
-    base, checkpoint = tiny_awaker_paths(cfg.cache_dir, seed=cfg.seed)
-    return str(base), checkpoint
-
-
 class AwakerModel(Qwen2VLModel):
-    """Qwen2-VL backend whose weights, adapters and routing come from the Awaker checkpoint."""
+    """Qwen2-VL backend whose weights, adapters and routing come from the Awaker checkpoint.
 
-    def __init__(self, cfg, local_path: str | None = None):
-        tiny_base, self._tiny_checkpoint = resolve_awaker_sources(cfg)
-        super().__init__(cfg, local_path=local_path or tiny_base or resolve_awaker_base(cfg.path, cfg.revision))
+    ``local_path`` (the base directory) and ``checkpoint`` (the weights) are files on disk when given; otherwise
+    ``model.path`` / ``model.checkpoint`` are resolved (a hub id downloaded). ``model.checkpoint=tiny`` comes with
+    both, from ``models.materialize``."""
+
+    def __init__(self, cfg, local_path: str | None = None, checkpoint: Path | None = None):
+        if checkpoint is None and cfg.checkpoint == TINY_CHECKPOINT:
+            raise ValueError(f"model.checkpoint={TINY_CHECKPOINT} is written by its builder first: load it with "
+                             f"models.factory.build_model, which passes its paths here")
+        self._checkpoint = checkpoint
+        super().__init__(cfg, local_path=local_path or resolve_awaker_base(cfg.path, cfg.revision))
 
     def _fast_path_checks(self, mode: str, reuse_vision: bool, generation: GenerationSettings):
         """Fast mode first (its fallback reloads the model), then the vision tower, the adapters' epilogue (when
@@ -160,16 +148,12 @@ class AwakerModel(Qwen2VLModel):
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-        AwakerModel.__init__(self, dataclasses.replace(self.cfg, adapter_dtype_mode="parity"), self.local_path)
+        AwakerModel.__init__(self, dataclasses.replace(self.cfg, adapter_dtype_mode="parity"), self.local_path,
+                             self._checkpoint)
 
     def _load_hf(self) -> tuple[Any, Any]:
-        from transformers import AutoProcessor, GenerationConfig
-
-        from awaker_eval.models.awaker.build import build_awaker, load_config
-        from awaker_eval.models.awaker.checkpoint import read_checkpoint
-
         processor = AutoProcessor.from_pretrained(self.local_path, trust_remote_code=self.cfg.trust_remote_code)
-        self.checkpoint_path = self._tiny_checkpoint or resolve_awaker_checkpoint(
+        self.checkpoint_path = self._checkpoint or resolve_awaker_checkpoint(
             self.cfg.checkpoint, self.cfg.checkpoint_revision)
         self.adapter = adapter_settings_for(self.checkpoint_path)
         model, self.routing = build_awaker(

@@ -19,9 +19,9 @@ from awaker_eval.models.awaker.adapters import LoraLinear, MoeLoraLinear
 from awaker_eval.models.awaker.checkpoint import load_into
 from awaker_eval.models.awaker.routing import RoutingState, install_hook
 from awaker_eval.models.awaker.settings import LORA_TARGETS, ROUTER_OWNERS, AdapterSettings
+from awaker_eval.models.options import ADAPTER_DTYPE_MODES
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-ADAPTER_DTYPE_MODES = ("parity", "fast")
 
 
 def load_config(source: str | Path | Mapping[str, Any]) -> Qwen2VLConfig:

@@ -14,6 +14,7 @@ from typing import Callable, Mapping
 import torch
 
 from awaker_eval.models.awaker import keymap
+from awaker_eval.models.awaker.settings import AdapterSettings
 from awaker_eval.models.weights_check import CorruptWeights, check_finite, verify_checksums
 
 SAFETENSORS_INDEX = "model.safetensors.index.json"
@@ -24,6 +25,13 @@ ADAPTER_FILE = "adapter.json"  # adapter settings beside a checkpoint (r / alpha
 
 class CheckpointError(RuntimeError):
     """The checkpoint file cannot be used; the message names the file and the offending keys."""
+
+
+def adapter_settings_for(checkpoint: Path) -> AdapterSettings:
+    """``adapter.json`` beside (or inside) the checkpoint when present, else the released settings (r=256)."""
+    folder = checkpoint if checkpoint.is_dir() else checkpoint.parent
+    found = folder / ADAPTER_FILE
+    return AdapterSettings.from_json(found) if found.exists() else AdapterSettings()
 
 
 def _listing(title: str, items: list[str], shown: int = 5) -> str:

@@ -13,7 +13,12 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from awaker_eval.models.awaker.checkpoint import ADAPTER_FILE, CheckpointError, check_against, read_checkpoint
+from huggingface_hub import save_torch_state_dict
+
+from awaker_eval.models.awaker.build import build_skeleton, load_config
+from awaker_eval.models.awaker.checkpoint import (ADAPTER_FILE, CheckpointError, adapter_settings_for, check_against,
+                                                  read_checkpoint)
+from awaker_eval.models.awaker.settings import AdapterSettings
 
 LAYOUT_TAG = "transformers5"
 
@@ -30,16 +35,9 @@ def convert(src: str | Path, dst: str | Path, max_shard_size: str = "5GB", confi
 
     The adapter settings are ``adapter`` if given, else the ``adapter.json`` beside ``src``, else the released ones;
     they are written beside the shards so that the backend builds the same skeleton for ``dst``. Returns the summary."""
-    from huggingface_hub import save_torch_state_dict
-
-    from awaker_eval.models.awaker.backend import adapter_settings_for
-    from awaker_eval.models.awaker.settings import AdapterSettings
-
     settings = AdapterSettings.from_json(adapter) if adapter else adapter_settings_for(Path(src))
     state = read_checkpoint(src)
     if config is not None:
-        from awaker_eval.models.awaker.build import build_skeleton, load_config
-
         check_against(build_skeleton(load_config(config), settings), state, str(src))
     dst = Path(dst)
     dst.mkdir(parents=True, exist_ok=True)

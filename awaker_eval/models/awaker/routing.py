@@ -21,8 +21,7 @@ import torch
 
 from awaker_eval.models.awaker.adapters import expert_groups, groups_from_ids
 from awaker_eval.models.hf_compat import kwargs_cache
-
-ROUTING_MODES = ("fork", "consistent")
+from awaker_eval.models.options import ROUTING_MODES
 
 
 class RoutingError(RuntimeError):

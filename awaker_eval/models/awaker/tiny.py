@@ -4,7 +4,8 @@ It is written in the released checkpoint format (a flat bf16 ``pytorch_model.bin
 beside an ``adapter.json``), so it goes through exactly the loader, key mapper and strict checks of the real 22 GB
 file. Its base tensors are the tiny base's own weights rounded to bf16 (as the real checkpoint carries
 Qwen2-VL-7B-Instruct's), and its routers are scaled so that different prompts route to different experts.
-``model.checkpoint=tiny`` (``conf/model/awaker_tiny.yaml``) selects it; built once per cache directory and seed.
+``model.checkpoint=tiny`` (``conf/model/awaker_tiny.yaml``) selects it; built once per cache directory and seed by
+``models/materialize.py``, before the backend loads the written files like any checkpoint's.
 """
 
 from __future__ import annotations
@@ -13,14 +14,18 @@ import json
 from pathlib import Path
 
 import torch
+from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
 
 from awaker_eval.build_once import build_once
-
 from awaker_eval.models.awaker import keymap
-from awaker_eval.models.awaker.checkpoint import ADAPTER_FILE, RELEASED_FILE
+from awaker_eval.models.awaker.build import build_skeleton, load_config
+from awaker_eval.models.awaker.checkpoint import ADAPTER_FILE, RELEASED_FILE, read_checkpoint, to_released_layout
+from awaker_eval.models.awaker.prompt_pos import SpecialTokens, prompt_spans
+from awaker_eval.models.awaker.routing import span_mean
 from awaker_eval.models.awaker.settings import AdapterSettings
+from awaker_eval.models.qwen2_vl import Qwen2VLPreparer
+from awaker_eval.models.tiny import default_cache_dir, ensure_tiny_checkpoint
 
-TINY_CHECKPOINT = "tiny"  # the ``model.checkpoint`` value that selects this model
 TINY_AWAKER_VERSION = "tiny-awaker-v1"
 TINY_SETTINGS = AdapterSettings(r=4, lora_alpha=8)
 MARKER = "awaker_eval_tiny_awaker.json"
@@ -48,12 +53,6 @@ def _probe_conversation(gen: torch.Generator) -> list[dict]:
 def probe_routes(base_dir: Path, n_probes: int = 12, seed: int = 0) -> torch.Tensor:
     """Router inputs of ``n_probes`` random image chats on the base model: ``[2 * n, H]``, the prefill vectors
     (image-merged embeddings) then the fork decode vectors (raw token embeddings), both mean-pooled over prompt_pos."""
-    from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
-
-    from awaker_eval.models.awaker.prompt_pos import SpecialTokens, prompt_spans
-    from awaker_eval.models.awaker.routing import span_mean
-    from awaker_eval.models.qwen2_vl import Qwen2VLPreparer
-
     processor = AutoProcessor.from_pretrained(base_dir)
     model = Qwen2VLForConditionalGeneration.from_pretrained(base_dir, dtype=torch.float64).eval()  # stable bits
     tokens = SpecialTokens.from_tokenizer(processor.tokenizer)
@@ -101,9 +100,6 @@ def random_adapter_tensor(key: str, shape: torch.Size, gen: torch.Generator) -> 
 
 def tiny_awaker_state(base_dir: str | Path, settings: AdapterSettings = TINY_SETTINGS, seed: int = 0):
     """Transformers-5 keyed bf16 state: the base checkpoint's tensors + seeded random adapters for every other key."""
-    from awaker_eval.models.awaker.build import build_skeleton, load_config
-    from awaker_eval.models.awaker.checkpoint import read_checkpoint
-
     base = read_checkpoint(base_dir)
     routes = probe_routes(Path(base_dir), seed=seed)
     gen = torch.Generator().manual_seed(seed)
@@ -125,8 +121,6 @@ def tiny_awaker_state(base_dir: str | Path, settings: AdapterSettings = TINY_SET
 
 def write_tiny_awaker(out_dir: Path, base_dir: Path, seed: int = 0, settings: AdapterSettings = TINY_SETTINGS) -> Path:
     """Write ``pytorch_model.bin`` (released keys), ``adapter.json`` and the marker into ``out_dir``."""
-    from awaker_eval.models.awaker.checkpoint import to_released_layout
-
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.save(to_released_layout(tiny_awaker_state(base_dir, settings, seed)), out_dir / RELEASED_FILE)
     settings.to_json(out_dir / ADAPTER_FILE)
@@ -136,8 +130,6 @@ def write_tiny_awaker(out_dir: Path, base_dir: Path, seed: int = 0, settings: Ad
 
 def tiny_awaker_paths(cache_dir: str | Path | None = None, seed: int = 0) -> tuple[Path, Path]:
     """``(base directory, checkpoint directory)`` of the tiny Awaker, building either once if needed."""
-    from awaker_eval.models.tiny import default_cache_dir, ensure_tiny_checkpoint
-
     base = ensure_tiny_checkpoint(cache_dir, seed=seed)
     root = Path(cache_dir) if cache_dir else default_cache_dir()
     target = root / "models" / f"{TINY_AWAKER_VERSION}-seed{seed}"

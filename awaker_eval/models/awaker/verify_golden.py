@@ -14,8 +14,11 @@ import sys
 import time
 from collections import defaultdict
 
+import torch
 from safetensors import SafetensorError
 
+from awaker_eval.models.awaker.build import build_awaker, load_config
+from awaker_eval.models.awaker.checkpoint import read_checkpoint
 from awaker_eval.models.awaker.golden_checks import CheckRow, can_substitute, check_case
 from awaker_eval.models.awaker.golden_io import RUN_OF_DTYPE, GoldenFormatError, load_fixture
 
@@ -82,8 +85,6 @@ def verify(
 ) -> tuple[list[CheckRow], list[CheckRow]]:
     """``(rows, substituted)``: every check, then the diagnostic rerun of each image case that failed (or of every
     image case with ``always_substitute``) with the fixture's image features in place of our vision tower's."""
-    import torch
-
     fixture = load_fixture(directory)
     runs = [RUN_OF_DTYPE[d] for d in dtypes] if dtypes else fixture.runs()
     inverse = {v: k for k, v in RUN_OF_DTYPE.items()}
@@ -104,11 +105,6 @@ def verify(
 def _verify_run(fixture, run: str, dtype: str, device: str, attn: str, always_substitute: bool,
                 rows: list[CheckRow], substituted: list[CheckRow]) -> None:
     """Build the model for one run (dtype) and check every case, appending to ``rows`` / ``substituted``."""
-    import torch
-
-    from awaker_eval.models.awaker.build import build_awaker, load_config
-    from awaker_eval.models.awaker.checkpoint import read_checkpoint
-
     start = time.perf_counter()
     model, state = build_awaker(
         load_config(fixture.config), fixture.adapter, read_checkpoint(fixture.checkpoint), dtype=dtype,
@@ -128,8 +124,6 @@ def _verify_run(fixture, run: str, dtype: str, device: str, attn: str, always_su
 def kernels_line(device: str) -> str:
     """Which kernels produced the table: bf16 CPU results depend on ATen's dispatch (AVX2 vs AVX512 kernels round
     differently), GPU results on the device."""
-    import torch
-
     auto = "cuda" if torch.cuda.is_available() else "cpu"
     where = torch.device(auto if device == "auto" else device)
     if where.type == "cuda":
