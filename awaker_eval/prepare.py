@@ -27,8 +27,7 @@ from awaker_eval.data.errors import DataError
 from awaker_eval.data.fetch import cache_root, hf_cache
 from awaker_eval.data.registry import load_samples
 from awaker_eval.data.sources import resolve_source
-from awaker_eval.models.awaker.backend import BASE_FILES, full_revision
-from awaker_eval.models.awaker.checkpoint import RELEASED_FILE
+from awaker_eval.models.awaker.release import BASE_FILES, RELEASED_FILE, full_revision
 from awaker_eval.models.loading import CheckpointNotFound, looks_like_local_path
 from awaker_eval.overrides import compose_run_config
 from awaker_eval.preflight import ConfigError, preflight

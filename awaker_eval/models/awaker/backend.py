@@ -24,7 +24,8 @@ from awaker_eval.models.awaker.adapter_checks import epilogue_check, fast_mode_c
 from awaker_eval.models.awaker.build import build_awaker, load_config
 from awaker_eval.models.awaker.prompt_pos import SpecialTokens, prompt_spans
 from awaker_eval.models.awaker.settings import ROUTER_ORDER
-from awaker_eval.models.awaker.checkpoint import RELEASED_FILE, adapter_settings_for, read_checkpoint
+from awaker_eval.models.awaker.checkpoint import adapter_settings_for, read_checkpoint
+from awaker_eval.models.awaker.release import BASE_FILES, RELEASED_FILE, full_revision
 from awaker_eval.models.options import TINY_CHECKPOINT
 from awaker_eval.models.loading import (CheckpointNotFound, looks_like_local_path, resolve_checkpoint,
                                         weights_identity)
@@ -35,31 +36,6 @@ from awaker_eval.models.qwen2_vl import Qwen2VLModel
 
 # Config, tokenizer, processor, generation config and chat template of the base repo: never its weights (~16 GB),
 # which the Awaker checkpoint replaces anyway.
-BASE_FILES = ["*.json", "*.txt", "*.jinja", "*.model"]
-_SHORT_SHA = re.compile(r"[0-9a-f]{7,39}")
-
-
-def full_revision(repo: str, revision: str | None) -> str | None:
-    """A short commit id (``0e6c388``) expanded to the full 40-hex id the hub requires; other revisions as given.
-
-    Online from the repo's commit list; offline from the snapshot folders of the local hub cache. When neither knows
-    it, the revision is returned unchanged and the download reports the problem."""
-    if revision is None or not _SHORT_SHA.fullmatch(revision):
-        return revision
-    from huggingface_hub import HfApi, constants
-
-    try:
-        known = [c.commit_id for c in HfApi().list_repo_commits(repo)]
-    except Exception:  # offline: the snapshots already downloaded
-        snapshots = Path(constants.HF_HUB_CACHE) / f"models--{repo.replace('/', '--')}" / "snapshots"
-        known = [d.name for d in snapshots.iterdir()] if snapshots.is_dir() else []
-    matches = sorted({c for c in known if c.startswith(revision)})
-    if len(matches) > 1:
-        raise CheckpointNotFound(f"{repo}: revision {revision!r} matches {len(matches)} commits {matches}; "
-                                 f"pass more of the commit id")
-    return matches[0] if matches else revision
-
-
 def resolve_awaker_base(path: str | None, revision: str | None) -> str:
     """Local directory of the base config/tokenizer/processor: a local path as is, a hub id without its weights."""
     if path and not looks_like_local_path(path):

@@ -14,12 +14,12 @@ from typing import Callable, Mapping
 import torch
 
 from awaker_eval.models.awaker import keymap
+from awaker_eval.models.awaker.release import RELEASED_FILE
 from awaker_eval.models.awaker.settings import AdapterSettings
 from awaker_eval.models.weights_check import CorruptWeights, check_finite, verify_checksums
 
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 SAFETENSORS_SINGLE = "model.safetensors"
-RELEASED_FILE = "pytorch_model.bin"  # the released single-file checkpoint
 ADAPTER_FILE = "adapter.json"  # adapter settings beside a checkpoint (r / alpha / experts); released values if absent
 
 
