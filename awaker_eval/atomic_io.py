@@ -14,6 +14,13 @@ from typing import Iterable
 _TRIES = 100  # unique names to try before giving up (a collision of 64 random bits is practically impossible)
 
 
+def file_mode() -> int:
+    """The mode ``open()`` gives a new file here: 0666 less the process umask (for files a library writes 0600)."""
+    current = os.umask(0)
+    os.umask(current)
+    return 0o666 & ~current
+
+
 def _create_unique(folder: Path, prefix: str, suffix: str) -> tuple[int, str]:
     """A new, exclusively created file in ``folder`` (mode 0666 & ~umask): (descriptor, path)."""
     for _ in range(_TRIES):

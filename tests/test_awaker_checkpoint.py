@@ -85,6 +85,21 @@ def test_converted_safetensors_load_identically(golden, tmp_path, capsys):
     assert model.model.language_model.layers[0].self_attn.q_proj.lora_A["default"].weight.dtype == torch.float32
 
 
+@pytest.mark.parametrize("umask,mode", [(0o077, 0o600), (0o022, 0o644), (0o002, 0o664)])
+def test_converted_shards_honour_the_umask(golden, tmp_path, umask, mode):
+    """Teammates read the shards when the umask lets them, and nobody else when it does not (a fixed 0644 ignored
+    a private umask)."""
+    import os
+
+    old = os.umask(umask)
+    try:
+        assert convert_main([str(golden[0] / "awaker_tiny.bin"), str(tmp_path / "c"), "--max-shard-size", "300KB"]) == 0
+    finally:
+        os.umask(old)
+    modes = {p.stat().st_mode & 0o777 for p in (tmp_path / "c").glob("*.safetensors")}
+    assert modes == {mode}
+
+
 def test_convert_rejects_a_mismatching_checkpoint(golden, released, tmp_path, capsys):
     state = dict(released)
     del state[LAYER0 + "mlp.gate_proj.ln.weight"]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from huggingface_hub import save_torch_state_dict
 
+from awaker_eval.atomic_io import file_mode
 from awaker_eval.models.awaker.build import build_skeleton, load_config
 from awaker_eval.models.awaker.checkpoint import (ADAPTER_FILE, CheckpointError, adapter_settings_for, check_against,
                                                   read_checkpoint)
@@ -46,8 +47,8 @@ def convert(src: str | Path, dst: str | Path, max_shard_size: str = "5GB", confi
                           metadata={"format": "pt", "awaker_layout": LAYOUT_TAG, "source": Path(src).name})
     info = summary(state) | {"layout": LAYOUT_TAG, "source": str(src)}
     (dst / "awaker_checkpoint.json").write_text(json.dumps(info, indent=2) + "\n")
-    for shard in dst.glob("*.safetensors"):  # the shard writer leaves them 0600; other users must read them
-        shard.chmod(0o644)
+    for shard in dst.glob("*.safetensors"):  # the shard writer leaves them 0600: the umask decides, as for open()
+        shard.chmod(file_mode())
     return info
 
 
