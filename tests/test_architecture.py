@@ -126,6 +126,16 @@ def test_no_function_over_60_lines():
     assert not long_funcs, f"functions over 60 lines: {sorted(long_funcs)}"
 
 
+def _reachable(edges: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        mod = todo.pop()
+        if mod not in seen:
+            seen.add(mod)
+            todo.extend(edges.get(mod, ()))
+    return seen
+
+
 def test_real_backends_do_not_import_the_tiny_builders():
     """A tiny model is a checkpoint its builder writes (``models/materialize.py``), then loaded like any other: the
     real backends and everything they import (at the top or inside a function) never reach a tiny builder."""
