@@ -36,6 +36,7 @@ from awaker_eval.engine.identity import (
 from awaker_eval.engine.loader import (
     BatchBuilder, EncodedSamples, describe_error, main_process_threads, make_loader, prepare_positions,
 )
+from awaker_eval.engine.shards import Part
 from awaker_eval.engine.store import ShardWriter, iter_stored, set_aside_shards, write_merged
 from awaker_eval.models.base import GenerationSettings, Messages, ModelOutput, VisionLanguageModel
 from awaker_eval.types import Prediction, Sample
@@ -67,6 +68,9 @@ class EngineSettings:
     reuse_vision: bool = True  # encode each distinct image once and reuse its features (identical outputs)
     threads: int | None = None  # torch intra-op threads for the run (None: loader.main_process_threads decides)
     prefetch_bytes: int | None = None  # bound on prepared batches in flight (None: from free host memory; host_memory)
+    # a job-array shard (runner.shard=I/N; the samples passed are its part): its shard files carry the part's tag
+    # and predictions.jsonl is left to the merge of all N parts (awaker_eval/shard_runs.py)
+    part: Part | None = None
 
 
 @dataclass
@@ -271,7 +275,7 @@ def run_inference(
     done_here = failed_here = model_ok_here = 0
     first_error: str | None = None
     threads = main_process_threads(getattr(model, "device", None), host.workers, override=settings.threads)
-    with threads as main_threads, ShardWriter(run_dir, dist.rank) as writer:
+    with threads as main_threads, ShardWriter(run_dir, dist.rank, settings.part.tag if settings.part else "") as writer:
         if dist.is_main and relabelled:  # the relabelled copies win from now on: a later rerun has none left
             writer.append(relabelled)
         t_wait = time.perf_counter()
@@ -318,7 +322,7 @@ def run_inference(
         raise RuntimeError(
             f"{run_dir}: {len(missing)} samples have no stored prediction after the run (first: {missing[:5]})"
         )
-    path = write_merged(run_dir, ids, merged) if dist.is_main else None
+    path = write_merged(run_dir, ids, merged) if dist.is_main and settings.part is None else None
     D.barrier()  # the merged file exists before anyone returns
     timings.merge = time.perf_counter() - t_merge
     timings.total = D.max_float(time.perf_counter() - t_start)
