@@ -18,8 +18,16 @@ from awaker_eval.shard_records import (
 )
 
 
-def _rerun(part: Part) -> str:
-    return f"rerun it with runner.shard={part.label} (finished samples are reused), then merge"
+def _rerun(part: Part, how: str = "") -> str:
+    return f"rerun it with runner.shard={part.label}{how} (finished samples are reused), then merge"
+
+
+def _last_attempt(rec: dict[str, Any]) -> str:
+    last = (rec.get("attempts") or [{}])[-1]
+    if rec.get("status") == "running":
+        return (f"running since {last.get('started')}, pid {last.get('pid')} on host {last.get('host')}: still "
+                f"running, or killed; wait for it, or")
+    return f"its last attempt {rec.get('status')}: {last.get('error')};"
 
 
 def _present(run_dir: Path) -> tuple[int, dict[int, dict[str, Any] | None]]:
@@ -49,10 +57,7 @@ def _complete(run_dir: Path, count: int, by_index: dict[int, dict[str, Any] | No
             raise ShardRefused(f"shard {part.label} has an unreadable record ({record_path(run_dir, part)}): "
                                f"{_rerun(part)}")
         if rec.get("status") != "complete":
-            last = (rec.get("attempts") or [{}])[-1]
-            raise ShardRefused(f"shard {part.label} is incomplete (status {rec.get('status')}, pid {last.get('pid')} "
-                               f"on host {last.get('host')}, started {last.get('started')}: still running, or "
-                               f"stopped): wait for it, or {_rerun(part)}")
+            raise ShardRefused(f"shard {part.label} is incomplete ({_last_attempt(rec)} {_rerun(part)})")
         out.append(rec)
     return out
 
@@ -82,7 +87,7 @@ def _consistent(run_dir: Path, recs: list[dict[str, Any]]) -> None:
         change = _setting_change(first, rec)
         if change is not None:
             raise ShardRefused(f"{name} was made with other settings than shard {first['shard']} ({change}): "
-                               f"{_rerun(part)} with the same settings")
+                               f"{_rerun(part, ' and the settings of the others')}")
 
 
 def _exact_split(run_dir: Path, recs: list[dict[str, Any]]) -> list[list[int]]:

@@ -52,6 +52,7 @@ class ShardRun:
     assignment: Assignment | None = None
     final_predictions: list[Prediction] = dataclasses.field(default_factory=list)
     merged: bool = False
+    completed: bool = False  # this invocation recorded the shard complete (a later merge refusal leaves it so)
 
     @classmethod
     def of(cls, cfg: RunConfig, run_dir: Path) -> "ShardRun | None":
@@ -106,10 +107,12 @@ class ShardRun:
         self._save(record, attempt.record("running"))
 
     def failed(self, attempt: Attempt, exc: BaseException, result: Any = None) -> None:
+        """Record a failed attempt; a shard that completed and then could not merge stays complete."""
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         record = self._record()
-        record["status"] = status
+        record["status"] = "complete" if self.completed else status
+        status = "ok" if self.completed else status  # its part is stored: the error names the refused merge
         try:
             self._save(record, attempt.record(status, f"{type(exc).__name__}: {text}"[:500], result))
         except OSError as write_exc:  # a full or read-only disk must not hide the original error
@@ -121,6 +124,7 @@ class ShardRun:
         sha = write_predictions(self.run_dir, self.part, done.result.predictions)
         record.update(done.facts(self.assignment), status="complete", predictions_sha256=sha, total=len(samples))
         self._save(record, attempt.record("ok", result=done.result, timings=done.timings))
+        self.completed = True
         print(f"shard {self.part.label}: {len(done.result.predictions)} of {len(samples)} samples stored in "
               f"{self.run_dir}", flush=True)
         self.merge_if_last(samples, sweep_job)
