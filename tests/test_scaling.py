@@ -2,7 +2,8 @@
 
 Every merged run is compared byte for byte with one single-process run of the 40-item demo on the tiny model
 (``reference``, made once). Shards run in this process (``pipeline.evaluate`` as the command line composes it),
-except the one that is SIGKILLed mid-run. Two-node torchrun and the submitit launcher: test_scaling_launchers.py.
+except the one that is SIGKILLed mid-run; then two "nodes" of torchrun on localhost (c10d rendezvous, gloo) and
+Hydra's submitit_local launcher, as separate processes.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -221,3 +223,98 @@ def test_sigkilled_shard_rerun_between_the_others(demo, tmp_path, capsys):
     statuses = [a["status"] for a in json.loads(record_path(run_dir, Part(1, 3)).read_text())["attempts"]]
     assert statuses == ["killed", "ok"]
     shutil.rmtree(run_dir / "shards")
+
+
+# -- launchers: two-node torchrun, Hydra's submitit launcher ----------------------------------------------------
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _torchrun(node_rank: int, port: int, argv: list[str], log: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+           "--node-rank", str(node_rank), "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",
+           "--rdzv-id", f"test-{port}", "--max-restarts", "0", "-m", "awaker_eval", *argv]
+    return subprocess.Popen(cmd, env=_env(), stdout=open(log.with_suffix(".out"), "w"),
+                            stderr=open(log.with_suffix(".err"), "w"), start_new_session=True)
+
+
+def two_nodes(argv: list[str], logs: Path) -> list[subprocess.Popen]:
+    """Node 0's agent first, hosting the rendezvous store on a free port (another port when it lost it to
+    another process), then node 1's."""
+    for attempt in range(3):
+        port = _free_port()
+        node0 = _torchrun(0, port, argv, logs / f"node0-{attempt}")
+        deadline = time.monotonic() + 60
+        while node0.poll() is None and not _listening(port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if node0.poll() is None and _listening(port):
+            return [node0, _torchrun(1, port, argv, logs / f"node1-{attempt}")]
+        node0.kill()
+        node0.wait()
+    raise AssertionError("torchrun's rendezvous store never listened")
+
+
+def _worker_rank(agent: subprocess.Popen) -> int:
+    """The global rank torchrun gave the worker of this node (the c10d rendezvous assigns ranks itself)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == agent.pid:
+                env = (stat.parent / "environ").read_bytes().split(b"\0")
+                return int(next(v for v in env if v.startswith(b"RANK=")).split(b"=", 1)[1])
+        except (OSError, ValueError, StopIteration, IndexError):
+            continue
+    raise AssertionError(f"no worker of torchrun agent {agent.pid}")
+
+
+def test_two_nodes_fail_together_then_resume_to_the_single_process_result(demo, tmp_path):
+    common, reference = demo
+    argv = common + [f"results_root={tmp_path / 'results'}", "runner.batch_size=1"]
+    nodes = two_nodes(argv, tmp_path)
+    deadline = time.monotonic() + 180
+    stores = tmp_path / "results" / "mme_realworld_sample" / "tiny" / reference.name / "shards"
+    while time.monotonic() < deadline and not any(f.read_bytes() for f in stores.glob("predictions.rank*.jsonl")):
+        time.sleep(0.01)
+    killed_rank = _worker_rank(nodes[1])
+    nodes[1].send_signal(signal.SIGTERM)  # scancel / a preemption / Ctrl-C of the second node's torchrun
+    t_kill = time.monotonic()
+    assert nodes[0].wait(timeout=90) != 0
+    stopped_s = time.monotonic() - t_kill
+    assert nodes[1].wait(timeout=60) != 0
+    err0 = next(tmp_path.glob("node0-*.err")).read_text()
+    assert f"error: rank {killed_rank} failed: Terminated: stopped by SIGTERM" in err0
+    assert stopped_s < 30  # told by the peer, not found dead after the 40 s liveness timeout
+    run_dir = stores.parent
+    assert not (run_dir / "predictions.jsonl").exists() and not (run_dir / "scores.json").exists()
+
+    for f in tmp_path.glob("node*"):
+        f.unlink()
+    nodes = two_nodes(argv, tmp_path)  # the same command on both nodes: resumes
+    assert [n.wait(timeout=300) for n in nodes] == [0, 0], next(tmp_path.glob("node0-*.err")).read_text()[-2000:]
+    assert "reusing " in next(tmp_path.glob("node0-*.out")).read_text()
+    same_outputs(run_dir, reference)
+    assert json.loads((run_dir / "run.json").read_text())["engine"]["world_size"] == 2
+
+
+def test_submitit_local_launches_the_shards_and_the_last_merges(demo, tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    common, reference = demo
+    out = subprocess.run([sys.executable, "-m", "awaker_eval", "-m", "hydra/launcher=submitit_local",
+                          "runner.shard=0/3,1/3,2/3", *common, f"results_root={tmp_path}"],
+                         env=_env(), capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    run_dir = tmp_path / "mme_realworld_sample" / "tiny" / reference.name  # one run directory for the three
+    same_outputs(run_dir, reference)
+    (sweep,) = (tmp_path / "sweeps").iterdir()  # one sweep folder: the jobs resolved the parent's name
+    logs = "".join(p.read_text() for p in sweep.glob(".submitit/*/*_log.out"))
+    assert sorted(line.split(":")[0] for line in logs.splitlines() if line.startswith("shard ")) == [
+        "shard 0/3", "shard 1/3", "shard 2/3"]
+    assert logs.count("tiny: Overall 20.0 [7.3, 35.9], n=40") == 1  # merged once, by the last to finish
+    assert merge(run_dir) == 0  # and the merge command agrees
+    same_outputs(run_dir, reference)
