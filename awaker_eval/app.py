@@ -20,6 +20,7 @@ from awaker_eval.config.schema import RunConfig
 from awaker_eval.engine import distributed
 from awaker_eval.engine.loader import available_cores
 from awaker_eval.report import table_cli
+from awaker_eval.report.runs import SCORES_FILE
 from awaker_eval.result_logging.errors import LoggerFailed
 from awaker_eval.user_errors import run_reported
 
@@ -66,10 +67,11 @@ class SweepRuns:
 def print_sweep_table(sweep: SweepRuns) -> None:
     """The sweep's one leaderboard, at its end: its jobs among the published rows, as ``awaker-eval table SWEEP``
     prints them (rows named after each job's overrides), rather than the whole leaderboard after every job."""
-    if not sweep.runs:
+    runs = [run for run in dict.fromkeys(sweep.runs) if (run / SCORES_FILE).is_file()]  # not a shard's unmerged run
+    if not runs:
         return
     print()
-    table_cli.main([str(run) for run in dict.fromkeys(sweep.runs)])
+    table_cli.main([str(run) for run in runs])
     print(f"\nsweep directory: {sweep.directory}")
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from awaker_eval import cli, merge_cli
+from awaker_eval.app import SweepRuns, print_sweep_table
 from awaker_eval.engine.shards import Part, all_costs, assign_part, parse_part
 from awaker_eval.overrides import compose_run_config
 from awaker_eval.pipeline import evaluate
@@ -158,6 +159,9 @@ def _refusals(run_dir: Path, argv: list[str], capsys) -> None:
     assert "shard 1/3 is incomplete: its predictions file is missing or is not the one its record describes" in \
         capsys.readouterr().err
     preds.write_text(text)
+    record.write_text('{"shard": "2/3", "status": "comp')  # a record torn by a crashed writer (never atomic here)
+    assert merge(run_dir) == 2 and "shard 2/3 has an unreadable record" in capsys.readouterr().err
+    record.write_text(saved)
     other = record_path(run_dir, Part(0, 2))
     other.write_text(saved)
     assert merge(run_dir) == 2 and "holds shards of different N (2, 3)" in capsys.readouterr().err
@@ -180,6 +184,11 @@ def _merge_once_when_two_finish(run_dir: Path, reference: Path, capsys) -> None:
     assert capsys.readouterr().out.count("shards already merged by another shard") == 1
     assert len(json.loads((run_dir / "run.json").read_text())["attempts"]) == attempts + 1  # one merge
     same_outputs(run_dir, reference)
+
+
+def test_a_sweep_table_leaves_out_a_run_its_shards_have_not_merged(tmp_path, capsys):
+    print_sweep_table(SweepRuns("sweep", [tmp_path]))  # no scores.json: nothing to tabulate, no error line
+    assert capsys.readouterr() == ("", "")
 
 
 def test_locks_shards_together_but_not_with_a_whole_run(tmp_path):
