@@ -114,7 +114,11 @@ def plan_merge(run_dir: Path) -> MergePlan:
             raise ShardRefused(f"shard {part.label} is incomplete: its predictions file is missing or is not the one "
                                f"its record describes: {_rerun(part)}")
         ordered.update(zip(mine, preds))
-    return MergePlan(count, recs, [ordered[p] for p in range(len(ordered))])
+    merged = [ordered[p] for p in range(len(ordered))]
+    if len({p.id for p in merged}) != len(merged):
+        raise ShardRefused(f"the shards in {run_dir} hold one sample twice (they were assigned differently): rerun "
+                           f"every shard, then merge")
+    return MergePlan(count, recs, merged)
 
 
 def all_complete(run_dir: Path, count: int) -> bool:

@@ -98,10 +98,12 @@ def merged_result(plan: MergePlan, path: Path, seconds: float) -> EngineResult:
     checks = {json.dumps(c, sort_keys=True): c for e in engines for c in e.get("self_checks") or []}
     return EngineResult(
         predictions=list(plan.predictions),
-        counts=EngineCounts(total=len(plan.predictions), done=done, skipped=sum(int(c.get("skipped", 0)) for c in counts),
+        counts=EngineCounts(total=len(plan.predictions), done=done,
+                            skipped=sum(int(c.get("skipped", 0)) for c in counts),
                             failed=sum(p.error is not None for p in plan.predictions)),
         timings=timings, samples_per_s=done / total_s if total_s > 0 else 0.0,
-        world_size=sum(int(e.get("world_size", 1)) for e in engines), batches=sum(int(e.get("batches", 0)) for e in engines),
+        world_size=sum(int(e.get("world_size", 1)) for e in engines),
+        batches=sum(int(e.get("batches", 0)) for e in engines),
         oom_splits=sum(int(e.get("oom_splits", 0)) for e in engines),
         error_splits=sum(int(e.get("error_splits", 0)) for e in engines), predictions_path=path,
         invalidated=_sum(engines, "invalidated"), relabelled=sum(int(e.get("relabelled", 0)) for e in engines),

@@ -142,8 +142,8 @@ def _refusals(run_dir: Path, argv: list[str], capsys) -> None:
     assert run(argv + ["runner.shard=2/3", "runner.bootstrap_samples=50"])[0] == 2  # the last: it tries to merge
     assert capsys.readouterr().err.strip().endswith(
         "error: shard 2/3 was made with other settings than shard 0/3 (runner.bootstrap_samples: 1000 in shard 0/3, "
-        "50 in shard 2/3): rerun it with runner.shard=2/3 and the settings of the others (finished samples are reused), "
-        "then merge")
+        "50 in shard 2/3): rerun it with runner.shard=2/3 and the settings of the others (finished samples are "
+        "reused), then merge")
     assert merge(run_dir) == 2 and "shard 2/3 was made with other settings" in capsys.readouterr().err
     for key, words in [("model_fp", "with other weights"), ("data_digest", "from other data")]:
         changed = json.loads(saved)
