@@ -37,7 +37,8 @@ class Evaluation:
     """One finished run: its directory (every file the command line writes) and its ``scores.json``."""
 
     run_dir: Path
-    scores: dict[str, Any]  # e.g. scores["overall"], scores["ci"]["overall"] == [lo, hi] (fractions)
+    scores: dict[str, Any]  # e.g. scores["overall"], scores["ci"]["overall"] == [lo, hi] (fractions); {} for a
+    # job-array shard (runner.shard=I/N) while other shards are still to finish
     config: RunConfig  # the settings it ran with (secrets included: keep it in memory)
 
 
@@ -60,7 +61,8 @@ def evaluate(overrides: Sequence[str] = ()) -> Evaluation:
     mask_secrets(split_command_line(argv, options=False), list(cfg.model.secret_patterns))
     install_log_redaction()
     run_dir = Path(run_pipeline(cfg))
-    scores = json.loads((run_dir / SCORES_FILE).read_text(encoding="utf-8"))
+    scored = not cfg.runner.shard or (run_dir / SCORES_FILE).is_file()  # a shard scores once it merged the run
+    scores = json.loads((run_dir / SCORES_FILE).read_text(encoding="utf-8")) if scored else {}
     return Evaluation(run_dir, scores, cfg)
 
 

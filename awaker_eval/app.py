@@ -28,6 +28,7 @@ from awaker_eval.extract.llm_judge import JudgeFailuresExceeded
 from awaker_eval.overrides import hydra_args, unmask
 from awaker_eval.redact import install_log_redaction
 from awaker_eval.report import table_cli
+from awaker_eval.report.runs import SCORES_FILE
 from awaker_eval.result_logging.errors import LoggerFailed
 from awaker_eval.run_validity import TooManyFailedSamples
 from awaker_eval.sweep_dirs import register_resolvers
@@ -74,10 +75,11 @@ class SweepRuns:
 def print_sweep_table(sweep: SweepRuns) -> None:
     """The sweep's one leaderboard, at its end: its jobs among the published rows, as ``awaker-eval table SWEEP``
     prints them (rows named after each job's overrides), rather than the whole leaderboard after every job."""
-    if not sweep.runs:
+    runs = [run for run in dict.fromkeys(sweep.runs) if (run / SCORES_FILE).is_file()]  # not a shard's unmerged run
+    if not runs:
         return
     print()
-    table_cli.main([str(run) for run in dict.fromkeys(sweep.runs)])
+    table_cli.main([str(run) for run in runs])
     print(f"\nsweep directory: {sweep.directory}")
 
 

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "paired comparison of two runs; the CI gate (exit 0 pass, 1 regression, 3 inconclusive)"),
     "plot": ("awaker_eval.report.plots_cli", "per-subtask / per-category bars and the expert heatmap"),
     "report": ("awaker_eval.report.html_cli", "static HTML report of one run directory"),
+    "merge": ("awaker_eval.merge_cli", "merge and score the shards of a job-array run (runner.shard=I/N)"),
     "perf": ("awaker_eval.perf", "throughput benchmark of the inference engine"),
     "prompts": ("awaker_eval.prompts_cli", "print every sample's chat messages as a run builds them (no model)"),
     "prepare": ("awaker_eval.prepare", "download and verify what a run needs, then run offline (overrides follow)"),

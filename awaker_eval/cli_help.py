@@ -27,6 +27,7 @@ COMMON_OVERRIDES = (
     ("model.dtype=bfloat16|float32", "weights dtype"),
     ("runner.mode=generate|choice", "greedy generation, or scoring each option's likelihood"),
     ("runner.batch_size=N", "samples per batch"),
+    ("runner.shard=I/N", "only the I-th of N shards (a job array); the last merges (docs/scaling.md)"),
     ("output_dir=DIR  run_id=ID", "where the run goes (default: results/<benchmark>/<model>/<hash>)"),
     ("-m a=x,y", "a sweep: one job per value, resumable, under results/sweeps/<overrides>/"),
     ("--cfg job", "print the composed configuration without running"),

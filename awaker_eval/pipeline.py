@@ -21,6 +21,7 @@ from awaker_eval.engine.distributed import failing_together
 from awaker_eval.engine.identity import data_digest
 from awaker_eval.engine.metadata import data_footprint
 from awaker_eval.engine.runner import EngineSettings, run_inference
+from awaker_eval.engine.shards import parse_part
 from awaker_eval.extract.llm_judge import LLMJudge, check_judge_failures
 from awaker_eval.models.base import GenerationSettings
 from awaker_eval.models.factory import build_model
@@ -37,6 +38,7 @@ from awaker_eval.run_outputs import write_run_outputs
 from awaker_eval.run_validity import check_failed_samples
 from awaker_eval.rundir import check_same_results, labelled, resolve_run_dir, settings_diff, write_config
 from awaker_eval.sample_io import PredictionBuilder, SampleEncoder
+from awaker_eval.shard_runs import ShardDone, ShardRun
 from awaker_eval.tasks.base import Benchmark
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ def engine_settings(cfg: RunConfig):
         max_pixels=cfg.benchmark.max_pixels,
         reuse_vision=cfg.runner.reuse_vision,
         threads=cfg.runner.threads,
+        part=parse_part(cfg.runner.shard),
     )
 
 
@@ -103,13 +106,14 @@ def build_judge(cfg: RunConfig, run_dir: Path):
 
 
 @contextlib.contextmanager
-def hold_run_dir(run_dir: Path, rank: int) -> Iterator[None]:
-    """Rank 0 holds the run directory's lock for the whole run; every rank stops when another run holds it."""
+def hold_run_dir(run_dir: Path, rank: int, shard: ShardRun | None = None) -> Iterator[None]:
+    """Rank 0 holds the run directory's lock for the whole run (a job-array shard: shared with the other shards,
+    and its own shard's lock); every rank stops when another run holds it."""
     with contextlib.ExitStack() as stack:
         busy = ""
         if rank == 0:
             try:
-                stack.enter_context(run_dir_lock(run_dir))
+                stack.enter_context(run_dir_lock(run_dir) if shard is None else shard.hold())
             except RunDirBusy as exc:
                 busy = str(exc)
         busy = distributed.broadcast_str(busy)
@@ -152,7 +156,9 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None,
     silences the libraries' progress bars too, for this run only. ``hydra_output_dir`` (a multirun job's folder)
     makes the run a sweep job: it prints one result line, the sweep one table at its end."""
     t0 = time.perf_counter()
-    cfg = labelled(cfg, hydra_output_dir)  # model.name unset: api_model@host (a served model) or the kind
+    # the shards of a sweep (-m runner.shard=0/3,1/3,2/3) are one run: its own directory, not one per sweep job
+    home = None if cfg.runner.shard else hydra_output_dir
+    cfg = labelled(cfg, home)  # model.name unset: api_model@host (a served model) or the kind
     with library_progress_bars(cfg.runner.progress):
         data = load_data(cfg)
         t_data = time.perf_counter()
@@ -160,34 +166,37 @@ def evaluate(cfg: RunConfig, hydra_output_dir: str | None = None,
         if dist.rank == 0:
             for line in summary_lines(data.warnings):
                 print(line)
-        run_dir = Path(distributed.broadcast_str(str(resolve_run_dir(cfg, hydra_output_dir, data.digest))))
+        run_dir = Path(distributed.broadcast_str(str(resolve_run_dir(cfg, home, data.digest))))
+        shard = ShardRun.of(cfg, run_dir, data.bench)  # runner.shard=I/N: its part, merged by the last shard
         if on_run_dir is not None:
             on_run_dir(run_dir)
-        with hold_run_dir(run_dir, dist.rank):
+        with hold_run_dir(run_dir, dist.rank, shard):
             attempt = Attempt(settings_diff(run_dir, cfg))
             check_same_results(run_dir, attempt.settings_diff)  # before anything is loaded or written
             result, judge = _run_attempt(cfg, data, run_dir, attempt, dist.rank, (t0, t_data),
-                                         sweep_job=hydra_output_dir is not None)
-            logger_failed = log_results(cfg, run_dir) if dist.rank == 0 else None  # outputs written: send them
+                                         sweep_job=hydra_output_dir is not None, shard=shard)
+            scored = dist.rank == 0 and (shard is None or shard.merged)  # a shard that did not merge has no scores
+            logger_failed = log_results(cfg, run_dir) if scored else None  # outputs written: send them
     distributed.barrier()
     logger_failed = distributed.broadcast_str(str(logger_failed or ""))  # every rank exits alike
+    final = result.predictions if shard is None else shard.final_predictions  # a shard's: once it merged the run
     if judge is not None:  # past benchmark.judge.max_failures: exit 1, after every output is written
-        check_judge_failures(result.predictions, cfg.benchmark.judge.max_failures)
-    check_failed_samples(result.predictions, cfg.runner.max_failed_fraction)  # likewise past max_failed_fraction
+        check_judge_failures(final, cfg.benchmark.judge.max_failures)
+    check_failed_samples(final, cfg.runner.max_failed_fraction)  # likewise past max_failed_fraction
     if logger_failed:  # logger.required: the upload failed, every result is on disk; exit 1
         raise LoggerFailed(logger_failed)
     return run_dir
 
 
 def _run_attempt(cfg: RunConfig, data: LoadedData, run_dir: Path, attempt, rank: int, times: tuple[float, float],
-                 sweep_job: bool = False):
+                 sweep_job: bool = False, shard: ShardRun | None = None):
     """One attempt in the held run directory: the model, its self-checks, inference and (rank 0) every output;
-    a failure is recorded in run.json before it propagates. Returns ``(result, judge)``."""
+    a failure is recorded in run.json (a shard: in its record) before it propagates. Returns ``(result, judge)``."""
     t0, t_data = times
     judge = result = None
     try:
         if rank == 0:
-            record_start(run_dir, attempt)
+            record_start(run_dir, attempt) if shard is None else shard.start(attempt, cfg, data.digest)
         model = build_model(cfg.model)
         settings = engine_settings(cfg)
         checks = prove_fast_paths(model, settings, cfg.runner.self_check)  # before any prediction is made
@@ -198,7 +207,9 @@ def _run_attempt(cfg: RunConfig, data: LoadedData, run_dir: Path, attempt, rank:
         finalize = PredictionBuilder(data.bench, cfg.benchmark.protocol, cfg.benchmark.extractor, judge=judge)
         if rank == 0:
             write_config(run_dir, cfg)  # the run starts now: first settings only, never overwritten
-        result = run_inference(data.samples, data.encode, model, finalize, run_dir, protocol_fp, model_fp,
+        samples = data.samples if shard is None else shard.owned(data.samples, model, settings.min_pixels,
+                                                                  settings.max_pixels)
+        result = run_inference(samples, data.encode, model, finalize, run_dir, protocol_fp, model_fp,
                                settings, prompt_keys=data.prompt_keys)
         result.self_checks = [r.as_dict() for r in checks]
         if rank == 0:
@@ -208,10 +219,15 @@ def _run_attempt(cfg: RunConfig, data: LoadedData, run_dir: Path, attempt, rank:
                 if judge is not None else {}
             extra["data_warnings"] = data.warnings
             extra["data"] = data_footprint(data.samples)
-            write_run_outputs(data.bench, cfg, run_dir, result, model, protocol_fp, model_fp, timings, extra_meta=extra,
-                              attempt=attempt, data_digest=data.digest, samples=data.samples, sweep_job=sweep_job)
+            if shard is not None:  # its record, then the merge when it is the last of the N
+                shard.finish(ShardDone(result, protocol_fp, model_fp, model, timings, extra), attempt, data.samples,
+                             sweep_job)
+            else:
+                write_run_outputs(data.bench, cfg, run_dir, result, model, protocol_fp, model_fp, timings,
+                                  extra_meta=extra, attempt=attempt, data_digest=data.digest, samples=data.samples,
+                                  sweep_job=sweep_job)
     except BaseException as exc:
         if rank == 0:
-            record_failure(run_dir, attempt, exc, result)
+            record_failure(run_dir, attempt, exc, result) if shard is None else shard.failed(attempt, exc, result)
         raise
     return result, judge

@@ -18,6 +18,7 @@ from awaker_eval.config.schema import (SELF_CHECK_POLICIES, BenchmarkConfig, Jud
                                        RunnerConfig)
 from awaker_eval.data.sources import check_benchmark_source, names_a_file, repo_layouts
 from awaker_eval.data.subsets import SUBSETS
+from awaker_eval.engine.shards import parse_part
 from awaker_eval.models.factory import check_model_config
 from awaker_eval.models.loading import looks_like_local_path, resolve_checkpoint
 from awaker_eval.models.options import (ADAPTER_DTYPE_MODES, CHOICE_PADDINGS, GENERATE_PADDINGS, MODEL_DTYPES,
@@ -162,6 +163,18 @@ def check_runner(r: RunnerConfig) -> None:
     _one_of("runner.self_check", r.self_check, SELF_CHECK_POLICIES)
     _seed("runner.seed", r.seed)
     _fraction("runner.max_failed_fraction", r.max_failed_fraction)
+    check_shard(r)
+
+
+def check_shard(r: RunnerConfig) -> None:
+    """``runner.shard=I/N``: 0 <= I < N; a shard never sets the store aside (the other shards' work is in it)."""
+    try:
+        part = parse_part(r.shard)
+    except ValueError as exc:
+        raise ConfigError(f"runner.shard: {exc}") from None
+    if part is not None and not r.resume:
+        raise ConfigError(f"runner.shard={part.label} with runner.resume=false would set aside the other shards' "
+                          f"predictions too: start afresh in another directory (output_dir=...) instead")
 
 
 def check_model(m: ModelConfig) -> None:

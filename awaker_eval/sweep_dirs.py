@@ -52,5 +52,7 @@ def sweep_job_overrides(dirname: str) -> str | None:
 def register_resolvers() -> None:
     from omegaconf import OmegaConf
 
-    OmegaConf.register_new_resolver("awaker_sweep_key", lambda: sweep_key(), replace=True)
+    # cached: a launcher that runs the jobs in other processes (hydra/launcher=submitit_*) hands them the parent's
+    # resolved values (Hydra copies the cache into each job's config), and a job's own argv is not the sweep's
+    OmegaConf.register_new_resolver("awaker_sweep_key", lambda: sweep_key(), replace=True, use_cache=True)
     OmegaConf.register_new_resolver("awaker_job_key", job_key, replace=True)

@@ -127,6 +127,9 @@ class RunnerConfig:
     self_check: str = "fallback"  # run-start checks of the fast paths: fallback | strict | off (models/self_checks.py)
     # failed samples tolerated, as a fraction of all; above it the outputs are marked invalid and the run exits 1
     max_failed_fraction: float = 0.0
+    # I/N: run only the I-th of N cost-balanced shards of the run (a job array; docs/scaling.md); the last shard to
+    # finish, or `awaker-eval merge RUN_DIR`, merges and scores them. None: every sample
+    shard: Optional[str] = None
 
 
 @dataclass

@@ -10,20 +10,24 @@ between polls (and the engine after every batch) whether a peer has failed or di
 ``failed/<rank>`` = its message before leaving; the others raise :class:`PeerFailure` naming that rank and message.
 A heartbeat thread per rank bumps ``beat/<rank>`` every few seconds; a peer whose counter stops moving for
 ``liveness_s`` (SIGKILL, host OOM, a hung driver) is reported dead. A lost store (the rank hosting it died) is a
-PeerFailure too. Joining the group is bounded as well (``timeout_s``), so no rank waits for hours.
+PeerFailure too. Joining the group is bounded as well (``timeout_s``), so no rank waits for hours. A rank that
+receives SIGTERM (SLURM, or torchrun stopping a node's workers) raises ``Terminated`` and reports it like any failure.
+The same holds across nodes (``--nnodes M --rdzv-backend c10d``): only the store's address differs.
 """
 
 from __future__ import annotations
 
 import heapq
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable, Sequence
 
-from awaker_eval.engine.rank_sync import PeerFailure, RankSync
+from awaker_eval.engine.rank_sync import PeerFailure, RankSync, raise_terminated
 
 # Bound on the rendezvous and process-group setup: the ranks of one job start together (imports, no model yet), so
 # a rank missing for this long has died before joining. After setup no wait of this module depends on it.
@@ -31,6 +35,7 @@ DEFAULT_TIMEOUT_S = 300
 LIVENESS_S = 40.0  # a peer silent this long is dead: every rank stops well within a minute
 HEARTBEAT_S = 2.0
 _SYNC: RankSync | None = None  # this process's RankSync while a group is initialised
+_PREVIOUS_SIGTERM: Any = None  # the SIGTERM handler before init_distributed installed raise_terminated
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,17 @@ def init_distributed(
                 f"({type(exc).__name__}: {exc}); a rank died or never started"
             ) from exc
         _SYNC = RankSync(store, rank, world, liveness_s=liveness_s, heartbeat_s=heartbeat_s)
+        _report_sigterm()
     return DistInfo(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=info.local_rank)
+
+
+def _report_sigterm() -> None:
+    """A rank stopped by SIGTERM (SLURM, a node's torchrun agent) raises ``Terminated``, which it reports to the
+    other ranks on every node before exiting, as any failure; without this it would vanish silently and the others
+    would notice only after ``liveness_s``. Only the main thread can install a handler."""
+    global _PREVIOUS_SIGTERM
+    if threading.current_thread() is threading.main_thread() and _PREVIOUS_SIGTERM is None:
+        _PREVIOUS_SIGTERM = signal.signal(signal.SIGTERM, raise_terminated)
 
 
 def dist_info() -> DistInfo:
@@ -254,10 +269,13 @@ def balanced_share(pending: Sequence[int], cost_of: Callable[[int], int], rank: 
 
 def destroy() -> None:
     """Leave the group: stop the heartbeat and destroy the process group."""
-    global _SYNC
+    global _SYNC, _PREVIOUS_SIGTERM
     if _SYNC is not None:
         _SYNC.close()
         _SYNC = None
+    if _PREVIOUS_SIGTERM is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _PREVIOUS_SIGTERM)
+        _PREVIOUS_SIGTERM = None
     if _initialized():
         import torch.distributed as dist
 

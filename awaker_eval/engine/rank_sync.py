@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import threading
 import time
 from typing import Any
@@ -22,6 +23,18 @@ MAX_MESSAGE_CHARS = 4000  # a failing rank's message as stored (tracebacks stay 
 
 class PeerFailure(RuntimeError):
     """Another rank failed, died or lost contact: this rank stops too (its own work is stored and resumable)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM reached a rank (``scancel``, a node's torchrun agent stopping its workers, a preemption): raised like
+    Ctrl-C, so the rank tells its peers why before it exits instead of vanishing until their liveness check."""
+
+
+def raise_terminated(signum: int, _frame: Any) -> None:
+    """The SIGTERM handler of a rank: once (a second SIGTERM ends the process at once, as it would have)."""
+    signal.signal(signum, signal.SIG_DFL)
+    raise Terminated(f"stopped by {signal.Signals(signum).name} (scancel, a preemption, or torchrun stopping the "
+                     f"workers of a node)")
 
 
 def failure_message(exc: BaseException) -> str:

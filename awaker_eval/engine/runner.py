@@ -36,6 +36,7 @@ from awaker_eval.engine.identity import (
 from awaker_eval.engine.loader import (
     BatchBuilder, EncodedSamples, describe_error, main_process_threads, make_loader, prepare_positions,
 )
+from awaker_eval.engine.shards import Part
 from awaker_eval.engine.store import ShardWriter, iter_stored, set_aside_shards, write_merged
 from awaker_eval.models.base import GenerationSettings, Messages, ModelOutput, VisionLanguageModel
 from awaker_eval.types import Prediction, Sample
@@ -67,6 +68,9 @@ class EngineSettings:
     reuse_vision: bool = True  # encode each distinct image once and reuse its features (identical outputs)
     threads: int | None = None  # torch intra-op threads for the run (None: loader.main_process_threads decides)
     prefetch_bytes: int | None = None  # bound on prepared batches in flight (None: from free host memory; host_memory)
+    # a job-array shard (runner.shard=I/N; the samples passed are its part): its shard files carry the part's tag
+    # and predictions.jsonl is left to the merge of all N parts (awaker_eval/shard_runs.py)
+    part: Part | None = None
 
 
 @dataclass
@@ -236,7 +240,8 @@ def run_inference(
 
     executor, loader, bar = _batch_pipeline(samples, encode, model, plan, host, len(share.positions), settings, dist)
     threads = main_process_threads(getattr(model, "device", None), host.workers, override=settings.threads)
-    with threads as main_threads, ShardWriter(run_dir, dist.rank) as writer:
+    part_tag = settings.part.tag if settings.part else ""  # a job-array shard's own files (engine/shards.py)
+    with threads as main_threads, ShardWriter(run_dir, dist.rank, part_tag) as writer:
         if dist.is_main and relabelled:  # the relabelled copies win from now on: a later rerun has none left
             writer.append(relabelled)
         finish = _finisher(finalize, samples, keys, protocol_fp, model_fp)
@@ -246,7 +251,7 @@ def run_inference(
     timings.model = executor.model_seconds
 
     done_total, = D.sum_ints([done_here])
-    predictions, path = _merge(samples, run_dir, current, timings, dist)
+    predictions, path = _merge(samples, run_dir, current, timings, dist, write=settings.part is None)
     timings.total = D.max_float(time.perf_counter() - t_start)
     counts = EngineCounts(
         total=len(samples), done=done_total, skipped=len(samples) - len(pending),
@@ -365,9 +370,10 @@ def _run_batches(loader, executor: BatchExecutor, model: VisionLanguageModel,
 
 
 def _merge(samples: list[Sample], run_dir: Path, current: Callable[[], StoreView], timings: EngineTimings,
-           dist) -> tuple[list[Prediction], Path | None]:
-    """Once every rank's shards are complete: the predictions in sample order, written merged by the main rank;
-    every rank stops together when a sample has none."""
+           dist, write: bool = True) -> tuple[list[Prediction], Path | None]:
+    """Once every rank's shards are complete: the predictions in sample order, written merged by the main rank
+    (unless ``write`` is off: a job-array shard leaves the merge to ``engine/shard_merge.py``); every rank stops
+    together when a sample has none."""
     D.barrier()  # all shard files complete
     t_merge = time.perf_counter()
     merged = current().predictions
@@ -377,7 +383,7 @@ def _merge(samples: list[Sample], run_dir: Path, current: Callable[[], StoreView
         raise RuntimeError(
             f"{run_dir}: {len(missing)} samples have no stored prediction after the run (first: {missing[:5]})"
         )
-    path = write_merged(run_dir, ids, merged) if dist.is_main else None
+    path = write_merged(run_dir, ids, merged) if dist.is_main and write else None
     D.barrier()  # the merged file exists before anyone returns
     timings.merge = time.perf_counter() - t_merge
     return [merged[i] for i in ids], path

@@ -36,8 +36,9 @@ def prediction_from_dict(obj: dict) -> Prediction:
     return Prediction(**{k: v for k, v in obj.items() if k in _FIELDS})
 
 
-def shard_path(run_dir: Path, rank: int) -> Path:
-    return Path(run_dir) / SHARD_DIR / f"predictions.rank{rank}.jsonl"
+def shard_path(run_dir: Path, rank: int, tag: str = "") -> Path:
+    """This rank's file; a job-array shard's files carry its tag (``predictions.rank0.part1of3.jsonl``)."""
+    return Path(run_dir) / SHARD_DIR / f"predictions.rank{rank}{'.' + tag if tag else ''}.jsonl"
 
 
 def shard_files(run_dir: Path) -> list[Path]:
@@ -124,8 +125,8 @@ def _cut_torn_tail(path: Path) -> None:
 class ShardWriter:
     """Appends whole batches of predictions to this rank's shard file, durably (flush + fsync per batch)."""
 
-    def __init__(self, run_dir: Path, rank: int):
-        self.path = shard_path(run_dir, rank)
+    def __init__(self, run_dir: Path, rank: int, tag: str = ""):
+        self.path = shard_path(run_dir, rank, tag)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             _cut_torn_tail(self.path)
