@@ -240,8 +240,7 @@ def run_inference(
 
     executor, loader, bar = _batch_pipeline(samples, encode, model, plan, host, len(share.positions), settings, dist)
     threads = main_process_threads(getattr(model, "device", None), host.workers, override=settings.threads)
-    part_tag = settings.part.tag if settings.part else ""  # a job-array shard's own files (engine/shards.py)
-    with threads as main_threads, ShardWriter(run_dir, dist.rank, part_tag) as writer:
+    with threads as main_threads, ShardWriter(run_dir, dist.rank, _part_tag(settings)) as writer:
         if dist.is_main and relabelled:  # the relabelled copies win from now on: a later rerun has none left
             writer.append(relabelled)
         finish = _finisher(finalize, samples, keys, protocol_fp, model_fp)
@@ -269,6 +268,11 @@ def run_inference(
         attention=model.attention_info(),
         host_memory=host.to_dict(),
     )
+
+
+def _part_tag(settings: EngineSettings) -> str:
+    """A job-array shard's own store files (``runner.shard``, engine/shards.py); empty for a whole run."""
+    return settings.part.tag if settings.part else ""
 
 
 def _store_reader(samples: list[Sample], run_dir: Path, keys: Mapping[str, str], protocol_fp: str,
