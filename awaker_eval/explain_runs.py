@@ -80,7 +80,8 @@ def _checked(plan: Plan, slot: Slot, run: Run) -> Run:
     usable(run)
     stored = knob_values(run.config)
     wrong = [f"{k}={stored[k]!r} (expected {v!r})" for k, v in slot.config.values.items() if stored[k] != v]
-    problem = (f"holds {', '.join(wrong)}" if wrong else sample_difference(plan.a, run) or model_difference(plan.a, run))
+    problem = (f"holds {', '.join(wrong)}" if wrong
+               else sample_difference(plan.a, run) or model_difference(plan.a, run))
     if problem:
         raise ValueError(f"{run.path}: configuration {slot.label} is stale or not this pair's: {problem}; "
                          "remove that directory and rerun explain")

@@ -38,6 +38,7 @@ from awaker_eval.run_validity import check_failed_samples
 from awaker_eval.rundir import check_same_results, labelled, resolve_run_dir, settings_diff, write_config
 from awaker_eval.sample_io import PredictionBuilder, SampleEncoder
 from awaker_eval.tasks.registry import get_benchmark
+from awaker_eval.visual_tokens import summary as visual_token_summary
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +208,8 @@ def _run_attempt(cfg: RunConfig, data: LoadedData, run_dir: Path, attempt, rank:
                 if judge is not None else {}
             extra["data_warnings"] = data.warnings
             extra["data"] = data_footprint(data.samples)
+            extra["visual_tokens"] = visual_token_summary(data.samples, model.visual_tokens, cfg.benchmark.min_pixels,
+                                                          cfg.benchmark.max_pixels)
             write_run_outputs(cfg, run_dir, result, model, protocol_fp, model_fp, timings, extra_meta=extra,
                               attempt=attempt, data_digest=data.digest, samples=data.samples, sweep_job=sweep_job)
     except BaseException as exc:

@@ -20,6 +20,7 @@ from awaker_eval.models.self_checks import SelfCheckRecord, failure_line
 from awaker_eval.redact import redact
 from awaker_eval.report.browser import Browser, browser_link_html, browser_name, write_browser
 from awaker_eval.report.leaderboard import our_row, render_table, table_frame, table_spec
+from awaker_eval.report.reproduction import verdict_text
 from awaker_eval.report.plots import readable_group
 from awaker_eval.report.runs import Run
 from awaker_eval.report.small_n import MIN_CLUSTERS
@@ -139,6 +140,7 @@ def leaderboard_html(runs: list[tuple[str, Run, dict]], plots_dir: Path | None, 
         parts.append(_figure_html(png, report_dir, "Overall of the published models (points) and ours (★, 95% "
                                                     "interval)"))
     parts.append(render_table(spec, rows, fmt="html"))
+    parts.append(verdict_text(spec, [(label, run) for label, run, _ in same], fmt="html"))
     return "\n".join(parts)
 
 
