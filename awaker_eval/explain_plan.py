@@ -11,16 +11,17 @@ outputs.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from awaker_eval.config.schema import RunConfig
-from awaker_eval.report.knobs import Configuration, configuration, inference_key
+from awaker_eval.report.knobs import Configuration, configuration, inference_key, knob_values
 from awaker_eval.report.runs import SCORES_FILE, Run
-from awaker_eval.rundir import CONFIG_FILE, RunDirMismatch, check_same_results, default_run_id, settings_diff
+from awaker_eval.rundir import (CONFIG_FILE, RunDirMismatch, check_same_results, default_run_id, read_config,
+                                settings_diff)
 
 GIVEN, STORED, RESUME, INFERENCE, REEXTRACT = "given", "stored", "resume", "inference", "re-extract"
 NEEDS_MODEL = (RESUME, INFERENCE)
@@ -69,14 +70,16 @@ def run_config(base: dict, config: Configuration, run_dir: Path, origin: Path) -
                          f"({str(exc).splitlines()[0]})") from None
 
 
-def _siblings(plan: Plan) -> list[Path]:
-    """Run directories beside A and B (where a configuration may already be stored)."""
+def _siblings(plan: Plan) -> list[tuple[Path, dict]]:
+    """Run directories beside A and B (where a configuration may already be stored), with their knob values."""
     parents = dict.fromkeys([plan.a.path.parent, plan.b.path.parent])
     found = [p for parent in parents for p in sorted(parent.iterdir()) if (p / CONFIG_FILE).is_file()]
-    return [p for p in found if p.resolve() not in (plan.a.path.resolve(), plan.b.path.resolve())]
+    corners = (plan.a.path.resolve(), plan.b.path.resolve())
+    return [(p, knob_values(read_config(p) or {})) for p in found if p.resolve() not in corners]
 
 
 def _same_settings(run_dir: Path, cfg: RunConfig) -> bool:
+    """Whether ``run_dir`` was made with exactly these result settings (the check a run into it would make)."""
     try:
         check_same_results(run_dir, settings_diff(run_dir, cfg))
     except RunDirMismatch:
@@ -84,12 +87,14 @@ def _same_settings(run_dir: Path, cfg: RunConfig) -> bool:
     return True
 
 
-def locate(plan: Plan, config: Configuration, siblings: list[Path]) -> Slot:
+def locate(plan: Plan, config: Configuration, siblings: list[tuple[Path, dict]]) -> Slot:
     """The slot of one configuration between the corners: a stored directory with its settings (complete ones
-    first), else its own ``explain-<hash>`` directory next to A."""
+    first), else its own ``explain-<hash>`` directory next to A. Only siblings with the configuration's knob
+    values are read in full."""
     label = config.label(plan.knobs)
     probe = run_config(plan.a.config, config, plan.a.path.parent / "explain-probe", plan.a.path)
-    matches = sorted((p for p in siblings if _same_settings(p, probe)),
+    knobs = knob_values(asdict(probe))
+    matches = sorted((p for p, values in siblings if values == knobs and _same_settings(p, probe)),
                      key=lambda p: (not (p / SCORES_FILE).is_file(), str(p)))
     run_dir = matches[0] if matches else plan.a.path.parent / f"explain-{default_run_id(probe)[len('run-'):]}"
     cfg = run_config(plan.a.config, config, run_dir, plan.a.path)
