@@ -86,7 +86,8 @@ def main(argv: list[str]) -> int:
 def _explain(args: argparse.Namespace) -> int:
     check_options(n_boot=args.n_boot)
     if args.permutations < 0:
-        raise ValueError(f"--permutations must be >= 1 (got {args.permutations})")
+        raise ValueError(f"--permutations must be >= 1 for a sampled estimate, or 0 for the exact one "
+                         f"(got {args.permutations})")
     settings = Settings(n_boot=args.n_boot, seed=args.seed, permutations=args.permutations)
     a, b = resolve_pair(args.a, args.b, catalogue())
     if args.dry_run:
