@@ -4,10 +4,12 @@ model, and runs that are not one pair of the same model and items are refused in
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from hydra import compose, initialize_config_dir
@@ -19,6 +21,7 @@ from awaker_eval.app import CONF_DIR
 from awaker_eval.config.schema import register_configs
 from awaker_eval.reextract_run import write_reextracted
 from awaker_eval.report.runs import load_run
+from awaker_eval.report.shapley import exact_shapley, path_masks, sampled_shapley
 from awaker_eval.tasks.registry import catalogue
 
 KNOBS3 = ["benchmark.extractor", "benchmark.max_pixels", "benchmark.max_new_tokens"]
@@ -200,3 +203,26 @@ def test_refuses_missing_invalid_and_identical(capsys, tmp_path):
     a2, b2 = _pair(tmp_path / "same")
     assert "differ in no protocol knob" in _one_line_refusal(capsys, a2, b2)
     assert "--n-boot" in _one_line_refusal(capsys, a2, b2, "--n-boot", "5")
+
+
+def test_sampled_estimate_also_sums_to_the_difference(tiny_runs, capsys):
+    code, out, err = explain(capsys, tiny_runs["a"], tiny_runs["b"], "--json", "--permutations", "4", "--seed", "3")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["method"] == "sampled (4 permutations, seed 3)"
+    measured = 100 * (overall(tiny_runs["b"]) - overall(tiny_runs["a"]))
+    assert abs(sum(report["contributions"].values()) - measured) < 1e-9
+
+
+def test_shapley_values_of_a_known_game():
+    """v(0)=0, v(A)=1, v(B)=0, v(AB)=3: knob 0 gets (1 + 3) / 2 = 2, knob 1 gets (0 + 2) / 2 = 1; the mean over
+    every order is the exact value; per unit, the values sum to the unit's own B - A."""
+    values = {0: np.array([0.0, 1.0]), 1: np.array([1.0, 1.0]), 2: np.array([0.0, 0.0]), 3: np.array([3.0, 0.0])}
+    phi = exact_shapley(values, 2)
+    assert phi[:, 0].tolist() == [2.0, 1.0]
+    assert np.allclose(phi.sum(axis=0), values[3] - values[0])
+    orders = list(itertools.permutations(range(2)))
+    assert np.allclose(sampled_shapley(values, orders, 2), phi) and path_masks(orders) == [0, 1, 2, 3]
+    rng = np.random.default_rng(0)
+    cube = {m: rng.integers(0, 2, 50).astype(float) for m in range(8)}
+    assert np.allclose(sampled_shapley(cube, list(itertools.permutations(range(3))), 3), exact_shapley(cube, 3))
