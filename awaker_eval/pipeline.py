@@ -40,6 +40,7 @@ from awaker_eval.rundir import check_same_results, labelled, resolve_run_dir, se
 from awaker_eval.sample_io import PredictionBuilder, SampleEncoder
 from awaker_eval.shard_runs import ShardDone, ShardRun
 from awaker_eval.tasks.base import Benchmark
+from awaker_eval.visual_tokens import summary as visual_token_summary
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +220,8 @@ def _run_attempt(cfg: RunConfig, data: LoadedData, run_dir: Path, attempt, rank:
                 if judge is not None else {}
             extra["data_warnings"] = data.warnings
             extra["data"] = data_footprint(data.samples)
+            extra["visual_tokens"] = visual_token_summary(data.samples, model.visual_tokens, cfg.benchmark.min_pixels,
+                                                          cfg.benchmark.max_pixels)
             if shard is not None:  # its record, then the merge when it is the last of the N
                 shard.finish(ShardDone(result, protocol_fp, model_fp, model, timings, extra), attempt, data.samples,
                              sweep_job)

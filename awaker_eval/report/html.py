@@ -22,6 +22,7 @@ from awaker_eval.report.browser import Browser, browser_link_html, browser_name,
 from awaker_eval.report.leaderboard import our_row, render_table, table_frame, table_spec
 from awaker_eval.report.figures import write_plots
 from awaker_eval.report.plots import plot_leaderboard, readable_group
+from awaker_eval.report.reproduction import verdict_text
 from awaker_eval.report.runs import Run
 from awaker_eval.report.small_n import MIN_CLUSTERS
 from awaker_eval.run_validity import INVALID_KEY, MARK, invalid_line, marked_label
@@ -137,6 +138,7 @@ def leaderboard_html(runs: list[tuple[str, Run, dict]], plots_dir: Path | None, 
         parts.append(_figure_html(png, report_dir, "Overall of the published models (points) and ours (★, 95% "
                                                     "interval)"))
     parts.append(render_table(spec, rows, fmt="html"))
+    parts.append(verdict_text(spec, [(label, run) for label, run, _ in same], fmt="html"))
     return "\n".join(parts)
 
 

@@ -14,6 +14,7 @@ from collections import defaultdict
 from awaker_eval.report.leaderboard import OurRow, our_row, render_table, table_spec
 from awaker_eval.report.options import MIN_N_BOOT, check_options
 from awaker_eval.report.published import TableSpec, published_tables, resolve_table
+from awaker_eval.report.reproduction import verdict_text
 from awaker_eval.report.runs import Run, find_runs, unique_labels
 from awaker_eval.tasks.registry import catalogue, in_registration_order
 from awaker_eval.sweep_dirs import sweep_job_overrides
@@ -84,7 +85,8 @@ def main(argv: list[str]) -> int:
         if args.format == "csv" and len(keys) > 1:
             raise ValueError("--format csv prints one table: choose it with --benchmark")
         texts = [render_table(specs[k], rows_for(specs[k], by_table.get(k, []), args.n_boot, args.seed),
-                              args.format) for k in keys]
+                              args.format) + verdict_text(specs[k], _labelled(by_table.get(k, [])), args.format)
+                 for k in keys]
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
