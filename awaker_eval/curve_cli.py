@@ -70,7 +70,7 @@ def mean_tokens(run: Run) -> tuple[float, str]:
     if record.get("mean_per_image") is not None and record.get("max_pixels") == run.benchmark.max_pixels:
         return float(record["mean_per_image"]), "recorded"
     bench = run.benchmark
-    counted = summary(load_benchmark(bench).samples, qwen2_vl_tokens, bench.min_pixels, bench.max_pixels)
+    counted = summary(load_benchmark(run.bench, bench).samples, qwen2_vl_tokens, bench.min_pixels, bench.max_pixels)
     if counted["mean_per_image"] is None:
         raise ValueError(f"{run.path}: no readable image to count visual tokens from")
     return float(counted["mean_per_image"]), "counted from the data (Qwen2-VL rule)"

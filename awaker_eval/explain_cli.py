@@ -89,12 +89,13 @@ def _explain(args: argparse.Namespace) -> int:
         raise ValueError(f"--permutations must be >= 1 for a sampled estimate, or 0 for the exact one "
                          f"(got {args.permutations})")
     settings = Settings(n_boot=args.n_boot, seed=args.seed, permutations=args.permutations)
-    a, b = resolve_pair(args.a, args.b, catalogue())
+    benchmarks = catalogue()  # names -> objects, once
+    a, b = resolve_pair(args.a, args.b, benchmarks)
     if args.dry_run:
         plan, orders = plan_pair(a, b, settings)
         print("\n".join(dry_run_lines(plan, orders)))
         return 0
-    expl = explain_pair(a, b, catalogue(), settings)
+    expl = explain_pair(a, b, benchmarks, settings)
     report = as_json(expl)
     if args.out:
         page = write_explain_page(report, expl.flipped, args.out)

@@ -43,11 +43,12 @@ def write_reextracted(source: Run, cfg: RunConfig, run_dir: Path) -> Path:
     shard.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(shard, lines)  # the store a later `run` of these settings resumes from: nothing recomputed
     write_merged(run_dir, [p.id for p in predictions], {p.id: p for p in predictions})
-    scores = score_run_parts(cfg, predictions).scores
+    scores = score_run_parts(source.bench, cfg, predictions).scores
     invalid = invalid_mark(predictions, cfg.runner.max_failed_fraction)
     if invalid is not None:
         scores[INVALID_KEY] = invalid
-    write_text_atomic(run_dir / "leaderboard.md", render_leaderboard(scores, cfg.model.name, cfg.benchmark))
+    write_text_atomic(run_dir / "leaderboard.md", render_leaderboard(scores, cfg.model.name, cfg.benchmark,
+                                                                       source.bench))
     meta = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), SOURCE_KEY: str(source.path),
             "protocol_fp": source.meta.get("protocol_fp"), "model_fp": source.meta.get("model_fp"),
             "data_digest": source.meta.get("data_digest"), "config": asdict(redact(cfg)),
