@@ -92,7 +92,7 @@ def curve_rows(runs: list[Run], n_boot: int, seed: int) -> pd.DataFrame:
 
 def published_values(run: Run, groups: list[str]) -> dict[str, float]:
     """The same model's published value of each plotted group (empty: no counterpart)."""
-    spec = table_spec(run.benchmark)
+    spec = table_spec(run.bench, run.benchmark)
     row = published_row(spec, run.model)
     if row is None:
         return {}

@@ -91,7 +91,7 @@ def explain_pair(a: Run, b: Run, benchmarks: Mapping, settings: Settings = Setti
     full = (1 << k) - 1
     groups = [attribute_group(name, np.asarray(mask, bool), phi, outcomes[0], outcomes[full], plan.knobs, clusters,
                               settings.n_boot, settings.seed, settings.alpha)
-              for level, name, mask in breakdown_masks(units, a.kind) if level in HEADLINE_LEVELS]
+              for level, name, mask in breakdown_masks(units, a.bench) if level in HEADLINE_LEVELS]
     method = "exact" if orders is None else f"sampled ({len(orders)} permutations, seed {settings.seed})"
     return Explanation(plan, method, groups, runs, flipped_units(phi, units["unit"].tolist(), plan.knobs))
 
