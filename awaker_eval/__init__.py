@@ -3,7 +3,8 @@
 Stages (one direction of flow): data -> prompt -> model -> store -> score -> report.
 
 Python API (``awaker_eval/api.py``): ``awaker_eval.evaluate(overrides=[...])`` runs one benchmark and returns its
-run directory and scores; ``awaker_eval.compare(base, new, max_drop=...)`` returns the paired comparison. They are
+run directory and scores; ``awaker_eval.compare(base, new, max_drop=...)`` returns the paired comparison;
+``awaker_eval.explain(run_a, run_b)`` attributes their score difference to the protocol knobs. They are
 loaded on first access (module ``__getattr__``), so ``import awaker_eval`` stays light (no torch) for the
 command line's ``--help`` and for tools that only read run directories.
 """
@@ -12,7 +13,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-API = ("evaluate", "compare", "Evaluation", "Comparison")
+API = ("evaluate", "compare", "explain", "Evaluation", "Comparison")
 __all__ = ["__version__", *API]
 
 

@@ -1,16 +1,18 @@
-"""The Python API: ``awaker_eval.evaluate(overrides=[...])`` and ``awaker_eval.compare(base, new, ...)``.
+"""The Python API: ``awaker_eval.evaluate(overrides=[...])``, ``awaker_eval.compare(base, new, ...)`` and
+``awaker_eval.explain(run_a, run_b, ...)``.
 
 Why these two and why this way: lm-eval users call ``simple_evaluate``, inspect_ai users ``eval``; a notebook or a
 training script wants the run directory and the numbers back, not a process exit. ``evaluate`` composes the config
 with the same code as the command line (``overrides.compose_run_config``: the same checks, one line per problem,
 secrets masked the same way) and runs the same ``pipeline.evaluate``; user errors are raised as exceptions (never
-``SystemExit``). ``compare`` is the CI gate's computation (``report.comparison``) without its printing.
+``SystemExit``). ``compare`` is the CI gate's computation (``report.comparison``) without its printing;
+``explain`` is ``awaker-eval explain --json`` (runs what is missing, then the Shapley attribution).
 
 Exceptions: ``awaker_eval.preflight.ConfigError`` (and its ``OverrideError``) for a bad setting or override,
 ``awaker_eval.data.errors.DataError`` for unusable data, ``FileNotFoundError`` for a missing file or run; after
 every output is written, ``run_validity.TooManyFailedSamples``, ``extract.llm_judge.JudgeFailuresExceeded`` or
 ``result_logging.errors.LoggerFailed`` (the command line's exit 1). ``compare`` raises ``ValueError`` (bad option,
-runs not comparable: ``report.compare.MismatchError``) and ``FileNotFoundError``.
+runs not comparable: ``report.compare.MismatchError``) and ``FileNotFoundError``; ``explain`` likewise.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from awaker_eval.config.schema import RunConfig
+from awaker_eval.attribution import Settings as ExplainSettings
+from awaker_eval.attribution import as_json, explain_pair
 from awaker_eval.overrides import compose_run_config, mask_secrets, split_command_line
 from awaker_eval.pipeline import evaluate as run_pipeline
 from awaker_eval.redact import install_log_redaction
@@ -29,7 +33,7 @@ from awaker_eval.report.options import check_options
 from awaker_eval.report.runs import SCORES_FILE
 from awaker_eval.tasks.registry import catalogue
 
-__all__ = ["Evaluation", "Comparison", "evaluate", "compare"]
+__all__ = ["Evaluation", "Comparison", "evaluate", "compare", "explain"]
 
 
 @dataclass(frozen=True)
@@ -79,3 +83,19 @@ def compare(base: str | Path, new: str | Path | None = None, max_drop: float = 1
     base_run, new_run = resolve_pair(str(base), None if new is None else str(new), catalogue())
     return compare_runs(base_run, new_run, max_drop=max_drop, alpha=alpha, gate_level=gate_level, n_boot=n_boot,
                         seed=seed, allow_mismatch=allow_mismatch)
+
+
+def explain(run_a: str | Path, run_b: str | Path, n_boot: int = 1000, seed: int = 0,
+            permutations: int = 0) -> dict[str, Any]:
+    """Which protocol knob moved the score from ``run_a`` to ``run_b`` (``awaker-eval explain A B --json``): the
+    missing configurations run (or are re-extracted) next to ``run_a``, then ``{"total": pts, "contributions":
+    {knob: pts}, "intervals": {knob: [lo, hi]}, "runs": [...], ...}``. ``permutations`` > 0: a sampled estimate
+    (any number of knobs) instead of the exact one (at most 5)."""
+    check_options(n_boot=n_boot)
+    if permutations < 0:
+        raise ValueError(f"permutations must be >= 1 for a sampled estimate, or 0 for the exact one "
+                         f"(got {permutations})")
+    benchmarks = catalogue()  # names -> objects, once
+    a, b = resolve_pair(str(run_a), str(run_b), benchmarks)
+    settings = ExplainSettings(n_boot=n_boot, seed=seed, permutations=permutations)
+    return as_json(explain_pair(a, b, benchmarks, settings))

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from awaker_eval.data.registry import load_benchmark
-from awaker_eval.explain import HEADLINE_LEVELS
+from awaker_eval.attribution import HEADLINE_LEVELS
 from awaker_eval.explain_runs import model_difference, usable
 from awaker_eval.report.compare import sample_difference
 from awaker_eval.report.explain_figures import plot_curve

@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from awaker_eval.explain import Explanation, Settings, as_json, explain_pair, plan_pair
+from awaker_eval.attribution import Explanation, Settings, as_json, explain_pair, plan_pair
 from awaker_eval.explain_plan import GIVEN, NEEDS_MODEL, REEXTRACT, STORED, Plan
 from awaker_eval.report.comparison import resolve_pair
 from awaker_eval.report.html_explain import write_explain_page

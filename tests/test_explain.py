@@ -131,6 +131,22 @@ def test_extractor_and_pixels_pair_needs_no_model(tiny_runs, capsys, monkeypatch
     assert err.count("re-extracting configuration") == 2
 
 
+def test_python_api_explain_equals_the_command(tiny_runs, capsys, monkeypatch, tmp_path):
+    import awaker_eval
+
+    api_explain = awaker_eval.explain  # the API module loads before the model loaders are replaced below
+    a = Path(shutil.copytree(tiny_runs["a"], tmp_path / "a"))
+    c = Path(shutil.copytree(tiny_runs["c"], tmp_path / "c"))
+    code, out, err = explain(capsys, a, c, "--json")
+    assert code == 0, err
+    no_model(monkeypatch)  # the command made every configuration: the API's call runs nothing
+    report = api_explain(a, c)
+    assert report == json.loads(out)
+    assert abs(sum(report["contributions"].values()) - report["total"]) < 1e-9
+    with pytest.raises(ValueError, match="permutations must be >= 1"):
+        api_explain(a, c, permutations=-2)
+
+
 def test_extractor_only_pair_moves_the_score_without_a_model(tiny_runs, capsys, monkeypatch, tmp_path):
     """Crafted raw outputs the two extractors read differently: the whole difference is the extractor's."""
     source = load_run(tiny_runs["a"], catalogue())
