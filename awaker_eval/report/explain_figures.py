@@ -10,26 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-
-def pyplot():
-    """matplotlib's pyplot on the file-only backend, imported on first use."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_figure(plt, fig, png: Path, data: pd.DataFrame) -> Path:
-    """PNG + SVG of the figure and the exact data behind it as CSV, beside each other."""
-    fig.tight_layout()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=120)
-    fig.savefig(png.with_suffix(".svg"))
-    plt.close(fig)
-    data.to_csv(png.with_suffix(".csv"), index=False)
-    return png
+from awaker_eval.report.plots import pyplot, save_figure
 
 
 def waterfall_data(score_a: float, contributions: dict[str, float], intervals: dict[str, tuple[float, float]],

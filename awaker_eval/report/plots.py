@@ -22,7 +22,8 @@ from awaker_eval.types import Prediction
 ROUTER_NAMES = ("o_proj", "gate_proj")  # per layer: router 0 decides for o_proj, router 1 for gate/up/down
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the file-only backend, imported on first use (light --help and --json paths)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -31,7 +32,7 @@ def _pyplot():
     return plt
 
 
-def _save(plt, fig, png: Path, data: pd.DataFrame) -> Path:
+def save_figure(plt, fig, png: Path, data: pd.DataFrame) -> Path:
     """Write the figure as PNG and SVG, and the exact data behind it as CSV beside them."""
     fig.tight_layout()
     png = Path(png)
@@ -80,7 +81,7 @@ def chance_rate(units: pd.DataFrame, bench: Benchmark) -> float:
 def plot_score_bars(data: pd.DataFrame, png: Path, title: str = "", *, bench: Benchmark) -> Path:
     """Horizontal grouped bars (one colour per run), 95% whiskers, value and n per bar, a marker at 0 (so 0 is
     not mistaken for missing) and the chance line; writes PNG, SVG and the CSV of the plotted numbers."""
-    plt = _pyplot()
+    plt = pyplot()
     data = data.assign(label=[readable_group(lvl, g, bench) for lvl, g in zip(data["level"], data["group"])])
     groups = list(dict.fromkeys(data["group"]))
     labels = dict(zip(data["group"], data["label"]))
@@ -116,7 +117,7 @@ def plot_score_bars(data: pd.DataFrame, png: Path, title: str = "", *, bench: Be
     ax.set_xticks(range(0, 101, 20))
     ax.set_title(title)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)  # never over a bar
-    return _save(plt, fig, png, data)
+    return save_figure(plt, fig, png, data)
 
 
 def readable_group(level: str, group: str, bench: Benchmark) -> str:
@@ -184,7 +185,7 @@ def plot_routing_heatmap(counts: pd.DataFrame, png: Path, title: str = "", phase
     a tie is written as the tied experts (``1=3``) under the share."""
     if counts.empty:
         raise ValueError("no routing records to plot (is this an Awaker run with routing recorded?)")
-    plt = _pyplot()
+    plt = pyplot()
     top = top_experts(counts)
     found = set(counts["router"])
     routers = [r for r in ROUTER_NAMES if r in found] + sorted(found - set(ROUTER_NAMES))
@@ -211,13 +212,13 @@ def plot_routing_heatmap(counts: pd.DataFrame, png: Path, title: str = "", phase
         fig.colorbar(image, ax=ax, ticks=range(n_experts), label="expert")
     axes[-1, 0].set_xlabel("decoder layer\ncolour: most chosen expert; text: % of samples choosing it "
                            "(a=b: experts tied)", fontsize=9)
-    return _save(plt, fig, png, counts)
+    return save_figure(plt, fig, png, counts)
 
 
 def plot_leaderboard(frame: pd.DataFrame, png: Path, title: str = "") -> Path:
     """Overall of every published model as a point, ours as a highlighted point with its 95% interval; ``frame``
     is ``leaderboard.table_frame`` (scores ×100, sorted by Overall). Models without an Overall are left out."""
-    plt = _pyplot()
+    plt = pyplot()
     shown = frame[frame["overall"].notna()].reset_index(drop=True)
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.28 * len(shown)))
     y = np.arange(len(shown))
@@ -237,4 +238,4 @@ def plot_leaderboard(frame: pd.DataFrame, png: Path, title: str = "") -> Path:
     ax.set_xlabel("Overall accuracy (%)")
     ax.set_title(title)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
-    return _save(plt, fig, png, shown)
+    return save_figure(plt, fig, png, shown)
