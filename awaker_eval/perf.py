@@ -1,4 +1,4 @@
-"""``awaker-eval perf``: throughput of the engine against the plain per-sample loop, printed as one table.
+"""The body of ``awaker-eval perf`` (``perf_cli.py`` parses its arguments): throughput of the engine against the plain per-sample loop, printed as one table.
 
 On the tiny offline Qwen2-VL and a synthetic workload with realistic image sizes (1000-2000 px) that the
 benchmark builds itself (``Benchmark.synthetic_samples``; ``--benchmark``, default the demo's), one process
@@ -14,7 +14,6 @@ measures, in this order and with the same prompts and generation settings:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ from typing import Any
 
 import torch
 
-from awaker_eval.config.schema import BenchmarkConfig, ModelConfig
+from awaker_eval.config.schema import ModelConfig
 from awaker_eval.engine.choice import choice_agreement
 from awaker_eval.engine.runner import EngineSettings, run_inference
 from awaker_eval.models.base import GenerationSettings, ModelOutput, VisionLanguageModel
@@ -32,7 +31,6 @@ from awaker_eval.models.qwen2_vl import Qwen2VLModel
 from awaker_eval.models.tiny import default_cache_dir, ensure_tiny_checkpoint
 from awaker_eval.sample_io import PredictionBuilder, SampleEncoder
 from awaker_eval.tasks.base import Benchmark, BenchmarkError
-from awaker_eval.tasks.registry import get_benchmark
 
 
 @dataclass
@@ -111,26 +109,6 @@ def render_table(rows: list[PerfRow], baseline: PerfRow) -> str:
     return tabulate(body, headers=["path", "samples", "seconds", "samples/s", "vs loop", "notes"], tablefmt="github")
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="awaker-eval perf", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--benchmark", default=BenchmarkConfig().kind,
-                    help="benchmark kind whose synthetic workload is measured (default: the demo's, %(default)s)")
-    ap.add_argument("--n", type=int, default=200, help="synthetic items (default 200)")
-    ap.add_argument("--min-size", type=int, default=1000, help="smallest image side in px")
-    ap.add_argument("--max-size", type=int, default=2000, help="largest image side in px")
-    ap.add_argument("--max-pixels", type=int, default=256 * 28 * 28,
-                    help="resolution policy for every path (default 256 visual tokens, CPU friendly)")
-    ap.add_argument("--max-new-tokens", type=int, default=16)
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--max-batch-visual-tokens", type=int, default=None)
-    ap.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--dtype", default="float32")
-    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    ap.add_argument("--cache-dir", type=Path, default=None, help="tiny model + data cache (default ~/.cache/awaker_eval)")
-    return ap.parse_args(argv)
-
-
 def _engine_run(args: argparse.Namespace, samples: list, encode: SampleEncoder, model: VisionLanguageModel,
                 finalize: PredictionBuilder, gen: GenerationSettings, mode: str):
     """One engine run over the workload in ``mode``, in a throwaway run directory (nothing resumed)."""
@@ -142,11 +120,10 @@ def _engine_run(args: argparse.Namespace, samples: list, encode: SampleEncoder, 
         return run_inference(samples, encode, model, finalize, Path(tmp), mode, "perf", settings)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(list(argv or []))
+def run(args: argparse.Namespace, bench: Benchmark) -> int:
+    """The measurement the command's arguments ask for (``perf_cli`` parsed them and resolved ``bench``)."""
     cache = args.cache_dir or default_cache_dir()
     try:
-        bench = get_benchmark(args.benchmark)
         protocol = bench.config_protocol("official")
         samples = load_benchmark(bench, cache, args.n, (args.min_size, args.max_size))
     except BenchmarkError as exc:  # before the model loads

@@ -22,6 +22,9 @@ REAL_BACKENDS = ("awaker_eval.models.qwen2_vl", "awaker_eval.models.awaker.backe
 # named in docs/architecture.md ("Deliberately lazy imports"). Adding one needs a reason there; at most 15.
 LAZY_IMPORTS = {
     ("awaker_eval/app.py", "awaker_eval.pipeline"),
+    ("awaker_eval/perf_cli.py", "awaker_eval.perf"),
+    ("awaker_eval/golden_cli.py", "awaker_eval.models.awaker.verify_golden"),
+    ("awaker_eval/convert_cli.py", "awaker_eval.models.awaker.convert"),
     ("awaker_eval/models/factory.py", "awaker_eval.models.materialize"),
     ("awaker_eval/models/factory.py", "awaker_eval.models.openai_api"),
     ("awaker_eval/models/awaker/epilogue.py", "awaker_eval.models.awaker.epilogue_triton"),

@@ -8,7 +8,7 @@ from conftest import shared_path
 
 from awaker_eval.models.awaker.build import build_awaker, load_config
 from awaker_eval.models.awaker.checkpoint import CheckpointError, read_bin, read_checkpoint
-from awaker_eval.models.awaker.convert import main as convert_main
+from awaker_eval.convert_cli import main as convert_main
 from awaker_eval.models.awaker.settings import AdapterSettings
 
 LAYER0 = "base_model.model.model.layers.0."
@@ -135,11 +135,9 @@ def test_converted_dir_carries_the_adapter_settings_found_beside_the_source(gold
 
 
 def test_convert_checkpoint_with_a_malformed_adapter_json_is_one_clear_error(tmp_path, golden_dir, capsys):
-    from awaker_eval.models.awaker import convert
-
     bad = tmp_path / "adapter.json"
     bad.write_text("{not json")
-    code = convert.main([str(golden_dir / "awaker_tiny.bin"), str(tmp_path / "out"), "--adapter", str(bad)])
+    code = convert_main([str(golden_dir / "awaker_tiny.bin"), str(tmp_path / "out"), "--adapter", str(bad)])
     assert code == 1
     err = capsys.readouterr().err
     assert err.startswith(f"convert-checkpoint: {bad}: not a readable adapter.json")

@@ -13,7 +13,7 @@ from transformers import GenerationConfig
 from awaker_eval.models.awaker.golden_checks import mm_token_types
 from awaker_eval.models.awaker.golden_io import load_fixture
 from awaker_eval.models.awaker.routing import span_mean
-from awaker_eval.models.awaker.verify_golden import main as verify_main
+from awaker_eval.golden_cli import main as verify_main
 
 
 def _row(out: str, run: str, check: str) -> str:

@@ -4,6 +4,7 @@ benchmark that has none in one line, exit 2. The MMBench file is the one the MMB
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -67,14 +68,31 @@ def test_help_lists_the_benchmarks_with_a_submission(capsys):
 
 
 def test_perf_asks_the_benchmark_for_its_workload(capsys, tmp_path):
-    """``perf`` names no benchmark: a kind without a synthetic workload is refused before torch / the model."""
-    from awaker_eval import perf
+    """``perf`` names no benchmark: a kind without a synthetic workload is refused before the model; an unknown
+    kind, a bad option and ``--help`` before torch loads."""
+    import os
+    import subprocess
+    import sys
 
-    assert perf.main(["--benchmark", "mcq", "--cache-dir", str(tmp_path)]) == 2
+    from awaker_eval import perf, perf_cli
+    from awaker_eval.tasks.registry import get_benchmark
+
+    assert perf_cli.main(["--benchmark", "mcq", "--cache-dir", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip() == ("awaker-eval perf: error: benchmark 'mcq' has no synthetic workload "
                                                "for perf")
-    assert perf.main(["--benchmark", "nope", "--cache-dir", str(tmp_path)]) == 2
+    assert perf_cli.main(["--benchmark", "nope", "--cache-dir", str(tmp_path)]) == 2
     assert "unknown benchmark kind 'nope'; registered: " in capsys.readouterr().err
-    assert perf.parse_args([]).benchmark == "mme_realworld"  # the schema's default: the demo's benchmark
-    samples = perf.load_benchmark(perf.get_benchmark("mme_realworld"), tmp_path, 3, (60, 80))
+    assert perf_cli.parse_args([]).benchmark == "mme_realworld"  # the schema's default: the demo's benchmark
+    samples = perf.load_benchmark(get_benchmark("mme_realworld"), tmp_path, 3, (60, 80))
     assert len(samples) == 3 and list(tmp_path.iterdir()) == [tmp_path / "perf_data"]
+    light = ("import sys\nfrom awaker_eval import cli\ncodes = []\n"
+             "for c in ('perf', 'verify-golden', 'convert-checkpoint'):\n"
+             "    try:\n        codes.append(cli.main([c, '--help']))\n"
+             "    except SystemExit as exc:\n        codes.append(exc.code)\n"
+             "heavy = [m for m in ('torch', 'transformers') if m in sys.modules]\n"
+             "assert heavy == [], heavy\nprint(codes)")
+    repo = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", light], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=str(repo)))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[0, 0, 0]"

@@ -1,4 +1,5 @@
-"""``awaker-eval convert-checkpoint SRC DST``: the released ``pytorch_model.bin`` → sharded safetensors (new layout).
+"""The body of ``awaker-eval convert-checkpoint SRC DST`` (``convert_cli.py`` parses its arguments): the released
+``pytorch_model.bin`` → sharded safetensors (new layout).
 
 Keys are rewritten to the transformers-5 layout (pure prefix rewrite), values are copied unchanged (no dtype cast).
 With ``--config`` the keys and shapes are checked strictly against the meta-built model before anything is written.
@@ -52,15 +53,8 @@ def convert(src: str | Path, dst: str | Path, max_shard_size: str = "5GB", confi
     return info
 
 
-def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="awaker-eval convert-checkpoint", description=__doc__.splitlines()[0])
-    p.add_argument("src", help="released pytorch_model.bin (or any checkpoint form read_checkpoint accepts)")
-    p.add_argument("dst", help="output directory")
-    p.add_argument("--max-shard-size", default="5GB")
-    p.add_argument("--config", help="Qwen2-VL config.json / directory: check keys and shapes strictly first")
-    p.add_argument("--adapter", help="adapter.json with r / alpha / experts (default: the adapter.json beside SRC, "
-                                     "else the released settings)")
-    args = p.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """The conversion the command's arguments ask for (``convert_cli`` parsed them); its exit status."""
     try:
         info = convert(args.src, args.dst, args.max_shard_size, args.config, args.adapter)
     except (CheckpointError, ValueError) as exc:  # ValueError: a malformed adapter.json

@@ -13,9 +13,10 @@ from typing import Any
 import torch
 
 from awaker_eval.models.awaker.prompt_pos import SpecialTokens
+from awaker_eval.models.options import GOLDEN_RUNS
 from awaker_eval.models.awaker.settings import AdapterSettings
 
-RUN_OF_DTYPE = {"float32": "fp32", "bfloat16": "bf16"}
+RUN_OF_DTYPE = GOLDEN_RUNS
 BATCH = "batch"
 
 

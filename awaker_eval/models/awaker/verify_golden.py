@@ -1,4 +1,5 @@
-"""``awaker-eval verify-golden DIR [--dtype float32|bfloat16]``: check the port against a golden fixture directory.
+"""The body of ``awaker-eval verify-golden`` (``golden_cli.py`` parses its arguments): check the port against a
+golden fixture directory.
 
 Builds the model from the fixture's config and fork-format checkpoint (strict), runs every sample and the padded
 batch in ``forward``, ``gen_fork`` and ``gen_nocache`` modes, prints max differences / agreements per quantity and
@@ -21,19 +22,6 @@ from awaker_eval.models.awaker.build import build_awaker, load_config
 from awaker_eval.models.awaker.checkpoint import read_checkpoint
 from awaker_eval.models.awaker.golden_checks import CheckRow, can_substitute, check_case
 from awaker_eval.models.awaker.golden_io import RUN_OF_DTYPE, GoldenFormatError, load_fixture
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="awaker-eval verify-golden", description=__doc__.splitlines()[0])
-    p.add_argument("directory", help="golden fixture directory (format of shared/awaker_golden)")
-    p.add_argument("--dtype", choices=sorted(RUN_OF_DTYPE), action="append",
-                   help="run(s) to check (repeatable; default: every run the fixture has)")
-    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto (default cpu)")
-    p.add_argument("--attn-implementation", default="sdpa")
-    p.add_argument("--all-rows", action="store_true", help="print every (case, quantity) row, not only the summary")
-    p.add_argument("--substitute-image-features", action="store_true",
-                   help="run the image-feature substitution diagnostic on every image case, not only failing ones")
-    return p
 
 
 def _fmt_value(row_value: float, total: int, tol: float | None) -> str:
@@ -149,8 +137,8 @@ def print_substitution(rows: list[CheckRow], substituted: list[CheckRow]) -> Non
         print(f"  {run}/{case}: {verdict}")
 
 
-def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """The check the command's arguments ask for (``golden_cli`` parsed them); its exit status."""
     try:
         rows, substituted = verify(args.directory, args.dtype, args.device, args.attn_implementation,
                                    args.substitute_image_features)
@@ -168,7 +156,3 @@ def main(argv: list[str]) -> int:
     failed = sum(not r.ok for r in rows)
     print(f"\n{len(rows)} checks, {failed} failed: {'PASS' if rows and not failed else 'FAIL'}")
     return 0 if rows and not failed else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
