@@ -138,7 +138,7 @@ def write_run_outputs(bench: Benchmark, cfg: RunConfig, run_dir: Path, result, m
     table = render_leaderboard(scores, run_label=cfg.model.name, benchmark=cfg.benchmark, task=bench)
     write_text_atomic(run_dir / "leaderboard.md", table)
     meta = collect_run_metadata(
-        cfg=cfg, result=result, model=model, protocol_fp=protocol_fp, model_fp=model_fp, timings=timings,
+        config=dataclasses.asdict(cfg), result=result, model=model, protocol_fp=protocol_fp, model_fp=model_fp, timings=timings,
         extra=extra_meta,
     )
     meta["data_digest"] = data_digest

@@ -124,6 +124,21 @@ def test_function_level_imports_are_the_documented_lazy_ones():
     assert not undocumented, f"lazy imports missing from docs/architecture.md: {undocumented}"
 
 
+def test_stage_modules_never_take_the_whole_run_config():
+    """Stages get their own settings object or the few values they need (``EngineSettings``, a
+    ``BenchmarkConfig``, the benchmark object), never ``RunConfig``: entry points unpack it."""
+    takers = []
+    for path in PKG.rglob("*.py"):
+        mod = _modname(path)
+        if not _is_stage(mod):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+        if "RunConfig" in names:
+            takers.append(mod)
+    assert not takers, f"stage modules that import RunConfig: {sorted(takers)}"
+
+
 def test_no_function_over_60_lines():
     _, _, long_funcs = _graph()
     assert not long_funcs, f"functions over 60 lines: {sorted(long_funcs)}"

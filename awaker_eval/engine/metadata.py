@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import platform
 import subprocess
 import sys
@@ -53,14 +52,6 @@ def device_info(device: str | None = None) -> dict[str, Any]:
         info["cuda"] = torch.version.cuda
         info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return info
-
-
-def _config_dict(cfg: Any) -> Any:
-    if cfg is None or isinstance(cfg, dict):
-        return cfg
-    if dataclasses.is_dataclass(cfg):
-        return dataclasses.asdict(cfg)
-    return str(cfg)
 
 
 def failure_summary(predictions: Sequence[Any]) -> dict[str, int]:
@@ -115,7 +106,7 @@ def peak_rss_bytes() -> int | None:
 
 def collect_run_metadata(
     *,
-    cfg: Any = None,
+    config: dict[str, Any] | None = None,
     result: Any = None,
     model: Any = None,
     protocol_fp: str | None = None,
@@ -126,9 +117,9 @@ def collect_run_metadata(
     """The run.json dict: git commit + dirty flag, package versions, device, dtype, fingerprints (hashes and the
     model's full fingerprint dict), timings (the pipeline's ``timings`` plus the engine's), throughput, counts,
     stale predictions recomputed by reason (``invalidated``), reused ones given the data's new labels
-    (``relabelled``) and failures by type. ``cfg`` is the resolved
-    RunConfig dataclass (secrets are never in it: keys come from the environment), ``result`` an EngineResult,
-    ``model`` the loaded VisionLanguageModel."""
+    (``relabelled``) and failures by type. ``config`` is the run's settings as a plain dict (recorded as given;
+    secrets are never in it: keys come from the environment), ``result`` an EngineResult, ``model`` the loaded
+    VisionLanguageModel."""
     device = getattr(model, "device", None)
     dtype = getattr(model, "dtype", None)
     meta: dict[str, Any] = {
@@ -152,8 +143,8 @@ def collect_run_metadata(
         meta["relabelled"] = engine.pop("relabelled")
         meta["failures_by_type"] = failure_summary(result.predictions)
         meta["engine"] = engine
-    if cfg is not None:
-        meta["config"] = _config_dict(cfg)
+    if config is not None:
+        meta["config"] = config
     if extra:
         meta.update(extra)
     return meta
