@@ -118,3 +118,38 @@ def test_a_rank_that_never_joins_stops_the_group_after_the_join_timeout(monkeypa
                                           r".*\); a rank died or never started$"):
         init_distributed(backend="gloo", timeout_s=1)
     assert time.monotonic() - t0 < 10 and not _initialized()
+
+
+EXIT_WITH_BEATING_THREADS = """
+import socket, time
+from datetime import timedelta
+import torch.distributed as dist
+from awaker_eval.engine.rank_sync import RankSync
+syncs = []
+for _ in range(4):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+    master = dist.TCPStore("127.0.0.1", port, 2, is_master=True, wait_for_workers=False,
+                           timeout=timedelta(seconds=10))
+    client = dist.TCPStore("127.0.0.1", port, 2, is_master=False, timeout=timedelta(seconds=10))
+    syncs += [RankSync(master, 0, 2, liveness_s=1.0, heartbeat_s=1e-6, poll_s=0.05),
+              RankSync(client, 1, 2, liveness_s=1.0, heartbeat_s=1e-6, poll_s=0.05)]
+time.sleep(0.3)
+print("done", flush=True)
+"""
+
+
+def test_a_finished_rank_exits_0_with_its_heartbeat_running():
+    """The heartbeat thread is stopped before Python finalises. Without it, a beat in flight at exit returned
+    into a finalising interpreter and aborted the process (exit -6 after a finished run, seen in the two-node
+    test): with 8 threads beating continuously, every one of 6 such exits aborted."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", EXIT_WITH_BEATING_THREADS], capture_output=True, text=True,
+                             timeout=120, env=dict(os.environ, PYTHONPATH=str(repo)))
+        assert (out.returncode, out.stdout.strip()) == (0, "done"), out.stderr[-500:]
+        assert "terminate called" not in out.stderr

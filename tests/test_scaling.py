@@ -285,10 +285,26 @@ def _worker_rank(agent: subprocess.Popen) -> int:
     raise AssertionError(f"no worker of torchrun agent {agent.pid}")
 
 
-def test_two_nodes_fail_together_then_resume_to_the_single_process_result(demo, tmp_path):
+@pytest.fixture
+def reaped():
+    """The torchrun agents a test starts, killed with their workers (their own sessions) when it ends, so that
+    a failed assertion never leaves a node running."""
+    started: list[subprocess.Popen] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=30)
+
+
+def test_two_nodes_fail_together_then_resume_to_the_single_process_result(demo, tmp_path, reaped):
     common, reference = demo
     argv = common + [f"results_root={tmp_path / 'results'}", "runner.batch_size=1"]
     nodes = two_nodes(argv, tmp_path)
+    reaped += nodes
     deadline = time.monotonic() + 180
     stores = tmp_path / "results" / "mme_realworld_sample" / "tiny" / reference.name / "shards"
     while time.monotonic() < deadline and not any(f.read_bytes() for f in stores.glob("predictions.rank*.jsonl")):
@@ -308,6 +324,7 @@ def test_two_nodes_fail_together_then_resume_to_the_single_process_result(demo, 
     for f in tmp_path.glob("node*"):
         f.unlink()
     nodes = two_nodes(argv, tmp_path)  # the same command on both nodes: resumes
+    reaped += nodes
     assert [n.wait(timeout=300) for n in nodes] == [0, 0], next(tmp_path.glob("node0-*.err")).read_text()[-2000:]
     assert "reusing " in next(tmp_path.glob("node0-*.out")).read_text()
     same_outputs(run_dir, reference)

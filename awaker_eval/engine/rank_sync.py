@@ -9,6 +9,7 @@ counters, values).
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import signal
@@ -65,6 +66,10 @@ class RankSync:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat_loop, name=f"awaker-heartbeat-{rank}", daemon=True)
         self._thread.start()
+        # Stopped and joined before Python finalises: a daemon thread that returns from a store call into a
+        # finalising interpreter aborts the process ("terminate called without an active exception", exit -6),
+        # which turned a finished run into a failed rank now and then.
+        atexit.register(self.close)
 
     # -- store access -------------------------------------------------------------------------------------
     def _op(self, name: str, *args: Any) -> Any:
