@@ -16,7 +16,8 @@ from awaker_eval.run_outputs import score_run
 from awaker_eval.tasks.registry import get_benchmark
 
 
-def _cfg(tmp_path, tiny_cache_dir, *extra: str) -> RunConfig:
+def demo_cfg(tmp_path, tiny_cache_dir, *extra: str) -> RunConfig:
+    """The offline demo's config with its results, data and tiny model under the test's folders."""
     register_configs()
     overrides = [
         f"results_root={tmp_path / 'results'}",
@@ -33,7 +34,7 @@ def _cfg(tmp_path, tiny_cache_dir, *extra: str) -> RunConfig:
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory, tiny_cache_dir):
     tmp_path = tmp_path_factory.mktemp("demo")
-    cfg = _cfg(tmp_path, tiny_cache_dir)
+    cfg = demo_cfg(tmp_path, tiny_cache_dir)
     return cfg, evaluate(cfg)
 
 

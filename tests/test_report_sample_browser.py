@@ -14,44 +14,31 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
 from awaker_eval import cli
-from awaker_eval.app import CONF_DIR
-from awaker_eval.config.schema import RunConfig, register_configs
 from awaker_eval.pipeline import evaluate
 from awaker_eval.prompts_cli import prompt_records
 from awaker_eval.report import compare_cli, html_cli, plots_cli
 from awaker_eval.report.browser import DATA_FILE, sample_status, shared_lines, write_browser
 from awaker_eval.report.runs import find_runs
 from awaker_eval.report.sample_media import THUMBS_DIR
-from awaker_eval.tasks.registry import catalogue
 from awaker_eval.score.readers import read_jsonl
-from awaker_eval.types import Prediction
 from awaker_eval.tasks.registry import catalogue
+from awaker_eval.types import Prediction
+from test_demo_e2e import demo_cfg
 from test_report_browser import FLAGS, _chromium
 from test_report_support import flip, mmbench_predictions, mme_predictions, write_run
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 
 
-def _cfg(tmp_path: Path, cache: Path, *extra: str) -> RunConfig:
-    register_configs()
-    overrides = [f"results_root={tmp_path / 'results'}", f"model.cache_dir={cache}",
-                 f"benchmark.cache_dir={tmp_path / 'data'}", "runner.progress=false", "runner.bootstrap_samples=200",
-                 *extra]
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return OmegaConf.to_object(compose("config", overrides=overrides))
-
-
 @pytest.fixture(scope="module")
 def demo_pair(tmp_path_factory, tiny_cache_dir):
     """Two demo runs on the same 40 samples: the tiny model with seed 0 (base) and seed 1."""
     tmp = tmp_path_factory.mktemp("browser_demo")
-    base_cfg = _cfg(tmp, tiny_cache_dir)
+    base_cfg = demo_cfg(tmp, tiny_cache_dir)
     base = evaluate(base_cfg)
-    new = evaluate(_cfg(tmp, tiny_cache_dir, "model.seed=1"))
+    new = evaluate(demo_cfg(tmp, tiny_cache_dir, "model.seed=1"))
     return base_cfg, base, new
 
 
