@@ -18,8 +18,9 @@ from awaker_eval.explain_plan import Plan, make_plan
 from awaker_eval.explain_runs import load_outcomes, materialize, model_difference
 from awaker_eval.report.compare import sample_difference
 from awaker_eval.report.groups import breakdown_masks
-from awaker_eval.report.knobs import data_differences, differing_knobs
+from awaker_eval.report.knobs import KNOB_NAMES, data_differences, differing_knobs
 from awaker_eval.report.runs import Run
+from awaker_eval.rundir import result_differences
 from awaker_eval.report.shapley import (MAX_EXACT_KNOBS, ZERO, GroupAttribution, attribute_group, exact_masks,
                                         exact_shapley, path_masks, permutation_orders, sampled_shapley)
 
@@ -53,10 +54,21 @@ class Explanation:
         return self.groups[0]
 
 
+def other_differences(a: Run, b: Run, knobs: tuple[str, ...] = KNOB_NAMES) -> list[str]:
+    """What two runs differ in besides ``knobs``: the data and item settings, every other result setting both
+    configs hold (``rundir.result_differences``: a model option such as ``model.choice_padding`` too, which the
+    configurations between A and B would take from A alone), the samples scored and the weights."""
+    problems = data_differences(a.config, b.config)
+    problems += [f"{k} differs" for k in differing_knobs(a.config, b.config) if k not in knobs]
+    shown = {p.split(":", 1)[0].removesuffix(" differs") for p in problems}
+    problems += [d for d in result_differences(a.config, b.config, (*knobs, "model.name"))
+                 if d.split(":", 1)[0] not in shown]
+    return problems + [m for m in (sample_difference(a, b), model_difference(a, b)) if m]
+
+
 def check_pair(a: Run, b: Run) -> list[str]:
     """The differing knobs of two runs that differ in nothing else; ``ValueError`` (one line) otherwise."""
-    problems = data_differences(a.config, b.config)
-    problems += [m for m in (sample_difference(a, b), model_difference(a, b)) if m]
+    problems = other_differences(a, b)
     if problems:
         raise ValueError("runs differ in more than the protocol knobs (model, data or items), nothing to attribute: "
                          + "; ".join(problems))

@@ -19,11 +19,9 @@ from pathlib import Path
 import pandas as pd
 
 from awaker_eval.data.registry import load_benchmark
-from awaker_eval.attribution import HEADLINE_LEVELS
-from awaker_eval.explain_runs import model_difference, usable
-from awaker_eval.report.compare import sample_difference
+from awaker_eval.attribution import HEADLINE_LEVELS, other_differences
+from awaker_eval.explain_runs import usable
 from awaker_eval.report.explain_figures import plot_curve
-from awaker_eval.report.knobs import data_differences, differing_knobs
 from awaker_eval.report.leaderboard import table_spec
 from awaker_eval.report.options import MIN_N_BOOT, check_options
 from awaker_eval.report.reproduction import published_row
@@ -51,9 +49,7 @@ def check_sweep(runs: list[Run]) -> None:
         raise ValueError(f"a curve needs at least 2 runs, found {len(runs)}")
     first = runs[0]
     for run in runs[1:]:
-        others = [k for k in differing_knobs(first.config, run.config) if k != SWEPT]
-        problems = data_differences(first.config, run.config) + [f"{k} differs" for k in others]
-        problems += [m for m in (sample_difference(first, run), model_difference(first, run)) if m]
+        problems = other_differences(first, run, knobs=(SWEPT,))
         if problems:
             raise ValueError(f"{run.path} differs from {first.path} in more than {SWEPT}: {'; '.join(problems)}")
     seen: dict = {}

@@ -147,6 +147,20 @@ def is_result_setting(key: str) -> bool:
     return key.startswith(("benchmark.", "model.")) or key in {f"runner.{k}" for k in _RESULT_RUNNER_FIELDS}
 
 
+def result_differences(a: dict, b: dict, except_keys: tuple[str, ...] = ()) -> list[str]:
+    """``key: a vs b`` for every result setting two saved configs both hold and set differently (a model field
+    of one runner mode only where one of the runs is in that mode), ``except_keys`` aside."""
+    fa, fb = _flatten(a or {}), _flatten(b or {})
+    modes = {fa.get("runner.mode"), fb.get("runner.mode")}
+    out = []
+    for key in sorted(fa.keys() & fb.keys()):
+        only_in = _MODE_ONLY_MODEL_FIELDS.get(key.removeprefix("model."))
+        if key in except_keys or not is_result_setting(key) or fa[key] == fb[key] or only_in not in (None, *modes):
+            continue
+        out.append(f"{key}: {fa[key]!r} vs {fb[key]!r}")
+    return out
+
+
 def check_same_results(run_dir: Path, diff: dict[str, list[Any]]) -> None:
     """Refuse an invocation whose result settings differ from the directory's config.yaml: its numbers would be
     filed under another run's settings. Keys the saved config lacks (settings added by a newer version) are

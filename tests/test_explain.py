@@ -195,6 +195,26 @@ def test_refuses_other_model_items_data(capsys, tmp_path):
     assert "benchmark.limit: None vs 30" in err
 
 
+def test_refuses_a_model_option_that_is_no_knob(capsys, tmp_path):
+    """``model.choice_padding`` changes choice-mode scores but is no knob: the configurations between A and B
+    would take it from A alone and blame the knobs for its effect. Refused, as any result setting outside them."""
+    import yaml
+
+    a, b = _pair(tmp_path, extractor="fixed")
+    for run, padding in ((a, "left"), (b, "right")):
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        config["model"]["choice_padding"] = padding
+        config["runner"] = {"mode": "choice"}
+        (run / "config.yaml").write_text(yaml.safe_dump(config))
+    err = _one_line_refusal(capsys, a, b)
+    assert "model.choice_padding: 'left' vs 'right'" in err
+    for run in (a, b):  # in generate mode the choice padding reads nothing: the pair is explained
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        config["runner"] = {"mode": "generate"}
+        (run / "config.yaml").write_text(yaml.safe_dump(config))
+    assert "model.choice_padding" not in explain(capsys, a, b, "--dry-run")[2]
+
+
 def test_refuses_more_than_five_knobs_unless_sampled(capsys, tmp_path):
     a, b = _pair(tmp_path, protocol="vlmevalkit", extractor="fixed", min_pixels=3136, max_pixels=50176,
                  max_new_tokens=64)
