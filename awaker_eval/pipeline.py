@@ -38,6 +38,7 @@ from awaker_eval.run_outputs import write_run_outputs
 from awaker_eval.run_validity import check_failed_samples
 from awaker_eval.rundir import check_same_results, labelled, resolve_run_dir, settings_diff, write_config
 from awaker_eval.sample_io import PredictionBuilder, SampleEncoder
+from awaker_eval.shard_merge import retire_shard_records
 from awaker_eval.shard_runs import ShardDone, ShardRun
 from awaker_eval.tasks.base import Benchmark
 from awaker_eval.visual_tokens import summary as visual_token_summary
@@ -197,7 +198,14 @@ def _run_attempt(cfg: RunConfig, data: LoadedData, run_dir: Path, attempt, rank:
     judge = result = None
     try:
         if rank == 0:
-            record_start(run_dir, attempt) if shard is None else shard.start(attempt, cfg, data.digest)
+            if shard is None:
+                record_start(run_dir, attempt)
+                retired = retire_shard_records(run_dir)
+                if retired is not None:
+                    print(f"earlier job-array shard records set aside in {retired}: this whole run replaces them",
+                          flush=True)
+            else:
+                shard.start(attempt, cfg, data.digest)
         model = build_model(cfg.model)
         settings = engine_settings(cfg)
         checks = prove_fast_paths(model, settings, cfg.runner.self_check)  # before any prediction is made

@@ -43,6 +43,24 @@ def merge_lock(run_dir: Path) -> Iterator[Path]:
         yield path
 
 
+def retire_shard_records(run_dir: Path) -> Path | None:
+    """A whole run (no ``runner.shard``) in a directory that job-array shards wrote: their records, final
+    predictions and merge mark move to ``shards/retired<N>/`` (kept for the record). Without this a later
+    ``awaker-eval merge`` (or a requeued shard) would write the old shards' numbers over the whole run's, or call
+    them already merged. Their stored work in progress stays in the store, which the whole run reuses."""
+    folder = Path(run_dir) / SHARD_DIR
+    old = sorted(folder.glob("part-*-of-*.json*")) + sorted(folder.glob(MERGED_MARK)) if folder.is_dir() else []
+    if not old:
+        return None
+    n = 1
+    while (dst := folder / f"retired{n}").exists():
+        n += 1
+    dst.mkdir()
+    for path in old:
+        path.replace(dst / path.name)
+    return dst
+
+
 def already_merged(run_dir: Path, plan: MergePlan) -> bool:
     """These very shards were merged and the outputs are there (another shard finishing at once merged them)."""
     try:

@@ -138,6 +138,29 @@ def test_shards_one_after_another_then_merge(demo, tmp_path, capsys):
     _merge_once_when_two_finish(run_dir, reference, capsys)
 
 
+def test_a_whole_run_supersedes_the_shards_it_finds(demo, tmp_path, capsys):
+    """After a merge, a whole run in the same directory (say, after the checkpoint was replaced in place: same run
+    id) writes the outputs. The old shards' records are set aside, so a later ``merge`` or a requeued shard can no
+    longer write their numbers over it or call them already merged."""
+    common, reference = demo
+    argv = common + [f"results_root={tmp_path}"]
+    assert run(argv + ["runner.shard=0/2"])[0] == 0
+    code, run_dir = run(argv + ["runner.shard=1/2"])
+    assert code == 0
+    same_outputs(run_dir, reference)
+    capsys.readouterr()
+    assert run(argv)[0] == 0  # the whole run: reuses every stored prediction
+    out = capsys.readouterr().out
+    assert f"earlier job-array shard records set aside in {run_dir / 'shards' / 'retired1'}" in out
+    assert sorted(p.name for p in (run_dir / "shards" / "retired1").iterdir()) == [
+        "merged.json", "part-0-of-2.json", "part-0-of-2.predictions.jsonl", "part-1-of-2.json",
+        "part-1-of-2.predictions.jsonl"]
+    same_outputs(run_dir, reference)
+    assert merge(run_dir) == 2  # nothing left to merge: the whole run's outputs stand
+    assert "holds no shard records" in capsys.readouterr().err
+    same_outputs(run_dir, reference)
+
+
 def _refusals(run_dir: Path, argv: list[str], capsys) -> None:
     """Shards made with other settings, weights or data, a damaged predictions file, another N: one line, exit 2."""
     record = record_path(run_dir, Part(2, 3))
