@@ -21,21 +21,18 @@ from awaker_eval.explain_plan import GIVEN, NEEDS_MODEL, REEXTRACT, Plan, Slot
 from awaker_eval.extract.llm_judge import JudgeFailuresExceeded
 from awaker_eval.reextract_run import write_reextracted
 from awaker_eval.report.compare import sample_difference
+from awaker_eval.report.comparison import usable_run
 from awaker_eval.report.knobs import knob_values
 from awaker_eval.report.runs import Run, load_run
 from awaker_eval.rundir import config_yaml
-from awaker_eval.run_validity import INVALID_KEY, TooManyFailedSamples, invalid_line
+from awaker_eval.run_validity import TooManyFailedSamples
 
 MASKED = "***"
 
 
 def usable(run: Run) -> Run:
     """A run whose numbers an attribution may use: scored, and not marked invalid (as ``compare`` requires)."""
-    if not run.scored:
-        raise ValueError(f"{run.path}: has no score (hidden answers, e.g. MMBench TEST): nothing to explain")
-    if run.scores.get(INVALID_KEY):
-        raise ValueError(f"{run.path}: {invalid_line(run.scores[INVALID_KEY])}; rerun it before explaining")
-    return run
+    return usable_run(run, "explain", "explaining")
 
 
 def model_difference(a: Run, b: Run) -> str | None:

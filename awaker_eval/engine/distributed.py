@@ -246,18 +246,26 @@ class Share:
                 "max_over_mean": round(max(self.rank_costs) / mean, 4) if mean > 0 else 1.0}
 
 
+def estimate_costs(positions: Sequence[int], cost_of: Callable[[int], int], rank: int,
+                   world_size: int) -> dict[int, int]:
+    """The estimated cost of every position, by position. Each rank estimates one contiguous block (image headers
+    are read once over the group, not once per rank, and neighbouring rows share parquet row groups) and the
+    costs are exchanged."""
+    positions = list(positions)
+    block = -(-len(positions) // world_size) if positions else 0
+    estimated = all_gather([cost_of(p) for p in positions[rank * block:(rank + 1) * block]])
+    costs: dict[int, int] = {}
+    for r, values in enumerate(estimated):
+        costs.update(zip(positions[r * block:(r + 1) * block], (int(v) for v in values)))
+    return costs
+
+
 def balanced_share(pending: Sequence[int], cost_of: Callable[[int], int], rank: int, world_size: int) -> Share:
-    """Rank ``rank``'s share of ``pending`` balanced by estimated cost. Each rank estimates one contiguous block
-    (image headers are read once over the group, not once per rank, and neighbouring rows share parquet row
-    groups) and the costs are exchanged."""
+    """Rank ``rank``'s share of ``pending`` balanced by estimated cost (``estimate_costs`` over the group)."""
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} is outside world size {world_size}")
     pending = list(pending)
-    block = -(-len(pending) // world_size)
-    estimated = all_gather([cost_of(p) for p in pending[rank * block:(rank + 1) * block]])
-    costs: dict[int, int] = {}
-    for r, values in enumerate(estimated):
-        costs.update(zip(pending[r * block:(r + 1) * block], (int(v) for v in values)))
+    costs = estimate_costs(pending, cost_of, rank, world_size)
     shares = assign_by_cost([costs[p] for p in pending], world_size)
     mine = [pending[i] for i in shares[rank]]
     return Share(

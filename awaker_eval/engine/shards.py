@@ -53,9 +53,8 @@ def parse_part(text: Any) -> Part | None:
 def all_costs(n: int, cost_of: Callable[[int], int]) -> list[int]:
     """The estimated cost of positions 0..n-1; the ranks of a group each estimate one block and exchange them."""
     dist = D.dist_info()
-    block = -(-n // dist.world_size) if n else 0
-    mine = [int(cost_of(p)) for p in range(dist.rank * block, min(n, (dist.rank + 1) * block))]
-    return [c for values in D.all_gather(mine) for c in values]
+    costs = D.estimate_costs(range(n), cost_of, dist.rank, dist.world_size)
+    return [costs[p] for p in range(n)]
 
 
 @dataclass(frozen=True)

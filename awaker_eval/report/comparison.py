@@ -48,12 +48,12 @@ class Comparison:
                          index=self.table.index, name="gate")
 
 
-def _scored(run: Run) -> Run:
-    """A run the gate can use: scored, and with numbers that stand."""
+def usable_run(run: Run, verb: str = "compare", gerund: str = "comparing") -> Run:
+    """A run whose numbers the gate (or ``explain``, ``curve``: ``verb``) may use: scored, and not marked invalid."""
     if not run.scored:
-        raise ValueError(f"{run.path}: has no score (hidden answers, e.g. MMBench TEST): nothing to compare")
-    if run.scores.get(INVALID_KEY):  # a gate over numbers that do not stand would pass or fail on failures
-        raise ValueError(f"{run.path}: {invalid_line(run.scores[INVALID_KEY])}; rerun it before comparing")
+        raise ValueError(f"{run.path}: has no score (hidden answers, e.g. MMBench TEST): nothing to {verb}")
+    if run.scores.get(INVALID_KEY):  # numbers that do not stand would pass or fail a gate on failures
+        raise ValueError(f"{run.path}: {invalid_line(run.scores[INVALID_KEY])}; rerun it before {gerund}")
     return run
 
 
@@ -71,7 +71,7 @@ def resolve_pair(base: str, new: str | None, benchmarks: Mapping) -> tuple[Run, 
             if len(found) != 1:
                 raise ValueError(f"{path}: holds {len(found)} runs; name one run directory")
             runs.append(found[0])
-    return _scored(runs[0]), _scored(runs[1])
+    return usable_run(runs[0]), usable_run(runs[1])
 
 
 def compare_runs(base: Run, new: Run, max_drop: float = 1.0, alpha: float = 0.05, gate_level: str = "split",
