@@ -60,12 +60,21 @@ def check_sweep(runs: list[Run]) -> None:
         seen[value] = run.path
 
 
+QWEN2_VL_KINDS = ("tiny", "qwen2_vl", "awaker2_5_vl")  # models whose visual tokens follow the Qwen2-VL rule
+
+
 def mean_tokens(run: Run) -> tuple[float, str]:
-    """Mean visual tokens per image: the run's record, else counted from its data (Qwen2-VL's rule)."""
+    """Mean visual tokens per image: the run's record, else counted from its data with Qwen2-VL's rule (only for
+    a Qwen2-VL model: another model's axis would be in another unit)."""
     record = (run.meta or {}).get("visual_tokens") or {}
-    if record.get("mean_per_image") is not None and record.get("max_pixels") == run.benchmark.max_pixels:
-        return float(record["mean_per_image"]), "recorded"
     bench = run.benchmark
+    if record.get("mean_per_image") is not None and (record.get("min_pixels"), record.get("max_pixels")) == (
+            bench.min_pixels, bench.max_pixels):
+        return float(record["mean_per_image"]), "recorded"
+    kind = (run.config.get("model") or {}).get("kind")
+    if kind not in QWEN2_VL_KINDS:
+        raise ValueError(f"{run.path}: run.json records no visual tokens and model.kind={kind!r} is not a "
+                         f"Qwen2-VL model whose tokens could be counted from the data: rerun it to record them")
     counted = summary(load_benchmark(run.bench, bench).samples, qwen2_vl_tokens, bench.min_pixels, bench.max_pixels)
     if counted["mean_per_image"] is None:
         raise ValueError(f"{run.path}: no readable image to count visual tokens from")

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from test_explain import tiny_cfg
 from test_report_support import mme_predictions, write_run
 
@@ -67,6 +68,12 @@ def test_curve_counts_tokens_for_runs_made_before_the_record(sweep, capsys, tmp_
     rows = list(csv.DictReader((copy / "curve" / "curve.csv").open()))
     assert float(rows[-1]["mean_visual_tokens"]) == recorded["mean_per_image"]  # the same count either way
     assert rows[-1]["tokens_source"].startswith("counted")
+    for px in PIXELS:  # a served model: its tokens are not Qwen2-VL's, the axis cannot be counted for it
+        config = yaml.safe_load((copy / f"mp{px}" / "config.yaml").read_text())
+        config["model"]["kind"] = "openai_api"
+        (copy / f"mp{px}" / "config.yaml").write_text(yaml.safe_dump(config))
+    code, _, err = run_cli(capsys, "curve", copy)
+    assert code == 2 and "records no visual tokens and model.kind='openai_api' is not a Qwen2-VL model" in err
 
 
 def test_qwen2_vl_token_rule():
