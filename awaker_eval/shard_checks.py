@@ -73,21 +73,29 @@ def _setting_change(first: dict[str, Any], rec: dict[str, Any]) -> str | None:
     return f"{key}: {old!r} in shard {first['shard']}, {new!r} in shard {rec['shard']}"
 
 
+def _mismatch(first: dict[str, Any], rec: dict[str, Any]) -> tuple[str, str] | None:
+    """Why ``rec`` cannot merge with ``first`` (other data, weights or settings) and how to rerun it; None when
+    it can."""
+    if rec.get("data_digest") != first.get("data_digest") or rec.get("total") != first.get("total"):
+        return (f"made from other data than shard {first['shard']} (data digest {rec.get('data_digest')} vs "
+                f"{first.get('data_digest')})", "")
+    if rec.get("model_fp") != first.get("model_fp"):
+        return (f"made with other weights than shard {first['shard']} (model fingerprint {rec.get('model_fp')} vs "
+                f"{first.get('model_fp')})", "")
+    change = _setting_change(first, rec)
+    return None if change is None else (f"made with other settings than shard {first['shard']} ({change})",
+                                        " and the settings of the others")
+
+
 def _consistent(run_dir: Path, recs: list[dict[str, Any]]) -> None:
     """Every shard made from shard 0's data, weights and settings."""
     first = recs[0]
     for rec in recs[1:]:
-        part, name = Part(int(rec["index"]), int(rec["count"])), f"shard {rec['shard']}"
-        if rec.get("data_digest") != first.get("data_digest") or rec.get("total") != first.get("total"):
-            raise ShardRefused(f"{name} was made from other data than shard {first['shard']} (data digest "
-                               f"{rec.get('data_digest')} vs {first.get('data_digest')}): {_rerun(part)}")
-        if rec.get("model_fp") != first.get("model_fp"):
-            raise ShardRefused(f"{name} was made with other weights than shard {first['shard']} (model fingerprint "
-                               f"{rec.get('model_fp')} vs {first.get('model_fp')}): {_rerun(part)}")
-        change = _setting_change(first, rec)
-        if change is not None:
-            raise ShardRefused(f"{name} was made with other settings than shard {first['shard']} ({change}): "
-                               f"{_rerun(part, ' and the settings of the others')}")
+        found = _mismatch(first, rec)
+        if found is not None:
+            why, how = found
+            part = Part(int(rec["index"]), int(rec["count"]))
+            raise ShardRefused(f"shard {rec['shard']} was {why}: {_rerun(part, how)}")
 
 
 def _exact_split(run_dir: Path, recs: list[dict[str, Any]]) -> list[list[int]]:
@@ -121,7 +129,19 @@ def plan_merge(run_dir: Path) -> MergePlan:
     return MergePlan(count, recs, merged)
 
 
-def all_complete(run_dir: Path, count: int) -> bool:
-    """Every one of the N shards has a complete record (the last shard to finish then merges)."""
-    found = records(run_dir)
-    return all((found.get(Part(i, count)) or {}).get("status") == "complete" for i in range(count))
+def waiting_for(run_dir: Path, mine: dict[str, Any]) -> list[str]:
+    """The shards the shard of record ``mine`` still waits for before it merges: not complete, or complete but
+    made from other data or weights (an array rerun after the data file or the checkpoint changed in place: those
+    shards are rerunning too, and the last of them merges). Other settings are not waited for: the merge refuses
+    them (a shard run with the wrong settings). Empty: every shard is ready to merge or to be refused."""
+    count, found = int(mine["count"]), records(run_dir)
+    waiting = []
+    for i in range(count):
+        rec = found.get(Part(i, count)) or {}
+        if rec.get("status") != "complete":
+            waiting.append(Part(i, count).label)
+            continue
+        mismatch = _mismatch(mine, rec)
+        if mismatch is not None and not mismatch[1]:  # data or weights ("how" is set for settings only)
+            waiting.append(f"{Part(i, count).label} (its record is from other data or weights)")
+    return waiting

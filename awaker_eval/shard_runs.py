@@ -28,7 +28,7 @@ from awaker_eval.engine.store import SHARD_DIR
 from awaker_eval.redact import redact
 from awaker_eval.rundir import config_yaml
 from awaker_eval.run_lock import file_lock, run_dir_lock
-from awaker_eval.shard_checks import all_complete, plan_merge
+from awaker_eval.shard_checks import plan_merge, waiting_for
 from awaker_eval.shard_merge import already_merged, merge_lock, merge_run
 from awaker_eval.shard_records import (
     ShardRefused, other_counts, read_record, record_path, write_predictions, write_record,
@@ -132,10 +132,8 @@ class ShardRun:
         self.merge_if_last(samples, sweep_job)
 
     def merge_if_last(self, samples: list, sweep_job: bool) -> None:
-        if not all_complete(self.run_dir, self.part.count):
-            waiting = [Part(i, self.part.count).label for i in range(self.part.count)
-                       if (read_record(record_path(self.run_dir, Part(i, self.part.count))) or {}).get("status")
-                       != "complete"]
+        waiting = waiting_for(self.run_dir, self._record())
+        if waiting:
             print(f"waiting for shard(s) {', '.join(waiting)}: the last to finish merges (or: awaker-eval merge "
                   f"{self.run_dir})", flush=True)
             return

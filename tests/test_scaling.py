@@ -370,3 +370,27 @@ def test_submitit_local_launches_the_shards_and_the_last_merges(demo, tmp_path):
     assert logs.count("tiny: Overall 20.0 [7.3, 35.9], n=40") == 1  # merged once, by the last to finish
     assert merge(run_dir) == 0  # and the merge command agrees
     same_outputs(run_dir, reference)
+
+
+def test_an_array_rerun_after_the_data_changed_waits_then_merges_the_new_data(tmp_path, tiny_cache_dir, capsys):
+    """Both shards merged; the data file is edited (one answer); the array runs again. The first shard to finish
+    finds the other's record from the old data: it waits (exit 0, its part stored), it does not fail the array;
+    the last merges the new data. ``merge`` meanwhile refuses the mix."""
+    from test_run_provenance import rows, write_tsv
+
+    data = tmp_path / "data.tsv"
+    argv = ["benchmark=mme_realworld", "benchmark.layout=tsv", f"benchmark.source={data}",
+            f"benchmark.cache_dir={tmp_path / 'c'}", "benchmark.min_pixels=3136", "benchmark.max_pixels=12544",
+            f"model.cache_dir={tiny_cache_dir}", f"results_root={tmp_path / 'r'}", "runner.progress=false",
+            "runner.bootstrap_samples=50", "run_id=pinned"]
+    write_tsv(data, rows(answers="ABE"))
+    assert [run(argv + [f"runner.shard={i}/2"])[0] for i in (0, 1)] == [0, 0]
+    write_tsv(data, rows(answers="BBE"))
+    capsys.readouterr()
+    code, run_dir = run(argv + ["runner.shard=0/2"])
+    assert code == 0
+    assert "waiting for shard(s) 1/2 (its record is from other data or weights)" in capsys.readouterr().out
+    assert merge(run_dir) == 2 and "shard 1/2 was made from other data than shard 0/2" in capsys.readouterr().err
+    assert run(argv + ["runner.shard=1/2"])[0] == 0
+    merged = [json.loads(line) for line in (run_dir / "predictions.jsonl").read_text().splitlines()]
+    assert [p["answer"] for p in merged] == ["B", "B", "E"]  # the edited data, throughout
